@@ -1,0 +1,3 @@
+"""Fixtures: emulated (filled in by its topic)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Fixtures: models (filled in by its topic)."""
+
+from __future__ import annotations
