@@ -17,7 +17,7 @@ from sdk.errors import SdkError
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("sdk.commands.deploy:deploy", "Convert, bundle, push, run and benchmark a model on a board."),
-    "convert": ("sdk.commands.convert:convert", "Convert an ONNX model for ncnn and MNN and validate it on the host."),
+    "convert": ("sdk.commands.convert:convert", "Convert a model for ncnn and MNN, validate on host."),
     "board": ("sdk.commands.board:board", "Board profiles, the inventory of boards, emulated boards."),
     "kernels": ("sdk.kernels.cli:kernels", "The project's NEON kernels: which variant runs, benchmarks."),
 }

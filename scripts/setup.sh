@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a fresh x86-64 Debian/Ubuntu machine for the SDK: system packages for the emulated
+# board and cross builds, then the SDK itself (kernels built for the host) and the test tools.
+# Idempotent: a second run installs nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(qemu-user-static qemu-user debootstrap openssh-server openssh-client
+  g++-aarch64-linux-gnu g++-arm-linux-gnueabihf llvm libsimde-dev file
+  cmake ninja-build)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> apt: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+echo "==> pip: the SDK and its engines"
+$PY -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+# pnnx would pull torch+CUDA (GBs) and rapidocr a GUI OpenCV: we need only pnnx's converter
+# binary and the real models rapidocr ships.
+$PY -m pip install -q --disable-pip-version-check --no-deps pnnx "rapidocr_onnxruntime==1.4.4"
+$PY -m pip install -q --disable-pip-version-check -e ".[test]"
+echo "==> setup done: $($PY -m sdk --version)"

@@ -1,0 +1,173 @@
+"""Put a bundle on a board and run it there.
+
+Board layout (under the remote user's home)::
+
+    .sdk/apps/<app>/bundles/<bundle_id>/   one directory per bundle
+    .sdk/apps/<app>/staging/               the next bundle while it arrives
+    .sdk/apps/<app>/current -> bundles/<id>   switched atomically after a passing run
+    .sdk/venvs/<wheel-set sha>/            offline venv, created once per wheel set
+
+Staging starts as a hard-linked copy of ``current``, so syncing it sends only the files
+whose sha256 changed. ``current`` moves only after the new bundle verified and passed its
+golden check: a failed deploy leaves the previous bundle in place and runnable.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdk.boards import UNAME_MACHINE, BoardProfile
+from sdk.bundle import Bundle
+from sdk.errors import BundleError, RemoteError
+from sdk.remote import BoardFacts, Session, SyncStats
+
+VENV_HEADROOM = 600 * 1024 * 1024  # an installed venv is ~3x its wheels; keep a margin
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Pushed:
+    app_dir: str
+    bundle_dir: str
+    stats: SyncStats
+
+
+def check_board(board: str, facts: BoardFacts, profile: BoardProfile, bundle: Bundle) -> None:
+    """Refuse a board whose arch, Python or free disk does not fit the bundle."""
+    machines = UNAME_MACHINE[profile.arch]
+    if facts.machine not in machines:
+        raise BundleError(
+            f"board '{board}' cannot run this bundle: wrong CPU architecture",
+            expected=f"{profile.arch} ({'/'.join(machines)}) for profile {profile.name}",
+            found=facts.machine,
+            fix=f"deploy with the profile that matches the board, or check '{board}' in "
+                "'sdk board list'",
+        )
+    if not facts.python.startswith(profile.python + ".") and facts.python != profile.python:
+        raise BundleError(
+            f"board '{board}' has the wrong Python for this bundle's wheels",
+            expected=f"Python {profile.python}.x (profile {profile.name})",
+            found=f"Python {facts.python}",
+            fix="install that Python on the board or use a matching profile",
+        )
+    need = bundle.size + VENV_HEADROOM
+    if facts.free_bytes < need:
+        raise BundleError(
+            f"board '{board}' has too little free disk for the bundle",
+            expected=f">= {need / 2**20:.0f} MiB free in {facts.home}",
+            found=f"{facts.free_bytes / 2**20:.0f} MiB",
+            fix="free space on the board (old bundles live in ~/.sdk/apps)",
+        )
+
+
+_STAGE = r"""
+set -e
+app="$1"
+rm -rf "$app/staging"
+mkdir -p "$app/bundles"
+if [ -d "$app/current/" ]; then
+  cp -al "$(readlink -f "$app/current")" "$app/staging"
+else
+  mkdir -p "$app/staging"
+fi
+"""
+
+_COMMIT_STAGING = r"""
+set -e
+app="$1"; id="$2"
+rm -rf "$app/bundles/$id"
+mv "$app/staging" "$app/bundles/$id"
+"""
+
+_SWITCH = r"""
+set -e
+app="$1"; id="$2"
+ln -sfn "bundles/$id" "$app/current.new"
+mv -T "$app/current.new" "$app/current"
+# keep the current bundle and the two before it
+cd "$app/bundles"
+ls -1t | tail -n +4 | while read -r old; do [ "$old" = "$id" ] || rm -rf "$old"; done
+"""
+
+_VENV = r"""
+set -e
+venv="$1"; wheels="$2"; shift 2
+if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then echo "venv cached"; exit 0; fi
+rm -rf "$venv.tmp"
+python3 -m venv --system-site-packages "$venv.tmp"
+"$venv.tmp/bin/python" -m pip install --disable-pip-version-check --no-index \
+  --find-links "$wheels" "$@"
+touch "$venv.tmp/.complete"
+rm -rf "$venv"
+mv "$venv.tmp" "$venv"
+echo "venv created"
+"""
+
+
+def app_dir(facts: BoardFacts, app: str) -> str:
+    return posixpath.join(facts.home, ".sdk", "apps", app)
+
+
+def push(session: Session, bundle: Bundle, facts: BoardFacts, app: str,
+         progress: Callable[[int, int], None] | None = None) -> Pushed:
+    base = app_dir(facts, app)
+    session.run(["sh", "-c", _STAGE, "sh", base], timeout=300)
+    staging = posixpath.join(base, "staging")
+    stats = session.sync(bundle.root, staging, progress=progress)
+    res = session.run(
+        ["env", f"PYTHONPATH={staging}/runtime", "python3", "-m", "sdk.device.runner", "verify",
+         staging], timeout=600, check=False)
+    if res.returncode != 0:
+        raise BundleError(
+            f"bundle failed its sha256 check on board '{session.board}'",
+            expected="every file as in manifest.json",
+            found=(res.stderr.strip().splitlines() or ["?"])[0],
+            fix="re-run the deploy; if it repeats, check the board's disk",
+        )
+    session.run(["sh", "-c", _COMMIT_STAGING, "sh", base, bundle.id], timeout=120)
+    return Pushed(base, posixpath.join(base, "bundles", bundle.id), stats)
+
+
+def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFacts,
+                log: Log | None = None) -> str:
+    """Create (once per wheel set) the offline venv; returns its python."""
+    set_sha = bundle.manifest["wheels"]["set_sha256"][:16]
+    venv = posixpath.join(facts.home, ".sdk", "venvs", set_sha)
+    reqs = bundle.manifest["wheels"]["requirements"]
+    session.run(
+        ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), *reqs],
+        timeout=3600, on_output=log,
+    )
+    return posixpath.join(venv, "bin", "python")
+
+
+def run_on_board(session: Session, pushed: Pushed, python: str, *, runs: int, warmup: int,
+                 threads: int, cpus: list[int], engine: str | None = None,
+                 log: Log | None = None, timeout: float = 3600) -> dict[str, Any]:
+    out = posixpath.join(pushed.app_dir, "result.json")
+    argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
+            python, "-m", "sdk.device.runner", "run", pushed.bundle_dir, "--out", out,
+            "--runs", str(runs), "--warmup", str(warmup), "--threads", str(threads),
+            "--cpus", ",".join(map(str, cpus))]
+    if engine:
+        argv += ["--engine", engine]
+    res = session.run(argv, timeout=timeout, on_output=log, check=False)
+    if res.returncode not in (0, 4):
+        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
+        raise RemoteError(f"the runner failed on board '{session.board}': {last}")
+    with tempfile.TemporaryDirectory() as td:
+        local = Path(td) / "result.json"
+        session.download(out, local)
+        doc: dict[str, Any] = json.loads(local.read_text())
+    return doc
+
+
+def activate(session: Session, pushed: Pushed, bundle_id: str) -> None:
+    session.run(["sh", "-c", _SWITCH, "sh", pushed.app_dir, bundle_id], timeout=120)

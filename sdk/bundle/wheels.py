@@ -1,0 +1,86 @@
+"""Wheels the board needs, downloaded on the host for the board's platform tags and cached.
+
+The board has no internet: every package its runner imports travels in the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sdk.boards import BoardProfile
+from sdk.errors import BundleError
+from sdk.paths import cache_dir
+
+# What the on-board runner imports, per arch. armv7 has no numpy/MNN wheels on PyPI:
+# it uses the board's Debian python3-numpy (venv with system site packages) and ncnn only.
+RUNTIME_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "aarch64": ("ncnn", "MNN", "numpy"),
+    "armv7": ("ncnn",),
+}
+ENGINES_BY_ARCH: dict[str, tuple[str, ...]] = {
+    "aarch64": ("ncnn", "mnn"),
+    "armv7": ("ncnn",),
+}
+
+
+def _pins() -> dict[str, str]:
+    """Pin the board's engines to the host's versions so host and board run the same code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = {}
+    for dist in ("ncnn", "MNN"):
+        try:
+            pins[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def requirements_for(profile: BoardProfile) -> list[str]:
+    pins = _pins()
+    return [f"{r}=={pins[r]}" if r in pins else r for r in RUNTIME_REQUIREMENTS[profile.arch]]
+
+
+def board_wheels(profile: BoardProfile, *, log: object = None) -> list[Path]:
+    """Download (once) the wheels for ``profile``'s arch and Python; returns their paths."""
+    reqs = requirements_for(profile)
+    py = profile.python
+    key = hashlib.sha256(
+        "\n".join([profile.arch, py, *profile.platform_tags, *reqs]).encode()
+    ).hexdigest()[:16]
+    dest = cache_dir() / "wheels" / f"{profile.arch}-cp{py.replace('.', '')}-{key}"
+    marker = dest / ".complete"
+    if marker.exists():
+        return sorted(dest.glob("*.whl"))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
+        "--only-binary=:all:", "--python-version", py, "--implementation", "cp",
+    ]
+    for tag in (*profile.platform_tags, "any"):
+        cmd += ["--platform", tag]
+    cmd += ["-d", str(tmp), *reqs]
+    if callable(log):
+        log(f"downloading board wheels for {profile.arch}/cp{py}: {' '.join(reqs)}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        last = [ln for ln in proc.stderr.splitlines() if ln.strip() and "WARNING" not in ln]
+        raise BundleError(
+            f"cannot download wheels for {profile.name} ({profile.arch}, Python {py})",
+            expected=f"wheels for {', '.join(reqs)} on {', '.join(profile.platform_tags)}",
+            found=last[-1] if last else f"pip exited {proc.returncode}",
+            fix="check the network access to PyPI, or pre-fill " + str(dest.parent),
+        )
+    (tmp / ".complete").write_text("\n".join(reqs) + "\n")
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return sorted(dest.glob("*.whl"))
