@@ -1,0 +1,125 @@
+"""ONNX -> MNN with MNN's compiled converter.
+
+Never imports ``MNN.tools`` (its logging runs ``pip install`` and sends usage data over the
+network). The converter is the top-level extension module ``_tools``; it runs in a child
+Python process so a crash in C++ cannot kill the caller and its output is captured.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sdk.convert.prepare import EngineModel, PreparedModel
+from sdk.errors import ConvertError
+
+MNNCONVERT_TIMEOUT_S = 600
+
+# Runs in the child: only the compiled converter, never MNN.tools.
+_CHILD = "import sys\nimport _tools\n_tools.mnnconvert(sys.argv[1:])\n"
+
+
+def _last_relevant(text: str) -> str:
+    keep = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("The device supports")]
+    for ln in reversed(keep):
+        if re.search(r"not support|unsupported|not exists", ln, re.I):
+            return ln[:200]
+    for ln in reversed(keep):
+        if re.search(r"error|fail|not support|unsupported|invalid|abort|can't|cannot", ln, re.I):
+            return ln[:200]
+    return keep[-1][:200] if keep else "(no output)"
+
+
+def _unsupported_from_log(text: str) -> list[str]:
+    ops: list[str] = []
+    for m in re.finditer(r"These Op Not Support:\s*(.*)", text):
+        for name in m.group(1).replace(",", " ").split():
+            name = name.split("::")[-1].strip()
+            if name and name not in ops:
+                ops.append(name)
+    for m in re.finditer(r"(?:Don't|Do not|Can't|Cannot) support (?:op\s*)?[:]?\s*([\w:]+)", text, re.I):
+        name = m.group(1).split("::")[-1]
+        if name not in ops:
+            ops.append(name)
+    return ops
+
+
+def convert_mnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32") -> EngineModel:
+    """Convert ``prepared`` to MNN (``model.mnn``) in ``workdir``; fp16 stores fp16 weights.
+
+    Raises :class:`ConvertError` naming the op(s) the converter reports as unsupported, or
+    with its last relevant line when it fails otherwise.
+    """
+    if precision not in ("fp32", "fp16"):
+        raise ConvertError(
+            f"unknown precision {precision!r} for MNN",
+            expected="fp32 or fp16",
+            found=precision,
+            fix="pass --precision fp32 or fp16",
+        )
+    out_dir = Path(workdir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = out_dir / "model.mnn"
+    model.unlink(missing_ok=True)
+    argv = [
+        "mnnconvert",
+        "-f",
+        "ONNX",
+        "--modelFile",
+        str(prepared.path),
+        "--MNNModel",
+        str(model),
+        "--bizCode",
+        "sdk",
+    ]
+    if precision == "fp16":
+        argv.append("--fp16")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, *argv],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=MNNCONVERT_TIMEOUT_S,
+            cwd=out_dir,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConvertError(
+            f"MNN's converter did not finish {prepared.source.name} in {MNNCONVERT_TIMEOUT_S}s",
+            fix="simplify the model or report it",
+        ) from None
+    log = proc.stdout + "\n" + proc.stderr
+    (out_dir / "mnnconvert.log").write_text(log)
+    ops = _unsupported_from_log(log)
+    ok = proc.returncode == 0 and model.is_file() and "Converted Success" in log
+    if ops or not ok:
+        if ops:
+            what = f"unsupported op(s) {', '.join(ops)}"
+        elif proc.returncode != 0:
+            what = f"converter exited with code {proc.returncode}"
+        else:
+            what = "no model written"
+        raise ConvertError(
+            f"MNN cannot convert {prepared.source.name}: {what}",
+            found=_last_relevant(log),
+            fix="replace the op(s) in the model or try --engine ncnn",
+        )
+
+    meta: dict[str, Any] = {
+        "engine": "mnn",
+        "precision": precision,
+        "files": {"model": model.name},
+        "inputs": [
+            {"name": t.name, "blob": t.name, "shape": list(t.shape), "dtype": t.dtype}
+            for t in prepared.inputs
+        ],
+        "outputs": [
+            {"name": t.name, "blob": t.name, "shape": list(t.shape), "dtype": t.dtype}
+            for t in prepared.outputs
+        ],
+        "source_sha256": prepared.sha256,
+    }
+    return EngineModel("mnn", precision, [model], meta)

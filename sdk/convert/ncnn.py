@@ -1,0 +1,304 @@
+"""ONNX -> ncnn with the pnnx binary.
+
+pnnx is located without importing the ``pnnx`` package (which imports torch). Its side
+outputs (pnnx param/bin/py/onnx, ncnn py) all go into the engine's work directory. Weights
+are always written in fp32 (``fp16=0``): pnnx's fp16 weights silently break real models
+(PP-OCRv4 det at 1x3x320x320: cosine 0.015 with ``fp16=1``, 0.99985 with ``fp16=0`` and fp16
+at run time). For ncnn, fp16 is a runtime choice (``opt.use_fp16_storage``/``_arithmetic``)
+recorded in meta, so an fp16 ncnn model is as large on disk as an fp32 one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from sdk.convert.prepare import EngineModel, PreparedModel
+from sdk.errors import ConvertError
+
+PNNX_TIMEOUT_S = 600
+
+_PNNX_DTYPES = {
+    "float32": "f32",
+    "float16": "f16",
+    "float64": "f64",
+    "int32": "i32",
+    "int64": "i64",
+    "int8": "i8",
+    "uint8": "u8",
+    "bool": "b",
+}
+
+
+def pnnx_binary() -> Path:
+    """Path of the pnnx executable shipped by the ``pnnx`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("pnnx")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for loc in locations:
+        exe = Path(loc) / "pnnx"
+        if exe.is_file():
+            return exe
+    raise ConvertError(
+        "the pnnx converter is not installed",
+        expected="the pnnx binary in site-packages/pnnx/",
+        found="no pnnx package" if not locations else f"nothing at {locations[0]}/pnnx",
+        fix="pip install --no-deps pnnx",
+    )
+
+
+def _shape_arg(prepared: PreparedModel) -> str:
+    parts = []
+    for t in prepared.inputs:
+        suffix = _PNNX_DTYPES.get(t.dtype, "f32")
+        parts.append("[" + ",".join(str(d) for d in t.shape) + "]" + suffix)
+    return ",".join(parts)
+
+
+def _param_layers(param: Path) -> list[tuple[str, str]]:
+    """(type, name) of every layer in an ncnn .param file."""
+    lines = param.read_text().splitlines()
+    layers = []
+    for line in lines[2:]:
+        fields = line.split()
+        if len(fields) >= 2:
+            layers.append((fields[0], fields[1]))
+    return layers
+
+
+def _param_blobs(param: Path) -> set[str]:
+    blobs: set[str] = set()
+    for line in param.read_text().splitlines()[2:]:
+        f = line.split()
+        if len(f) < 4:
+            continue
+        n_in, n_out = int(f[2]), int(f[3])
+        blobs.update(f[4 : 4 + n_in + n_out])
+    return blobs
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _last_relevant(text: str) -> str:
+    text = _ANSI.sub("", text)
+    keep = [
+        ln.strip()
+        for ln in text.splitlines()
+        if ln.strip() and not ln.startswith("#############") and "pass_" not in ln
+    ]
+    for ln in reversed(keep):
+        if re.search(r"not support|unsupported|not exists", ln, re.I):
+            return ln[:200]
+    for ln in reversed(keep):
+        if re.search(r"error|fail|not support|unsupported|invalid|abort", ln, re.I):
+            return ln[:200]
+    return keep[-1][:200] if keep else "(no output)"
+
+
+def _unsupported_from_log(text: str) -> list[str]:
+    ops: list[str] = []
+    for pat in (
+        r"(?:unsupported|not supported)\s+(?:onnx\s+)?op(?:erator)?\s*[:=]?\s*([\w.:]+)",
+        r"([\w.:]+)\s+(?:op\s+)?(?:is\s+)?not supported",
+        r"layer\s+([\w.:]+)\s+not exists or registered",
+    ):
+        for m in re.finditer(pat, text, re.I):
+            if m.group(1) not in ops:
+                ops.append(m.group(1))
+    return ops
+
+
+def _keep_batch_rewrite(prepared: PreparedModel, out: Path) -> int:
+    """Write an ncnn-friendly copy of the prepared model to ``out``; return rewrites made.
+
+    Exporters (paddle2onnx) flatten ``[1, T, C]`` to ``[T, C]`` around a MatMul; pnnx then
+    loses track of the batch axis (it squeezes axis 0 for ncnn) and leaves reshapes of rank
+    5 unconverted. This keeps the leading 1 on such reshapes and turns the 2-D Gemm that
+    consumes them into MatMul + Add. The copy is used only when onnxruntime gives the same
+    outputs on seeded inputs; otherwise (or with nothing to rewrite) 0 is returned.
+    """
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(str(prepared.path))
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    shapes: dict[str, list[int]] = {}
+    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    inits = {i.name: i for i in proto.graph.initializer}
+    changed: set[str] = set()
+    rewrites = 0
+    nodes = []
+    for node in proto.graph.node:
+        if node.op_type == "Reshape":
+            src, dst = shapes.get(node.input[0]), shapes.get(node.output[0])
+            if src and dst and src[0] == 1 and dst[0] != 1 and len(dst) >= 2 and all(dst):
+                target = numpy_helper.from_array(
+                    np.array([1, *dst], dtype=np.int64), f"{node.output[0]}__keep_batch"
+                )
+                proto.graph.initializer.append(target)
+                node.input[1] = target.name
+                changed.add(node.output[0])
+                rewrites += 1
+        elif node.op_type == "Gemm" and node.input[0] in changed:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if (
+                attrs.get("transA", 0)
+                or attrs.get("alpha", 1.0) != 1.0
+                or attrs.get("beta", 1.0) != 1.0
+                or node.input[1] not in inits
+            ):
+                return 0
+            weight = numpy_helper.to_array(inits[node.input[1]])
+            if attrs.get("transB", 0):
+                weight = weight.T
+            wname = f"{node.input[1]}__keep_batch"
+            proto.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), wname))
+            has_bias = len(node.input) >= 3 and bool(node.input[2])
+            mm_out = f"{node.output[0]}__mm" if has_bias else node.output[0]
+            nodes.append(
+                helper.make_node("MatMul", [node.input[0], wname], [mm_out], name=f"{node.name}__mm")
+            )
+            if has_bias:
+                nodes.append(
+                    helper.make_node(
+                        "Add", [mm_out, node.input[2]], [node.output[0]], name=f"{node.name}__add"
+                    )
+                )
+            changed.add(node.output[0])
+            continue
+        nodes.append(node)
+    if not rewrites:
+        return 0
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    del proto.graph.value_info[:]
+    used = {i for n in proto.graph.node for i in n.input}
+    keep = [i for i in proto.graph.initializer if i.name in used]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(keep)
+    try:
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(out))
+        rng = np.random.default_rng(0)
+        feeds = {
+            t.name: rng.standard_normal(t.shape).astype(t.dtype)
+            if t.dtype.startswith("float")
+            else np.zeros(t.shape, dtype=t.dtype)
+            for t in prepared.inputs
+        }
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        a = ort.InferenceSession(str(prepared.path), opts, providers=["CPUExecutionProvider"])
+        b = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
+        for ra, rb in zip(a.run(None, feeds), b.run(None, feeds), strict=True):
+            if ra.shape != rb.shape or not np.allclose(ra, rb, rtol=1e-4, atol=1e-5):
+                raise ValueError("rewrite changed the outputs")
+    except Exception:
+        out.unlink(missing_ok=True)
+        return 0
+    return rewrites
+
+
+def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32") -> EngineModel:
+    """Convert ``prepared`` to ncnn (``model.ncnn.param`` + ``model.ncnn.bin``) in ``workdir``.
+
+    Raises :class:`ConvertError` naming the op(s) ncnn cannot run when pnnx leaves them
+    unconverted, or with pnnx's last relevant line when it fails.
+    """
+    import ncnn
+
+    if precision not in ("fp32", "fp16"):
+        raise ConvertError(
+            f"unknown precision {precision!r} for ncnn",
+            expected="fp32 or fp16",
+            found=precision,
+            fix="pass --precision fp32 or fp16",
+        )
+    out_dir = Path(workdir)
+    side = out_dir / "pnnx"
+    side.mkdir(parents=True, exist_ok=True)
+    param = out_dir / "model.ncnn.param"
+    binf = out_dir / "model.ncnn.bin"
+    for f in (param, binf):
+        f.unlink(missing_ok=True)
+    source = side / "model.ncnn-input.onnx"
+    rewrites = _keep_batch_rewrite(prepared, source)
+    cmd = [
+        str(pnnx_binary()),
+        str(source if rewrites else prepared.path),
+        f"inputshape={_shape_arg(prepared)}",
+        "fp16=0",
+        f"ncnnparam={param}",
+        f"ncnnbin={binf}",
+        f"pnnxparam={side / 'model.pnnx.param'}",
+        f"pnnxbin={side / 'model.pnnx.bin'}",
+        f"pnnxpy={side / 'model_pnnx.py'}",
+        f"pnnxonnx={side / 'model.pnnx.onnx'}",
+        f"ncnnpy={side / 'model_ncnn.py'}",
+    ]
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=PNNX_TIMEOUT_S,
+            cwd=side,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConvertError(
+            f"pnnx did not finish converting {prepared.source.name} in {PNNX_TIMEOUT_S}s",
+            fix="simplify the model or report it",
+        ) from None
+    log = proc.stdout + "\n" + proc.stderr
+    (side / "pnnx.log").write_text(log)
+    if proc.returncode != 0 or not param.is_file() or not binf.is_file():
+        ops = _unsupported_from_log(log)
+        what = f"unsupported op(s) {', '.join(ops)}" if ops else f"exit code {proc.returncode}"
+        raise ConvertError(
+            f"pnnx failed to convert {prepared.source.name} to ncnn: {what}",
+            found=_last_relevant(log),
+            fix="replace the op(s) in the model or try --engine mnn",
+        )
+
+    layers = _param_layers(param)
+    unknown = sorted({t for t, _ in layers if ncnn.layer_to_index(t) < 0})
+    if unknown:
+        names = [n for t, n in layers if t in unknown][:3]
+        raise ConvertError(
+            f"ncnn has no layer for op(s) {', '.join(unknown)} in {prepared.source.name}",
+            found="unconverted layer(s) " + ", ".join(names),
+            fix="replace the op(s) in the model or try --engine mnn",
+        )
+
+    blobs = _param_blobs(param)
+    inputs = []
+    for i, t in enumerate(prepared.inputs):
+        blob = f"in{i}"
+        if blob not in blobs:
+            raise ConvertError(f"pnnx output has no input blob {blob!r} for input {t.name!r}")
+        inputs.append({"name": t.name, "blob": blob, "shape": list(t.shape), "dtype": t.dtype})
+    outputs = []
+    for i, t in enumerate(prepared.outputs):
+        blob = f"out{i}"
+        if blob not in blobs:
+            raise ConvertError(f"pnnx output has no output blob {blob!r} for output {t.name!r}")
+        outputs.append({"name": t.name, "blob": blob, "shape": list(t.shape), "dtype": t.dtype})
+
+    meta: dict[str, Any] = {
+        "engine": "ncnn",
+        "precision": precision,
+        "files": {"param": param.name, "bin": binf.name},
+        "inputs": inputs,
+        "outputs": outputs,
+        "squeeze_batch": True,
+        "onnx_rewrites": rewrites,
+        "source_sha256": prepared.sha256,
+    }
+    return EngineModel("ncnn", precision, [param, binf], meta)

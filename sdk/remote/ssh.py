@@ -1,0 +1,612 @@
+"""A :class:`~sdk.remote.base.Session` over SSH (paramiko), and SSH helpers.
+
+Trust model:
+
+- A board's host key is trusted only once a user said so (``sdk board trust NAME``, which
+  shows the fingerprint from :func:`fetch_host_key` and stores the key in the inventory).
+  :func:`open_session` compares the key the board presents with that stored key, byte for
+  byte, and refuses an unknown or a changed key. Nothing is ever added automatically.
+- Authentication is by private key only (``entry.key``, or the user's default keys).
+- Every remote command is an argv list, each argument quoted with :func:`shlex.quote`.
+- Connecting is retried, bounded and with exponential backoff, only on transient errors
+  (refused, timed out, reset, EOF while reading the banner); never on authentication or
+  host key failures. The final error names the board, host:port and the attempts made.
+
+Commands run through ``exec`` (no pty). The remote shell first prints its pid, which is a
+process group leader (sshd calls ``setsid``); on timeout the whole group is killed.
+"""
+
+from __future__ import annotations
+
+import base64 as b64
+import contextlib
+import hashlib
+import json
+import shlex
+import socket
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sdk.boards import BoardEntry
+from sdk.errors import HostKeyError, RemoteError
+from sdk.remote.base import (
+    LineStream,
+    OutputCallback,
+    RunResult,
+    Session,
+    SessionBase,
+    check_env_names,
+)
+
+if TYPE_CHECKING:
+    import paramiko
+
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+# Host key algorithms that present a key of a given type.
+_KEY_ALGORITHMS = {
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
+}
+
+
+# --------------------------------------------------------------------------- host keys
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """An SSH host key as ``<type> <base64>`` (the known_hosts form)."""
+
+    type: str
+    base64: str
+
+    @property
+    def blob(self) -> bytes:
+        return b64.b64decode(self.base64)
+
+    @property
+    def fingerprint(self) -> str:
+        """``SHA256:...`` exactly as ``ssh-keygen -l`` prints it."""
+        digest = hashlib.sha256(self.blob).digest()
+        return "SHA256:" + b64.b64encode(digest).decode().rstrip("=")
+
+    @property
+    def line(self) -> str:
+        return f"{self.type} {self.base64}"
+
+    @classmethod
+    def parse(cls, line: str) -> HostKey:
+        parts = line.split()
+        if len(parts) < 2:
+            raise HostKeyError(
+                "stored host key is malformed",
+                expected="'<type> <base64>'",
+                found=repr(line[:40]),
+                fix="run 'sdk board trust NAME' again",
+            )
+        return cls(parts[0], parts[1])
+
+    @classmethod
+    def from_pkey(cls, key: paramiko.PKey) -> HostKey:
+        return cls(key.get_name(), key.get_base64())
+
+
+def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def _start_transport(
+    host: str, port: int, timeout: float, key_type: str | None = None
+) -> paramiko.Transport:
+    import paramiko
+
+    sock = _connect_socket(host, port, timeout)
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeout
+    transport.handshake_timeout = timeout
+    transport.auth_timeout = timeout
+    if key_type is not None:
+        opts = transport.get_security_options()
+        wanted = _KEY_ALGORITHMS.get(key_type, (key_type,))
+        supported = list(opts.key_types)
+        first = [k for k in wanted if k in supported]
+        opts.key_types = first + [k for k in supported if k not in first]
+    try:
+        transport.start_client(timeout=timeout)
+    except BaseException:
+        transport.close()
+        raise
+    return transport
+
+
+def fetch_host_key(host: str, port: int, timeout: float = 5.0) -> HostKey:
+    """The host key ``host:port`` presents (to show its fingerprint before trusting it)."""
+    try:
+        transport = _start_transport(host, port, timeout)
+    except Exception as exc:
+        raise RemoteError(
+            f"cannot read the SSH host key of {host}:{port}: {_reason(exc)}",
+            fix="check the host and port, and that sshd runs there",
+        ) from exc
+    try:
+        return HostKey.from_pkey(transport.get_remote_server_key())
+    finally:
+        transport.close()
+
+
+def is_reachable(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when ``host:port`` accepts TCP and greets with an SSH banner."""
+    try:
+        with _connect_socket(host, port, timeout) as sock:
+            sock.settimeout(timeout)
+            data = b""
+            deadline = time.monotonic() + timeout
+            while b"\n" not in data and len(data) < 4096 and time.monotonic() < deadline:
+                chunk = sock.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+            return any(line.startswith(b"SSH-") for line in data.split(b"\n"))
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Connection refused/timed out/reset, or EOF while reading the banner."""
+    import paramiko
+
+    if isinstance(exc, paramiko.AuthenticationException | paramiko.BadHostKeyException):
+        return False
+    if isinstance(exc, OSError | EOFError):
+        return True
+    if isinstance(exc, paramiko.SSHException):
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError | EOFError):
+            return True
+        text = str(exc).lower()
+        return "banner" in text or "eof" in text or "reset" in text
+    return False
+
+
+def _load_keys(entry: BoardEntry) -> list[paramiko.PKey]:
+    import paramiko
+
+    if entry.key:
+        paths = [Path(entry.key).expanduser()]
+        if not paths[0].is_file():
+            raise RemoteError(
+                f"private key of board {entry.name} not found",
+                expected="a private key file",
+                found=str(paths[0]),
+                fix=f"fix 'key' of board {entry.name} in the inventory",
+            )
+    else:
+        paths = [p for n in DEFAULT_KEYS if (p := Path.home() / ".ssh" / n).is_file()]
+        if not paths:
+            raise RemoteError(
+                f"no private key for board {entry.name}",
+                expected="'key' in the inventory or ~/.ssh/id_ed25519",
+                found="none",
+                fix=f"set the key with 'sdk board add {entry.name} --key PATH'",
+            )
+    keys = []
+    for path in paths:
+        try:
+            keys.append(paramiko.PKey.from_path(path))
+        except paramiko.PasswordRequiredException as exc:
+            raise RemoteError(
+                f"private key {path} of board {entry.name} needs a passphrase",
+                fix="use a key without a passphrase for boards",
+            ) from exc
+        except (paramiko.SSHException, OSError, ValueError) as exc:
+            raise RemoteError(
+                f"cannot read private key {path} of board {entry.name}: {_reason(exc)}",
+                expected="an ed25519, ecdsa or rsa private key",
+            ) from exc
+    return keys
+
+
+def _check_host_key(entry: BoardEntry, presented: HostKey) -> None:
+    where = f"{entry.host}:{entry.port}"
+    if entry.host_key is None:
+        raise HostKeyError(
+            f"host key of board {entry.name} ({where}) is not trusted yet",
+            found=f"{presented.type} {presented.fingerprint}",
+            fix=f"run 'sdk board trust {entry.name}' and check that fingerprint",
+        )
+    known = HostKey.parse(entry.host_key)
+    if known.type != presented.type or known.blob != presented.blob:
+        raise HostKeyError(
+            f"host key of board {entry.name} ({where}) has CHANGED: it is another machine, "
+            "a reinstalled board, or someone in between",
+            expected=f"{known.type} {known.fingerprint}",
+            found=f"{presented.type} {presented.fingerprint}",
+            fix=f"only if the board was reinstalled, check the new fingerprint on it and "
+            f"run 'sdk board trust {entry.name}'",
+        )
+
+
+def _connect_once(entry: BoardEntry, timeout: float, keys: list[paramiko.PKey]) -> SSHSession:
+    import paramiko
+
+    key_type = HostKey.parse(entry.host_key).type if entry.host_key else None
+    transport = _start_transport(entry.host, entry.port, timeout, key_type)
+    try:
+        _check_host_key(entry, HostKey.from_pkey(transport.get_remote_server_key()))
+        last: Exception | None = None
+        for key in keys:
+            try:
+                transport.auth_publickey(entry.user, key)
+                break
+            except paramiko.AuthenticationException as exc:
+                last = exc
+        if not transport.is_authenticated():
+            raise RemoteError(
+                f"authentication failed for {entry.user}@{entry.host}:{entry.port} "
+                f"(board {entry.name})",
+                expected=f"the public key of {entry.key or '~/.ssh/id_*'} in "
+                f"~{entry.user}/.ssh/authorized_keys on the board",
+                found=_reason(last) if last else "no key accepted",
+                fix="install the public key on the board (ssh-copy-id) or fix 'key' "
+                "in the inventory",
+            ) from last
+        transport.set_keepalive(15)
+        return SSHSession(entry, transport)
+    except BaseException:
+        transport.close()
+        raise
+
+
+def open_session(
+    entry: BoardEntry,
+    *,
+    attempts: int = 3,
+    timeout: float = 10.0,
+    backoff: float = 1.0,
+) -> SSHSession:
+    """Connect to a board: verify its host key, authenticate with its key.
+
+    Retries (``attempts`` in all, waiting ``backoff * 2**i`` between them) only on transient
+    connection errors; an unknown/changed host key or a failed authentication fails at once.
+    """
+    keys = _load_keys(entry)
+    attempts = max(1, attempts)
+    last: BaseException | None = None
+    for i in range(attempts):
+        try:
+            return _connect_once(entry, timeout, keys)
+        except RemoteError:
+            raise  # host key or authentication: retrying cannot help
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise RemoteError(
+                    f"cannot open SSH session to board {entry.name} at "
+                    f"{entry.host}:{entry.port}: {_reason(exc)}",
+                ) from exc
+            last = exc
+            if i + 1 < attempts:
+                time.sleep(backoff * 2**i)
+    assert last is not None
+    raise RemoteError(
+        f"cannot connect to board {entry.name} at {entry.host}:{entry.port} "
+        f"after {attempts} attempts",
+        found=_reason(last),
+        fix=f"check the board is powered and sshd listens on port {entry.port} "
+        f"('sdk board status {entry.name}')",
+    ) from last
+
+
+# --------------------------------------------------------------------------- the session
+
+
+_PID_MARK = "SDK-PID:"
+
+
+def _split_pid(head: bytes) -> tuple[bytes, int | None]:
+    """Find the shell's pid line; drop what a login script printed before it.
+
+    Returns the command's own output so far and the pid (None while not yet seen).
+    """
+    mark = _PID_MARK.encode()
+    start = 0
+    while True:
+        nl = head.find(b"\n", start)
+        if nl < 0:
+            return b"", None
+        line = head[start:nl]
+        if line.startswith(mark) and line[len(mark) :].strip().isdigit():
+            return head[nl + 1 :], int(line[len(mark) :])
+        start = nl + 1
+
+
+def _is_missing(exc: OSError) -> bool:
+    import errno
+
+    return getattr(exc, "errno", None) == errno.ENOENT or isinstance(exc, FileNotFoundError)
+
+
+class SSHSession(SessionBase):
+    """A board over SSH: exec for commands, SFTP for files. Made by :func:`open_session`."""
+
+    def __init__(self, entry: BoardEntry, transport: paramiko.Transport) -> None:
+        self.entry = entry
+        self.board = entry.name
+        self._transport = transport
+        self._sftp_client: paramiko.SFTPClient | None = None
+        self._home = self._sftp().normalize(".")
+
+    def _sftp(self) -> paramiko.SFTPClient:
+        import paramiko
+
+        if self._sftp_client is None:
+            try:
+                self._sftp_client = paramiko.SFTPClient.from_transport(self._transport)
+            except (paramiko.SSHException, OSError) as exc:
+                raise RemoteError(
+                    f"cannot open SFTP on board {self.board}: {_reason(exc)}",
+                    fix="enable the sftp subsystem in the board's sshd_config",
+                ) from exc
+            assert self._sftp_client is not None
+        return self._sftp_client
+
+    def _error(self, what: str, remote: str, exc: BaseException) -> RemoteError:
+        return RemoteError(f"cannot {what} {remote} on board {self.board}: {_reason(exc)}")
+
+    # ------------------------------------------------------------------ commands
+
+    def _command(
+        self, argv: Sequence[str], cwd: str | None, env: Mapping[str, str] | None
+    ) -> str:
+        parts = [f"printf '{_PID_MARK}%s\\n' \"$$\""]
+        if cwd is not None:
+            parts.append("cd -- " + shlex.quote(self.resolve(cwd)))
+        if env:
+            parts.append("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
+        parts.append(shlex.join(argv))
+        return " && ".join(parts)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        on_output: OutputCallback | None = None,
+        check: bool = True,
+    ) -> RunResult:
+        args = [str(a) for a in argv]
+        if not args:
+            raise RemoteError(f"empty command for board {self.board}", expected="an argv list")
+        check_env_names(env, self.board)
+        command = self._command(args, cwd, env)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        try:
+            chan = self._transport.open_session(timeout=30)
+            chan.exec_command(command)
+        except Exception as exc:
+            raise RemoteError(
+                f"cannot start a command on board {self.board}: {_reason(exc)}",
+                found=shlex.join(args)[:120],
+                fix=f"check the connection to board {self.board}",
+            ) from exc
+
+        lock = threading.Lock()
+        out = LineStream(on_output, lock)
+        err = LineStream(on_output, lock)
+        head = b""  # stdout until the shell's pid line has been read
+        pid: int | None = None
+        delay = 0.001
+        try:
+            while True:
+                got = False
+                if chan.recv_ready():
+                    data = chan.recv(65536)
+                    got = True
+                    if pid is None:
+                        head += data
+                        data, pid = _split_pid(head)
+                    if data:
+                        out.feed(data)
+                if chan.recv_stderr_ready():
+                    err.feed(chan.recv_stderr(65536))
+                    got = True
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._kill(pid)
+                    raise self._timeout_error(args, timeout or 0.0)
+                if got:
+                    delay = 0.001
+                    continue
+                ended = chan.closed or (chan.exit_status_ready() and chan.eof_received)
+                if ended and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        except BaseException:
+            chan.close()
+            raise
+        if pid is None and head:
+            out.feed(head)
+        out.close()
+        err.close()
+        code = chan.recv_exit_status()
+        chan.close()
+        result = RunResult(args, code, out.text, err.text, time.monotonic() - start)
+        return self._finish(result, check)
+
+    def _kill(self, pid: int | None) -> None:
+        """Kill the timed-out command's process group (best effort)."""
+        if pid is None or pid <= 0:
+            return
+        cmd = f"kill -KILL -- -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null; true"
+        try:
+            chan = self._transport.open_session(timeout=10)
+            chan.settimeout(10)
+            chan.exec_command(cmd)
+            chan.recv_exit_status()
+            chan.close()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ files
+
+    def upload(self, local: Path, remote: str) -> None:
+        target = self.resolve(remote)
+        head, _, name = target.rpartition("/")
+        tmp = f"{head}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+        sftp = self._sftp()
+        try:
+            sftp.put(str(local), tmp, confirm=True)
+            sftp.chmod(tmp, Path(local).stat().st_mode & 0o7777)
+            try:
+                sftp.posix_rename(tmp, target)
+            except OSError:  # server without posix-rename: not atomic, but correct
+                with contextlib.suppress(OSError):
+                    sftp.remove(target)
+                sftp.rename(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                sftp.remove(tmp)
+            raise self._error("upload to", target, exc) from exc
+
+    def download(self, remote: str, local: Path) -> None:
+        local = Path(local)
+        tmp = local.with_name(f".{local.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            self._sftp().get(self.resolve(remote), str(tmp))
+            tmp.replace(local)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._error("download", remote, exc) from exc
+
+    def listdir(self, remote: str) -> list[str]:
+        try:
+            return sorted(self._sftp().listdir(self.resolve(remote)))
+        except OSError as exc:
+            raise self._error("list", remote, exc) from exc
+
+    def exists(self, remote: str) -> bool:
+        try:
+            self._sftp().lstat(self.resolve(remote))
+            return True
+        except OSError as exc:
+            if _is_missing(exc):
+                return False
+            raise self._error("check", remote, exc) from exc
+
+    def remove(self, remote: str, *, recursive: bool = False) -> None:
+        path = self.resolve(remote)
+        self._guard_remove(path)
+        sftp = self._sftp()
+        try:
+            st = sftp.lstat(path)
+            if st.st_mode is not None and stat.S_ISDIR(st.st_mode):
+                if recursive:
+                    self.run(["rm", "-rf", "--", path], timeout=600)
+                else:
+                    sftp.rmdir(path)
+            else:
+                sftp.remove(path)
+        except OSError as exc:
+            raise self._error("remove", remote, exc) from exc
+
+    def mkdir(self, remote: str) -> None:
+        path = self.resolve(remote)
+        sftp = self._sftp()
+        todo: list[str] = []
+        p = path
+        while p not in ("", "/"):
+            try:
+                st = sftp.stat(p)
+            except OSError as exc:
+                if not _is_missing(exc):
+                    raise self._error("create directory", remote, exc) from exc
+                todo.append(p)
+                p = p.rpartition("/")[0]
+                continue
+            if st.st_mode is not None and not stat.S_ISDIR(st.st_mode):
+                raise RemoteError(
+                    f"cannot create directory {path} on board {self.board}: {p} is a file"
+                )
+            break
+        for d in reversed(todo):
+            try:
+                sftp.mkdir(d)
+            except OSError as exc:
+                raise self._error("create directory", d, exc) from exc
+
+    def close(self) -> None:
+        if self._sftp_client is not None:
+            with contextlib.suppress(Exception):
+                self._sftp_client.close()
+            self._sftp_client = None
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        e = self.entry
+        return f"SSHSession(board={e.name!r}, {e.user}@{e.host}:{e.port})"
+
+
+# --------------------------------------------------------------------------- probing
+
+_PROBE_SCRIPT = r"""
+import json, os, platform, sys
+p = sys.argv[1]
+st = os.statvfs(p)
+sys.stdout.write(json.dumps({
+    "machine": os.uname()[4],
+    "python": platform.python_version(),
+    "free": st.f_bavail * st.f_frsize,
+}))
+"""
+
+
+@dataclass
+class BoardFacts:
+    """What :func:`probe` learns about a board in one command."""
+
+    machine: str  # as `uname -m`
+    python: str  # python3's version, "3.11.2"
+    free_bytes: int  # free disk for the SSH user at the probed path
+    home: str  # the remote user's home
+
+
+def probe(session: Session, path: str = "~") -> BoardFacts:
+    """Machine, python3 version and free disk at ``path`` on the board, in one command."""
+    where = session.resolve(path)
+    res = session.run(["python3", "-c", _PROBE_SCRIPT, where], timeout=60, check=False)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise RemoteError(
+            f"cannot probe board {session.board}",
+            expected="python3 on the board and an existing path " + where,
+            found=last,
+            fix="install python3 on the board",
+        )
+    try:
+        data: dict[str, Any] = json.loads(res.stdout)
+        return BoardFacts(
+            machine=str(data["machine"]),
+            python=str(data["python"]),
+            free_bytes=int(data["free"]),
+            home=session.resolve("~"),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RemoteError(
+            f"cannot read the probe of board {session.board}",
+            expected="JSON",
+            found=res.stdout[:80] or "(nothing)",
+        ) from exc

@@ -1,0 +1,404 @@
+"""Prepare, convert and validate with the real engines (pnnx/ncnn, MNN) against onnxruntime."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _fix_models import SUPPORTED_ENGINE, UNSUPPORTED_ENGINE, UNSUPPORTED_OP
+
+import sdk.convert as C
+from sdk.errors import ConvertError, ModelError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text, text
+    return text
+
+
+def _convert_all(
+    model: Path,
+    work: Path,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    precision: str = "fp32",
+    engines: tuple[str, ...] = C.ENGINES,
+):
+    prepared = C.prepare(model, work, shapes)
+    feeds = C.make_golden_inputs(prepared, seed=0)
+    reference = C.run_reference(prepared, feeds)
+    results = C.convert(prepared, engines, precision, work, feeds=feeds, reference=reference)
+    return prepared, results
+
+
+def _assert_ok(results: dict[str, C.ConversionResult], min_cosine: float) -> dict[str, float]:
+    cosines = {}
+    for engine, r in results.items():
+        assert r.ok, f"{engine}: {r.error}"
+        assert r.error is None
+        assert r.metrics, engine
+        for m in r.metrics:
+            assert m.cosine >= min_cosine, (engine, m)
+        cosines[engine] = min(m.cosine for m in r.metrics)
+    print({k: f"{v:.9f}" for k, v in cosines.items()})
+    return cosines
+
+
+# --- prepare: user errors are one-line ModelErrors ----------------------------------------
+
+
+def test_prepare_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as ei:
+        C.prepare(tmp_path / "nope.onnx", tmp_path / "work")
+    assert "does not exist" in _one_line(ei.value)
+
+
+def test_prepare_not_onnx(not_onnx_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as ei:
+        C.prepare(not_onnx_file, tmp_path)
+    assert "is not an ONNX model" in _one_line(ei.value)
+
+
+def test_prepare_truncated_onnx(tiny_classifier: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.onnx"
+    data = tiny_classifier.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError) as ei:
+        C.prepare(cut, tmp_path / "work")
+    assert "is not an ONNX model" in _one_line(ei.value)
+
+
+def test_prepare_dynamic_dim_without_shape(cls_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as ei:
+        C.prepare(cls_model, tmp_path)
+    line = _one_line(ei.value)
+    assert "'x'" in line
+    assert "dim" in line and "0" in line
+    assert "--input-shape x=" in line
+
+
+def test_prepare_dynamic_dim_names_symbolic_dim(rec_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as ei:
+        C.prepare(rec_model, tmp_path, {})
+    assert "p2o.DynamicDimension.0" in _one_line(ei.value)
+
+
+@pytest.mark.parametrize("spec", ["x", "x=", "=1,3", "x=1,a,3", "x=1,-3", "x=1,,3", "x:1,3"])
+def test_parse_input_shapes_bad_syntax(spec: str) -> None:
+    with pytest.raises(ModelError) as ei:
+        C.parse_input_shapes([spec])
+    assert "NAME=1,3,224,224" in _one_line(ei.value)
+
+
+def test_parse_input_shapes_ok() -> None:
+    assert C.parse_input_shapes(["x=1,3,48,192", "mask = 1x1x8"]) == {
+        "x": (1, 3, 48, 192),
+        "mask": (1, 1, 8),
+    }
+
+
+def test_prepare_unknown_input_and_wrong_rank(cls_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as ei:
+        C.prepare(cls_model, tmp_path, {"image": (1, 3, 48, 192)})
+    line = _one_line(ei.value)
+    assert "'image'" in line and "'x'" in line
+    with pytest.raises(ModelError) as ei:
+        C.prepare(cls_model, tmp_path, {"x": (1, 3, 48)})
+    assert "rank" in _one_line(ei.value)
+
+
+def test_prepare_records_concrete_shapes(cls_model: Path, tmp_path: Path) -> None:
+    prepared = C.prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    assert prepared.path.is_file() and prepared.path.parent == tmp_path
+    assert prepared.inputs == [C.TensorSpec("x", (1, 3, 48, 192), "float32")]
+    assert [o.shape for o in prepared.outputs] == [(1, 2)]
+    assert len(prepared.sha256) == 64 and prepared.opset == 11
+    json.dumps(prepared.to_dict())
+
+
+# --- conversion on both engines ------------------------------------------------------------
+
+
+def test_tiny_classifier_both_engines(tiny_classifier: Path, tmp_path: Path) -> None:
+    _, results = _convert_all(tiny_classifier, tmp_path)
+    assert set(results) == {"ncnn", "mnn"}
+    _assert_ok(results, 0.999)
+    for r in results.values():
+        assert r.metrics[0].top1 == 1.0
+        assert r.model is not None and all(f.is_file() for f in r.model.files)
+        json.dumps(r.to_dict())
+
+
+@pytest.mark.slow
+def test_cls_model_both_engines(cls_model: Path, tmp_path: Path) -> None:
+    _, results = _convert_all(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    _assert_ok(results, 0.999)
+
+
+@pytest.mark.slow
+def test_rec_model_both_engines(rec_model: Path, tmp_path: Path) -> None:
+    _, results = _convert_all(rec_model, tmp_path, {"x": (1, 3, 48, 320)})
+    _assert_ok(results, 0.999)
+    # ncnn needs the batch-keeping rewrite of paddle2onnx's flattened MatMuls
+    ncnn_model = results["ncnn"].model
+    assert ncnn_model is not None and ncnn_model.meta["onnx_rewrites"] > 0
+
+
+def test_one_engine_unsupported(one_engine_unsupported_model: Path, tmp_path: Path) -> None:
+    _, results = _convert_all(one_engine_unsupported_model, tmp_path)
+    bad, good = results[UNSUPPORTED_ENGINE], results[SUPPORTED_ENGINE]
+    assert not bad.ok and bad.model is None
+    assert bad.error is not None and UNSUPPORTED_OP in bad.error
+    assert "\n" not in bad.error
+    assert good.ok, good.error
+    assert good.metrics[0].cosine >= 0.999
+
+
+def test_convert_engine_raises_convert_error(one_engine_unsupported_model: Path, tmp_path: Path) -> None:
+    prepared = C.prepare(one_engine_unsupported_model, tmp_path)
+    with pytest.raises(ConvertError) as ei:
+        C.convert_engine(UNSUPPORTED_ENGINE, prepared, tmp_path / "x")
+    assert UNSUPPORTED_OP in _one_line(ei.value)
+
+
+def test_tiny_classifier_fp16(tiny_classifier: Path, tmp_path: Path) -> None:
+    _, results = _convert_all(tiny_classifier, tmp_path, precision="fp16")
+    _assert_ok(results, 0.99)
+    for r in results.values():
+        assert r.model is not None and r.model.meta["precision"] == "fp16"
+
+
+def test_disagreement_is_reported(tiny_classifier: Path, tmp_path: Path) -> None:
+    prepared = C.prepare(tiny_classifier, tmp_path)
+    feeds = C.make_golden_inputs(prepared)
+    reference = {k: v[..., ::-1].copy() for k, v in C.run_reference(prepared, feeds).items()}
+    results = C.convert(prepared, ["ncnn"], "fp32", tmp_path, feeds=feeds, reference=reference)
+    r = results["ncnn"]
+    assert not r.ok and r.error is not None
+    assert "'prob'" in r.error and "cosine" in r.error and "max-abs" in r.error
+
+
+def test_unknown_engine_suggests(tmp_path: Path, tiny_classifier: Path) -> None:
+    prepared = C.prepare(tiny_classifier, tmp_path)
+    with pytest.raises(ConvertError) as ei:
+        C.convert_engine("nccn", prepared, tmp_path)
+    assert "'ncnn'" in _one_line(ei.value)
+
+
+def test_golden_inputs_seeded(tiny_classifier: Path, tmp_path: Path) -> None:
+    prepared = C.prepare(tiny_classifier, tmp_path)
+    a, b = C.make_golden_inputs(prepared, 3), C.make_golden_inputs(prepared, 3)
+    assert a["input"].dtype == np.float32 and a["input"].shape == (1, 3, 32, 32)
+    np.testing.assert_array_equal(a["input"], b["input"])
+    assert not np.array_equal(a["input"], C.make_golden_inputs(prepared, 4)["input"])
+
+
+# --- MNN: nothing installed, no network, never MNN.tools ----------------------------------
+
+_AUDIT = textwrap.dedent(
+    """
+    import os, sys
+
+    _LOG = os.environ["SDK_AUDIT_LOG"]
+
+    def _write(line):
+        with open(_LOG, "a") as f:
+            f.write(line.replace("\\n", " ") + "\\n")
+
+    def _hook(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo", "socket.sendto",
+                     "socket.sendmsg", "urllib.Request", "http.client.connect"):
+            _write(f"{os.getpid()} NET {event} {args!r}")
+        elif event in ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn",
+                       "os.system"):
+            text = repr(args)
+            _write(f"{os.getpid()} PROC {event} {'PIP ' if 'pip' in text else ''}{text}")
+        elif event == "import" and args and str(args[0]).startswith("MNN.tools"):
+            _write(f"{os.getpid()} IMPORT {args[0]}")
+
+    sys.addaudithook(_hook)
+    """
+)
+
+
+def _site_state() -> tuple[list[str], str]:
+    import site
+
+    entries: list[str] = []
+    for d in {*site.getsitepackages(), site.getusersitepackages()}:
+        if os.path.isdir(d):
+            entries += sorted(f"{d}/{n}" for n in os.listdir(d) if n != "__pycache__")
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return sorted(entries), pip.stdout
+
+
+def _audited_env(tmp_path: Path, log: Path) -> dict[str, str]:
+    hook_dir = tmp_path / "hook"
+    hook_dir.mkdir(exist_ok=True)
+    (hook_dir / "sitecustomize.py").write_text(_AUDIT)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(hook_dir), str(REPO)])
+    env["SDK_AUDIT_LOG"] = str(log)
+    env["PIP_NO_INDEX"] = "1"
+    return env
+
+
+def test_audit_harness_sees_a_connect(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    code = (
+        "import socket\n"
+        "s = socket.socket()\n"
+        "try:\n    s.connect(('127.0.0.1', 9))\nexcept OSError:\n    pass\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=_audited_env(tmp_path, log), check=True, timeout=60)
+    assert "NET socket.connect" in log.read_text()
+
+
+def test_mnn_conversion_installs_nothing_and_opens_no_socket(tiny_classifier: Path, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text("")
+    before = _site_state()
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        import sdk.convert as C
+        from sdk.convert.mnn import convert_mnn
+        from sdk.device.engines import load_engine
+        work = Path({str(tmp_path / "work")!r})
+        prepared = C.prepare(Path({str(tiny_classifier)!r}), work)
+        feeds = C.make_golden_inputs(prepared)
+        model = convert_mnn(prepared, work / "mnn")
+        runner = load_engine("mnn", model.model_dir, model.meta)
+        out = runner.run(feeds)
+        runner.close()
+        bad = sorted(m for m in sys.modules if m.startswith("MNN.tools"))
+        assert not bad, bad
+        print("OK", list(out))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_audited_env(tmp_path, log),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "OK ['prob']" in proc.stdout
+    events = log.read_text().splitlines()
+    assert not [e for e in events if " NET " in e], events
+    assert not [e for e in events if "PIP " in e], events
+    assert not [e for e in events if " IMPORT " in e], events
+    # the converter ran in a child Python: the hook saw it start (so the child was audited)
+    assert any("_tools" in e for e in events if " PROC " in e), events
+    assert _site_state() == before
+
+
+def test_in_process_conversion_never_imports_mnn_tools(tiny_classifier: Path, tmp_path: Path) -> None:
+    _, results = _convert_all(tiny_classifier, tmp_path, engines=("mnn",))
+    assert results["mnn"].ok, results["mnn"].error
+    assert not [m for m in sys.modules if m.startswith("MNN.tools")]
+
+
+# --- on-board code stays on-board clean ----------------------------------------------------
+
+_BOARD_ALLOWED = {"numpy", "ncnn", "MNN", "sdk"}
+
+
+@pytest.mark.parametrize("module", ["engines.py", "metrics.py"])
+def test_device_modules_import_only_stdlib_numpy_engines(module: str) -> None:
+    tree = ast.parse((REPO / "sdk" / "device" / module).read_text())
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            top = name.split(".")[0]
+            ok = top in sys.stdlib_module_names or top in _BOARD_ALLOWED
+            assert ok, f"{module} imports {name}"
+            if top == "sdk":
+                assert name.startswith("sdk.device") or name == "sdk._kernels", name
+            assert not name.startswith("MNN.tools"), name
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def _sdk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-c", "from sdk.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_cli_json(tiny_classifier: Path, tmp_path: Path) -> None:
+    proc = _sdk("convert", str(tiny_classifier), "--out", str(tmp_path / "o"), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # engine banners must not leak into stdout
+    assert data["ok"] is True
+    assert {k: v["ok"] for k, v in data["results"].items()} == {"ncnn": True, "mnn": True}
+
+
+def test_cli_all_engines_failed_exits_1(one_engine_unsupported_model: Path, tmp_path: Path) -> None:
+    proc = _sdk(
+        "convert",
+        str(one_engine_unsupported_model),
+        "--engine",
+        UNSUPPORTED_ENGINE,
+        "--out",
+        str(tmp_path / "o"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert UNSUPPORTED_OP in proc.stdout
+    assert proc.stderr.strip().startswith("error:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_dynamic_shape_error(cls_model: Path, tmp_path: Path) -> None:
+    proc = _sdk("convert", str(cls_model), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--input-shape x=" in lines[0], proc.stderr
+
+
+def test_ncnn_names_op_it_lacks(tmp_path: Path) -> None:
+    """pnnx passes ONNX Softsign through unconverted; ncnn has no such layer."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Softsign", ["x"], ["y"])],
+        "softsign",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "softsign.onnx"
+    onnx.save(model, str(path))
+    _, results = _convert_all(path, tmp_path / "work", engines=("ncnn",))
+    r = results["ncnn"]
+    assert not r.ok and r.error is not None and "Softsign" in r.error, r.error

@@ -1,0 +1,163 @@
+"""`sdk deploy` end to end on the emulated rk3399 over real SSH, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sdk.boards import BoardEntry, Inventory
+from sdk.deploy import DeployOptions, deploy
+from sdk.report import Steps
+
+CLS_SHAPE = {"x": (1, 3, 48, 192)}
+REC_SHAPE = {"x": (1, 3, 48, 320)}
+
+
+def run_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sdk", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
+    """The CLI failed with exit 1 and exactly one 'error:' line, no traceback."""
+    assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, r.stderr
+    return errors[0]
+
+
+def add_board(entry: BoardEntry) -> None:
+    inv = Inventory()
+    inv.add(entry, replace=True)
+    inv.save()
+
+
+def check_device_doc(doc: dict, engines: tuple[str, ...]) -> None:
+    assert doc["verified"] is True
+    assert doc["platform"]["machine"] == "aarch64"
+    for e in engines:
+        res = doc["engines"][e]
+        assert res["ok"], res
+        assert res["outputs"] and all(o["cosine"] >= 0.999 for o in res["outputs"]), res["outputs"]
+        lat = res["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] and lat["mean"] > 0
+        assert res["load_ms"] > 0 and res["peak_rss_mb"] > 0
+
+
+# ------------------------------------------------------------------ real models, real board
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_deploy_classifier_both_engines_then_resend_nothing(
+    emulated_board: BoardEntry, cls_model: Path, tmp_path: Path
+) -> None:
+    opts = DeployOptions(engine="all", input_shapes=CLS_SHAPE, runs=5, warmup=1,
+                         report_dir=tmp_path / "reports")
+    rep = deploy(cls_model, emulated_board.name, opts, steps=Steps(quiet=True))
+    assert rep.ok and rep.activated
+    assert rep.push["files_sent"] > 0
+    # the JSON pulled from the board, saved locally
+    saved = json.loads(Path(rep.path).read_text())
+    check_device_doc(saved["device"], ("ncnn", "mnn"))
+    assert saved["board"]["emulated"] is True and any("not representative" in n for n in saved["notes"])
+
+    again = deploy(cls_model, emulated_board.name, opts, steps=Steps(quiet=True))
+    assert again.ok
+    assert again.bundle["id"] == rep.bundle["id"]
+    assert again.push["files_sent"] == 0 and again.push["bytes_sent"] == 0, again.push
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_deploy_ppocr_rec_cli_json(emulated_board: BoardEntry, rec_model: Path, tmp_path: Path) -> None:
+    r = run_cli("deploy", str(rec_model), "--board", emulated_board.name, "--input-shape",
+                "x=1,3,48,320", "--runs", "2", "--warmup", "1", "--json", "-q",
+                "--report-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is True
+    check_device_doc(doc["device"], ("ncnn", "mnn"))
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_op_one_engine_lacks(emulated_board: BoardEntry, one_engine_unsupported_model: Path,
+                             tmp_path: Path) -> None:
+    # Conv + Mish: MNN's converter has no Mish, ncnn does (see tests/_fix_models.py)
+    model, lacking, other, op = one_engine_unsupported_model, "mnn", "ncnn", "Mish"
+    # all engines: the other one deploys, the report names the op
+    r = run_cli("deploy", str(model), "--board", emulated_board.name, "--runs", "2", "--warmup", "0",
+                "--json", "-q", "--report-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["device"]["engines"][other]["ok"] is True
+    assert lacking not in doc["device"]["engines"]
+    assert doc["host_validation"][lacking]["ok"] is False
+    assert op in doc["host_validation"][lacking]["error"]
+    # only the lacking engine: one line naming the op
+    line = one_error_line(run_cli("deploy", str(model), "--board", emulated_board.name,
+                                  "--engine", lacking, "-q"))
+    assert op in line
+
+
+@pytest.mark.emulated
+def test_wrong_arch_board_refused(emulated_board: BoardEntry, tiny_classifier: Path) -> None:
+    add_board(replace(emulated_board, name="armboard", profile="rv1126", emulated=False))
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "armboard", "-q"))
+    assert "armv7" in line and "aarch64" in line
+
+
+# ------------------------------------------------------------------ errors, no board needed
+
+
+def test_unknown_board_suggests_close_names(tiny_classifier: Path) -> None:
+    add_board(BoardEntry(name="lab-rk3399", profile="rk3399", host="127.0.0.1", port=1))
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "lab-rk3398"))
+    assert "lab-rk3399" in line and "did you mean" in line
+
+
+def test_unknown_emulated_profile_suggests(tiny_classifier: Path) -> None:
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "rk3390-emu"))
+    assert "rk3399" in line
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    line = one_error_line(run_cli("deploy", str(tmp_path / "nope.onnx")))
+    assert "nope.onnx" in line
+    assert not (tmp_path / "nope.onnx").exists()
+
+
+def test_not_an_onnx_file(not_onnx_file: Path) -> None:
+    line = one_error_line(run_cli("deploy", str(not_onnx_file)))
+    assert "ONNX" in line
+
+
+def test_dynamic_dim_without_shape(cls_model: Path) -> None:
+    line = one_error_line(run_cli("deploy", str(cls_model)))
+    assert "'x'" in line or " x " in line
+    assert "--input-shape" in line
+
+
+def test_unreachable_board(closed_port: int, tiny_classifier: Path, tmp_path: Path) -> None:
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    add_board(BoardEntry(name="gone", profile="rk3399", host="127.0.0.1", port=closed_port,
+                         key=str(key), host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPg="))
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "gone", "-q"))
+    assert "gone" in line and f"127.0.0.1:{closed_port}" in line and "attempts" in line
+
+
+def test_changed_host_key_refused(host_sshd: BoardEntry, tiny_classifier: Path, tmp_path: Path) -> None:
+    other = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    fake = " ".join(Path(f"{other}.pub").read_text().split()[:2])
+    add_board(replace(host_sshd, name="moved", host_key=fake))
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "moved", "-q"))
+    assert "changed" in line.lower() and "sdk board trust" in line
