@@ -39,16 +39,15 @@ class Pushed:
     stats: SyncStats
 
 
-def check_board(board: str, facts: BoardFacts, profile: BoardProfile, bundle: Bundle) -> None:
-    """Refuse a board whose arch, Python or free disk does not fit the bundle."""
+def check_board(board: str, facts: BoardFacts, profile: BoardProfile) -> None:
+    """Refuse a board whose CPU architecture or Python does not fit the profile's bundle."""
     machines = UNAME_MACHINE[profile.arch]
     if facts.machine not in machines:
         raise BundleError(
-            f"board '{board}' cannot run this bundle: wrong CPU architecture",
+            f"board '{board}' cannot run a bundle built for {profile.name}: wrong CPU architecture",
             expected=f"{profile.arch} ({'/'.join(machines)}) for profile {profile.name}",
             found=facts.machine,
-            fix=f"deploy with the profile that matches the board, or check '{board}' in "
-                "'sdk board list'",
+            fix=f"give '{board}' the profile that matches it ('sdk board list')",
         )
     if not facts.python.startswith(profile.python + ".") and facts.python != profile.python:
         raise BundleError(
@@ -57,6 +56,10 @@ def check_board(board: str, facts: BoardFacts, profile: BoardProfile, bundle: Bu
             found=f"Python {facts.python}",
             fix="install that Python on the board or use a matching profile",
         )
+
+
+def check_disk(board: str, facts: BoardFacts, bundle: Bundle) -> None:
+    """Refuse a board without room for the bundle and its venv."""
     need = bundle.size + VENV_HEADROOM
     if facts.free_bytes < need:
         raise BundleError(
@@ -98,10 +101,10 @@ ls -1t | tail -n +4 | while read -r old; do [ "$old" = "$id" ] || rm -rf "$old";
 
 _VENV = r"""
 set -e
-venv="$1"; wheels="$2"; shift 2
+venv="$1"; wheels="$2"; site="$3"; shift 3
 if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then echo "venv cached"; exit 0; fi
 rm -rf "$venv.tmp"
-python3 -m venv --system-site-packages "$venv.tmp"
+python3 -m venv $site "$venv.tmp"
 "$venv.tmp/bin/python" -m pip install --disable-pip-version-check --no-index \
   --find-links "$wheels" "$@"
 touch "$venv.tmp/.complete"
@@ -141,8 +144,10 @@ def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFa
     set_sha = bundle.manifest["wheels"]["set_sha256"][:16]
     venv = posixpath.join(facts.home, ".sdk", "venvs", set_sha)
     reqs = bundle.manifest["wheels"]["requirements"]
+    # armv7 has no numpy wheel: there the venv sees the board's Debian python3-numpy
+    site = "--system-site-packages" if bundle.manifest["board_profile"]["arch"] == "armv7" else ""
     session.run(
-        ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), *reqs],
+        ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), site, *reqs],
         timeout=3600, on_output=log,
     )
     return posixpath.join(venv, "bin", "python")

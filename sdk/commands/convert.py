@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from sdk.errors import SdkError
+from sdk.report import stdout_to_stderr
 
 ENGINE_CHOICES = ("ncnn", "mnn", "all")
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send fd 1 to fd 2 while engines run: they print banners straight to stdout."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -109,7 +88,7 @@ def convert(
     engines = list(C.ENGINES) if engine == "all" else [engine]
     out = out_dir if out_dir is not None else Path.cwd() / f"{model.stem}-converted"
     shapes = C.parse_input_shapes(input_shapes)
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         prepared = C.prepare(model, out, shapes)
         feeds = C.make_golden_inputs(prepared)
         reference = C.run_reference(prepared, feeds)

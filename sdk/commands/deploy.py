@@ -34,12 +34,13 @@ def deploy(model: Path, board: str | None, engine: str, precision: str,
     from sdk.convert import parse_input_shapes
     from sdk.deploy import DeployOptions, check_result
     from sdk.deploy import deploy as run_deploy
-    from sdk.report import Steps
+    from sdk.report import Steps, stdout_to_stderr
 
     opts = DeployOptions(engine=engine, precision=precision,
                          input_shapes=parse_input_shapes(input_shape), runs=runs,
                          warmup=warmup, threads=threads, report_dir=report_dir)
-    report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
+    with stdout_to_stderr():
+        report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

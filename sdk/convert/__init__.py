@@ -84,19 +84,53 @@ def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
         )
 
 
+def _conversion_key(engine: str, prepared: PreparedModel, precision: str) -> str:
+    """What a conversion's output depends on: the model, the engine and its version, our code."""
+    import hashlib
+    from importlib.metadata import version
+
+    dist = {"ncnn": "pnnx", "mnn": "MNN"}[engine]
+    here = Path(__file__).resolve().parent
+    code = b"".join((here / n).read_bytes() for n in ("prepare.py", f"{engine}.py"))
+    parts = [prepared.sha256, engine, precision, version(dist), hashlib.sha256(code).hexdigest()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def convert_engine(
     engine: str, prepared: PreparedModel, workdir: Path, precision: str = "fp32"
 ) -> EngineModel:
-    """Convert ``prepared`` for one engine into ``workdir`` (no validation)."""
+    """Convert ``prepared`` for one engine into ``workdir`` (no validation).
+
+    The result is cached in ``workdir`` by the model's hash, the converter's version and our
+    conversion code: MNN's converter writes a fresh UUID into every model, so converting
+    again would change the bytes and make a re-deploy send the model again.
+    """
+    import json
+
     _check_choice("engine", engine, ENGINES)
     _check_choice("precision", precision, PRECISIONS)
+    key = _conversion_key(engine, prepared, precision)
+    stamp = Path(workdir) / ".conversion.json"
+    if stamp.is_file():
+        try:
+            cached = json.loads(stamp.read_text())
+            files = [Path(workdir) / f for f in cached["files"]]
+            if cached["key"] == key and all(f.is_file() for f in files):
+                return EngineModel(engine, precision, files, cached["meta"])
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged stamp: convert again
+    stamp.unlink(missing_ok=True)
     if engine == "ncnn":
         from sdk.convert.ncnn import convert_ncnn
 
-        return convert_ncnn(prepared, workdir, precision)
-    from sdk.convert.mnn import convert_mnn
+        model = convert_ncnn(prepared, workdir, precision)
+    else:
+        from sdk.convert.mnn import convert_mnn
 
-    return convert_mnn(prepared, workdir, precision)
+        model = convert_mnn(prepared, workdir, precision)
+    rel = [f.resolve().relative_to(Path(workdir).resolve()).as_posix() for f in model.files]
+    stamp.write_text(json.dumps({"key": key, "files": rel, "meta": model.meta}))
+    return model
 
 
 def _disagreement(metrics: list[Metrics], min_cosine: float) -> str | None:

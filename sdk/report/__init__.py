@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,25 @@ if TYPE_CHECKING:
 
 EMULATED_NOTE = ("emulated board (QEMU user-mode on x86): timings and memory are QEMU's, "
                  "not representative of the real board")
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send fd 1 to fd 2 while engines run: they print banners straight to stdout,
+    which would corrupt the JSON a command prints there."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class Steps:
@@ -183,22 +203,22 @@ class DeployReport:
         title = (f"{Path(self.model).name} on {b['name']} ({b['profile']}"
                  f"{', emulated ' + str(b['qemu_cpu']) if b['emulated'] else ''}), "
                  f"{self.precision}, {self.threads} threads")
-        t = Table(title=title)
-        cols = [("engine", None), ("status", None), ("cosine host", ".6f"),
-                ("cosine board", ".6f"), ("max-abs", ".2e"), ("top-1", ".3f"),
-                ("load ms", ".1f"), ("p50 ms", ".2f"), ("p90 ms", ".2f"), ("p99 ms", ".2f"),
-                ("mean ms", ".2f"), ("peak RSS MB", ".0f")]
-        for name, _ in cols:
-            t.add_column(name, justify="left" if name in ("engine", "status") else "right")
-        keys = ["engine", "status", "host_cosine", "board_cosine", "max_abs", "top1", "load_ms",
-                "p50_ms", "p90_ms", "p99_ms", "mean_ms", "peak_rss_mb"]
-        for row in self.rows():
-            cells = []
-            for (_, fmt), k in zip(cols, keys, strict=True):
-                v = row[k]
-                cells.append("-" if v is None else (format(v, fmt) if fmt else str(v)))
-            t.add_row(*cells)
-        console.print(t)
+        acc = [("engine", "engine", None), ("status", "status", None),
+               ("cosine host", "host_cosine", ".6f"), ("cosine board", "board_cosine", ".6f"),
+               ("max-abs", "max_abs", ".2e"), ("top-1", "top1", ".3f")]
+        speed = [("engine", "engine", None), ("load ms", "load_ms", ".1f"), ("p50 ms", "p50_ms", ".2f"),
+                 ("p90 ms", "p90_ms", ".2f"), ("p99 ms", "p99_ms", ".2f"), ("mean ms", "mean_ms", ".2f"),
+                 ("peak RSS MB", "peak_rss_mb", ".0f")]
+        rows = self.rows()
+        for heading, cols in ((f"{title}: accuracy vs onnxruntime", acc),
+                              ("latency on the board (per inference)", speed)):
+            t = Table(title=heading, title_justify="left")
+            for name, _, _ in cols:
+                t.add_column(name, justify="left" if name in ("engine", "status") else "right")
+            for row in rows:
+                t.add_row(*("-" if row[k] is None else (format(row[k], f) if f else str(row[k]))
+                            for _, k, f in cols))
+            console.print(t)
         for n in self.notes:
             console.print(f"note: {n}")
         if self.push:
