@@ -92,7 +92,7 @@ def deploy(
     """Deploy ``model`` to ``board`` (default: the emulated rk3399) and return the report."""
     from sdk import convert as cv
     from sdk.bundle import build_bundle
-    from sdk.bundle.push import activate, check_board, ensure_venv, push, run_on_board
+    from sdk.bundle.push import activate, check_board, check_disk, ensure_venv, push, run_on_board
     from sdk.bundle.wheels import board_wheels, requirements_for
     from sdk.remote import open_session, probe
 
@@ -114,36 +114,39 @@ def deploy(
         profile = load_profile(entry.profile)
         engines = _engines(opts.engine, profile)
         threads = opts.threads or profile.default_threads
-    with steps.step("convert + validate on host"):
-        feeds = cv.make_golden_inputs(prepared)
-        reference = cv.run_reference(prepared, feeds)
-        results = cv.convert(prepared, engines, opts.precision, work / opts.precision,
-                             feeds=feeds, reference=reference)
-        for r in results.values():
-            steps.log(f"{r.engine}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
-    good = {e: r.model for e, r in results.items() if r.ok and r.model is not None}
-    report = DeployReport.start(model, entry, profile, opts.precision, threads, results)
-    if not good:
-        raise SdkError(
-            f"no engine could deploy {model.name}",
-            found="; ".join(f"{r.engine}: {r.error}" for r in results.values()),
-            fix="run 'sdk convert' on the model for per-output numbers",
-        )
-    with steps.step("bundle"):
-        wheels = board_wheels(profile, log=steps.log)
-        floor = 0.999 if opts.precision == "fp32" else 0.99
-        min_cos = {e: floor for e in good}
-        bundle = build_bundle(
-            work / f"bundle-{opts.precision}", prepared=prepared, profile=profile, models=good,
-            feeds=feeds, reference=reference, wheels=wheels,
-            requirements=requirements_for(profile),
-            options={"min_cosine": min_cos, "threads": threads},
-        )
-        report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-    with open_session(entry) as session:
-        with steps.step("check board"):
-            facts = probe(session)
-            check_board(entry.name, facts, profile, bundle)
+        # connect and check the board before the slow work: a wrong board fails fast
+        session = open_session(entry)
+    with session:
+        facts = probe(session)
+        check_board(entry.name, facts, profile)
+        steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
+                  f"{facts.free_bytes / 2**30:.1f} GiB free")
+        with steps.step("convert + validate on host"):
+            feeds = cv.make_golden_inputs(prepared)
+            reference = cv.run_reference(prepared, feeds)
+            results = cv.convert(prepared, engines, opts.precision, work / opts.precision,
+                                 feeds=feeds, reference=reference)
+            for r in results.values():
+                steps.log(f"{r.engine}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
+        good = {e: r.model for e, r in results.items() if r.ok and r.model is not None}
+        report = DeployReport.start(model, entry, profile, opts.precision, threads, results)
+        if not good:
+            raise SdkError(
+                f"no engine could deploy {model.name}",
+                found="; ".join(f"{r.engine}: {r.error}" for r in results.values()),
+                fix="run 'sdk convert' on the model for per-output numbers",
+            )
+        with steps.step("bundle"):
+            wheels = board_wheels(profile, log=steps.log)
+            floor = 0.999 if opts.precision == "fp32" else 0.99
+            bundle = build_bundle(
+                work / f"bundle-{opts.precision}", prepared=prepared, profile=profile,
+                models=good, feeds=feeds, reference=reference, wheels=wheels,
+                requirements=requirements_for(profile),
+                options={"min_cosine": {e: floor for e in good}, "threads": threads},
+            )
+            report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
+            check_disk(entry.name, facts, bundle)
         with steps.step("push"):
             pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
             report.push = {"files_sent": pushed.stats.files_sent,
