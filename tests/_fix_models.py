@@ -7,7 +7,6 @@ from seeded weights.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,15 +25,10 @@ SUPPORTED_ENGINE = "ncnn"
 
 
 def _rapidocr_model(filename: str) -> Path:
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("rapidocr_onnxruntime is not installed (pip install --no-deps rapidocr_onnxruntime)")
-    for loc in spec.submodule_search_locations:
-        path = Path(loc) / "models" / filename
-        if path.is_file():
-            return path
-    pytest.skip(f"rapidocr_onnxruntime has no models/{filename}")
-    raise AssertionError  # unreachable; pytest.skip raises
+    from sdk.models import PPOCR, ppocr_model
+
+    kind = {v: k for k, v in PPOCR.items()}[filename]
+    return ppocr_model(kind)
 
 
 @pytest.fixture(scope="session")

@@ -3,5 +3,5 @@
 # to the emulated RK3399 on both engines and print the report.
 set -euo pipefail
 PY=${PYTHON:-python3}
-MODEL=$($PY -c 'import importlib.util, pathlib; s = importlib.util.find_spec("rapidocr_onnxruntime"); print(pathlib.Path(s.submodule_search_locations[0]) / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx")')
+MODEL=$($PY -m sdk.models cls)
 exec $PY -m sdk deploy "$MODEL" --engine all --input-shape x=1,3,48,192 "$@"
