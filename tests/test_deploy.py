@@ -62,7 +62,9 @@ def test_deploy_classifier_both_engines_then_resend_nothing(
     from sdk.remote import open_session
 
     with open_session(emulated_board) as s:  # the board's disk outlives a test session
-        s.remove(f"~/.sdk/apps/{app_name(cls_model)}", recursive=True)
+        app = f"~/.sdk/apps/{app_name(cls_model)}"
+        if s.exists(app):
+            s.remove(app, recursive=True)
     opts = DeployOptions(engine="all", input_shapes=CLS_SHAPE, runs=5, warmup=1,
                          report_dir=tmp_path / "reports")
     rep = deploy(cls_model, emulated_board.name, opts, steps=Steps(quiet=True))
