@@ -1,0 +1,133 @@
+// decode + class-aware NMS: dispatched vs scalar, and scalar vs a naive O(n^2) greedy NMS per
+// class; all bit-exact (same float expressions, same ordering rules).
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "sdk_kernels/kernels.h"
+#include "tester.h"
+
+namespace {
+
+using sdk_kernels::Detection;
+
+class NmsTester {
+ public:
+  NmsTester& boxes(size_t v) { n_ = v; return *this; }
+  NmsTester& classes(size_t v) { c_ = v; return *this; }
+  NmsTester& extra_stride(size_t v) { extra_ = v; return *this; }
+  NmsTester& max_det(size_t v) { max_det_ = v; return *this; }
+  NmsTester& letterbox(bool v) { lb_ = v; return *this; }
+  NmsTester& seed(uint64_t s) { seed_ = s; return *this; }
+
+  void test() const {
+    ktest::current_seed() = seed_;
+    std::mt19937_64 rng(seed_);
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    const size_t rs = n_ + extra_;
+    std::vector<float> data((4 + c_) * rs, 0.f);
+    for (size_t i = 0; i < n_; i++) {
+      data[i] = u(rng) * 600;
+      data[rs + i] = u(rng) * 600;
+      data[2 * rs + i] = 10 + u(rng) * 100;
+      data[3 * rs + i] = 10 + u(rng) * 100;
+      for (size_t c = 0; c < c_; c++) data[(4 + c) * rs + i] = float(int(u(rng) * 64)) / 64;
+    }
+    sdk_kernels::DecodeParams p{};
+    p.num_boxes = n_;
+    p.num_classes = c_;
+    p.row_stride = rs;
+    p.score_threshold = 0.25f;
+    p.iou_threshold = 0.45f;
+    p.max_detections = max_det_;
+    p.letterbox = {1.f, 1.f, 0, 0, 640, 640};
+    if (lb_) p.letterbox = {0.5f, 0.5f, 0, 80, 640, 480};
+    p.clip_width = lb_ ? 1280.f : 0.f;
+    p.clip_height = lb_ ? 960.f : 0.f;
+    std::vector<uint64_t> ws(sdk_kernels::decode_nms_workspace_size(n_, c_) / 8 + 1);
+    std::vector<Detection> ref(max_det_ + 1), opt(max_det_ + 1);
+    sdk_kernels::force_scalar(true);
+    const size_t rn = sdk_kernels::decode_nms(data.data(), p, ws.data(), ref.data());
+    sdk_kernels::force_scalar(false);
+    const size_t on = sdk_kernels::decode_nms(data.data(), p, ws.data(), opt.data());
+    const char* what = sdk_kernels::kernel_variant(sdk_kernels::Op::DecodeNMS);
+    CHECK(rn == on, "%s n=%zu c=%zu: ref %zu dets, got %zu", what, n_, c_, rn, on);
+    for (size_t k = 0; k < std::min(rn, on); k++)
+      if (!CHECK(std::memcmp(&ref[k], &opt[k], sizeof(Detection)) == 0, "%s n=%zu c=%zu det %zu differs", what, n_, c_, k)) break;
+    const std::vector<Detection> naive = naive_nms(data, p);
+    CHECK(naive.size() == rn, "naive n=%zu c=%zu: want %zu dets, got %zu", n_, c_, naive.size(), rn);
+    for (size_t k = 0; k < std::min(rn, naive.size()); k++)
+      if (!CHECK(std::memcmp(&ref[k], &naive[k], sizeof(Detection)) == 0,
+                 "scalar vs naive n=%zu c=%zu det %zu: want cls %d score %g got cls %d score %g", n_, c_, k,
+                 naive[k].class_id, naive[k].score, ref[k].class_id, ref[k].score)) break;
+  }
+
+ private:
+  static std::vector<Detection> naive_nms(const std::vector<float>& data, const sdk_kernels::DecodeParams& p) {
+    const size_t rs = p.row_stride;
+    struct B { Detection d; size_t idx; };
+    std::vector<B> all;
+    for (size_t i = 0; i < p.num_boxes; i++) {
+      float best = data[4 * rs + i];
+      int cls = 0;
+      for (size_t c = 1; c < p.num_classes; c++)
+        if (data[(4 + c) * rs + i] > best) { best = data[(4 + c) * rs + i]; cls = int(c); }
+      if (!(best > p.score_threshold)) continue;
+      const auto& l = p.letterbox;
+      const float sx = 1.f / l.scale_x, sy = 1.f / l.scale_y;
+      const float cx = data[i], cy = data[rs + i], w = data[2 * rs + i], h = data[3 * rs + i];
+      Detection d{(cx - 0.5f * w - l.offset_x) * sx, (cy - 0.5f * h - l.offset_y) * sy,
+                  (cx + 0.5f * w - l.offset_x) * sx, (cy + 0.5f * h - l.offset_y) * sy, best, cls};
+      if (p.clip_width > 0) {
+        d.x1 = std::clamp(d.x1, 0.f, p.clip_width); d.x2 = std::clamp(d.x2, 0.f, p.clip_width);
+        d.y1 = std::clamp(d.y1, 0.f, p.clip_height); d.y2 = std::clamp(d.y2, 0.f, p.clip_height);
+      }
+      all.push_back({d, i});
+    }
+    std::stable_sort(all.begin(), all.end(), [](const B& a, const B& b) { return a.d.score > b.d.score; });
+    std::vector<B> kept;
+    std::vector<bool> dead(all.size());
+    for (size_t i = 0; i < all.size(); i++) {
+      if (dead[i]) continue;
+      kept.push_back(all[i]);
+      const Detection& a = all[i].d;
+      for (size_t j = i + 1; j < all.size(); j++) {
+        const Detection& b = all[j].d;
+        if (b.class_id != a.class_id) continue;
+        const float w = std::fmax(std::fmin(a.x2, b.x2) - std::fmax(a.x1, b.x1), 0.f);
+        const float h = std::fmax(std::fmin(a.y2, b.y2) - std::fmax(a.y1, b.y1), 0.f);
+        const float inter = w * h;
+        const float uni = ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1)) - inter;
+        if (inter > p.iou_threshold * uni) dead[j] = true;
+      }
+    }
+    std::stable_sort(kept.begin(), kept.end(), [](const B& a, const B& b) {
+      if (a.d.score != b.d.score) return a.d.score > b.d.score;
+      if (a.d.class_id != b.d.class_id) return a.d.class_id < b.d.class_id;
+      return a.idx < b.idx;
+    });
+    std::vector<Detection> out;
+    for (size_t k = 0; k < kept.size() && k < p.max_detections; k++) out.push_back(kept[k].d);
+    return out;
+  }
+
+  size_t n_ = 17, c_ = 3, extra_ = 0, max_det_ = 300;
+  bool lb_ = false;
+  uint64_t seed_ = 1;
+};
+
+}  // namespace
+
+TEST(nms_sizes) {
+  uint64_t s = 0;
+  for (size_t n : {1, 7, 15, 17, 223, 1919})
+    for (size_t c : {1, 3, 80})
+      NmsTester().boxes(n).classes(c).extra_stride(s % 3).letterbox(s % 2).seed(ktest::seed_for(s++)).test();
+}
+
+TEST(nms_max_detections) {
+  uint64_t s = 100;
+  for (size_t m : {1, 5, 100}) NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test();
+}
+
+TEST_MAIN()
