@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
+from sdk.device.preprocess import ImageSpec
 from sdk.errors import BundleError, SdkError
 from sdk.paths import cache_dir
 from sdk.report import DeployReport, Steps
@@ -20,6 +22,11 @@ from sdk.report import DeployReport, Steps
 ENGINE_CHOICES = ("ncnn", "mnn", "all")
 PRECISION_CHOICES = ("fp32", "fp16")
 DEFAULT_EMULATED = "rk3399"
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from sdk.convert import PreparedModel
 
 
 @dataclass
@@ -31,6 +38,8 @@ class DeployOptions:
     warmup: int = 3
     threads: int | None = None
     report_dir: Path | None = None
+    preprocess: ImageSpec | None = None  # the board makes this input from a u8 image
+    image: Path | None = None  # the golden image (default: a synthetic one)
 
 
 def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
@@ -78,6 +87,72 @@ def _engines(choice: str, profile: BoardProfile) -> list[str]:
     return [choice]
 
 
+def synthetic_image(seed: int = 0, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """A deterministic BGR test picture: gradients, shapes and texture (no data needed)."""
+    import cv2
+    import numpy as np
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([xx / w * 255, yy / h * 255, (xx + yy) / (w + h) * 255], axis=2)
+    img = (img + rng.normal(0, 12, img.shape)).clip(0, 255).astype(np.uint8)
+    for _ in range(12):
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        if rng.random() < 0.5:
+            cv2.rectangle(img, (x0, y0), (x0 + int(rng.integers(20, 200)), y0 + int(rng.integers(20, 150))),
+                          color, -1)
+        else:
+            cv2.circle(img, (x0, y0), int(rng.integers(10, 90)), color, -1)
+    cv2.putText(img, "edge-sdk 0123", (20, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+    return img
+
+
+def image_input(
+    prepared: PreparedModel, spec: ImageSpec, image: Path | None
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """The input ``spec`` feeds, the golden u8 image and its reference-preprocessed tensor."""
+    from sdk.device.preprocess import preprocess
+    from sdk.errors import ModelError
+
+    names = [t.name for t in prepared.inputs]
+    name = spec.input or (names[0] if len(names) == 1 else None)
+    if name is None or name not in names:
+        raise ModelError(
+            "--preprocess must name the image input of a model with several inputs" if name is None
+            else f"--preprocess names input '{name}', which the model does not have",
+            expected="input=NAME with NAME one of " + ", ".join(names), found=str(spec.input),
+        )
+    shape = next(t.shape for t in prepared.inputs if t.name == name)
+    want = (1, spec.channels, spec.height, spec.width)
+    if tuple(shape) != want:
+        raise ModelError(
+            f"--preprocess does not produce input '{name}'s shape",
+            expected=f"{list(shape)} (NCHW)", found=f"{list(want)} from size={spec.width}x{spec.height}, "
+            f"color={spec.color}",
+            fix=f"use size={shape[3]}x{shape[2]}" if len(shape) == 4 else None,
+        )
+    if image is None:
+        img = synthetic_image()
+    else:
+        import cv2
+        import numpy as np
+
+        data = np.fromfile(image, dtype=np.uint8) if Path(image).is_file() else None
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+        if img is None:
+            raise ModelError(f"cannot read image {image}", expected="a PNG/JPEG/BMP file",
+                             fix="pass --image with a readable picture")
+    src = img
+    if spec.color == "gray":
+        import cv2
+
+        src = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    x, _ = preprocess(src, spec, "gray" if spec.color == "gray" else "bgr")
+    return name, src, x
+
+
 def app_name(model: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem) or "model"
 
@@ -109,6 +184,12 @@ def deploy(
         digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16] if model.is_file() else "x"
         work = cache_dir() / "work" / f"{app_name(model)}-{digest}"
         prepared = cv.prepare(model, work, opts.input_shapes or None)
+        pre: dict[str, Any] | None = None
+        image = image_x = None
+        if opts.preprocess is not None:  # a bad spec or image fails before any board work
+            name, image, image_x = image_input(prepared, opts.preprocess, opts.image)
+            pre = {"spec": opts.preprocess.to_dict(), "input": name,
+                   "source": "gray" if opts.preprocess.color == "gray" else "bgr"}
     with steps.step("board"):
         entry = resolve_board(board, log=steps.log)
         profile = load_profile(entry.profile)
@@ -123,6 +204,8 @@ def deploy(
                   f"{facts.free_bytes / 2**30:.1f} GiB free")
         with steps.step("convert + validate on host"):
             feeds = cv.make_golden_inputs(prepared)
+            if pre is not None:
+                feeds[pre["input"]] = image_x
             reference = cv.run_reference(prepared, feeds)
             results = cv.convert(prepared, engines, opts.precision, work / opts.precision,
                                  feeds=feeds, reference=reference)
@@ -136,6 +219,13 @@ def deploy(
                 found="; ".join(f"{r.engine}: {r.error}" for r in results.values()),
                 fix="run 'sdk convert' on the model for per-output numbers",
             )
+        kernels_so: list[Path] = []
+        if pre is not None:
+            with steps.step(f"build sdk._kernels for {profile.arch}"):
+                from sdk.kernels.build import build_for_board
+
+                kernels_so.append(build_for_board(profile.arch, profile.python, work / "kernels"))
+                steps.log(f"{kernels_so[0].name}")
         with steps.step("bundle"):
             wheels = board_wheels(profile, log=steps.log)
             floor = 0.999 if opts.precision == "fp32" else 0.99
@@ -144,6 +234,7 @@ def deploy(
                 models=good, feeds=feeds, reference=reference, wheels=wheels,
                 requirements=requirements_for(profile),
                 options={"min_cosine": {e: floor for e in good}, "threads": threads},
+                preprocess=pre, image=image, extra_runtime=kernels_so,
             )
             report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
             check_disk(entry.name, facts, bundle)

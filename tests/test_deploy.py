@@ -168,3 +168,38 @@ def test_changed_host_key_refused(host_sshd: BoardEntry, tiny_classifier: Path, 
     add_board(replace(host_sshd, name="moved", host_key=fake))
     line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "moved", "-q"))
     assert "changed" in line.lower() and "sdk board trust" in line
+
+
+# ------------------------------------------------------------------ --preprocess: kernels on board
+
+CLS_PRE = "size=192x48,color=bgr,mean=127.5,norm=0.0078431"
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_preprocess_runs_the_neon_kernel_on_the_board(
+    emulated_board: BoardEntry, cls_model: Path, tmp_path: Path
+) -> None:
+    r = run_cli("deploy", str(cls_model), "--board", emulated_board.name, "--input-shape",
+                "x=1,3,48,192", "--preprocess", CLS_PRE, "--runs", "2", "--warmup", "0", "--json",
+                "-q", "--report-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    check_device_doc(doc["device"], ("ncnn", "mnn"))
+    for res in doc["device"]["engines"].values():
+        pp = res["preprocess"]
+        # the board's own build of sdk._kernels, NEON variant picked by HWCAP on cortex-a72
+        assert pp["impl"] == "u8_resize_bilinear_normalize_chw__neon", pp
+        assert pp["input_cosine"] >= 0.99999 and pp["input_max_abs"] < 0.05
+        assert 0 < pp["ms"] < pp["reference_ms"]
+
+
+def test_bad_preprocess_spec_is_one_line(tiny_classifier: Path) -> None:
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--preprocess", "size=32,color=rgb"))
+    assert "--preprocess" in line and "WxH" in line
+
+
+def test_preprocess_shape_mismatch_is_one_line(tiny_classifier: Path) -> None:
+    # tiny_classifier takes 1x3x32x32; a 64x32 image spec cannot feed it
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--preprocess", "size=64x32"))
+    assert "[1, 3, 32, 32]" in line and "size=32x32" in line

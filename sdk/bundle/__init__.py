@@ -101,8 +101,14 @@ def build_bundle(
     requirements: Sequence[str],
     extra_runtime: Sequence[Path] = (),
     options: Mapping[str, Any] | None = None,
+    preprocess: Mapping[str, Any] | None = None,
+    image: np.ndarray | None = None,
 ) -> Bundle:
-    """Write a bundle to ``out`` (replaced atomically) and return it."""
+    """Write a bundle to ``out`` (replaced atomically) and return it.
+
+    ``preprocess`` (spec, source format, input name) with the u8 ``image`` makes the board
+    build that input itself, through the fused kernel in ``extra_runtime``.
+    """
     if not models:
         raise BundleError("nothing to bundle: no engine converted the model")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +132,14 @@ def build_bundle(
             "inputs": _save_tensors(tmp / "golden" / "inputs", feeds),
             "outputs": _save_tensors(tmp / "golden" / "outputs", reference),
         }
+        pre = None
+        if preprocess is not None:
+            if image is None:
+                raise BundleError("a preprocess spec needs the golden image it applies to")
+            import numpy as np
+
+            np.save(tmp / "golden" / "image.npy", np.ascontiguousarray(image), allow_pickle=False)
+            pre = {**preprocess, "image": "golden/image.npy"}
         for k in golden:  # files are relative to the bundle root
             for t in golden[k]:
                 t["file"] = f"golden/{t['file']}"
@@ -165,6 +179,7 @@ def build_bundle(
                 "set_sha256": hashlib.sha256("\n".join(wheel_hashes).encode()).hexdigest(),
             },
             "options": dict(options or {}),
+            "preprocess": pre,
             "files": files,
         }
         canon = json.dumps({k: v for k, v in manifest.items()}, sort_keys=True).encode()

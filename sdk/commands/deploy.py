@@ -23,22 +23,41 @@ import click
 @click.option("--warmup", type=click.IntRange(0, 10000), default=3, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="Threads per engine (default: the board profile's).")
+@click.option("--preprocess", "preprocess", default=None, metavar="SPEC",
+              help="The board builds the image input itself with the fused NEON kernel: "
+              "size=WxH,color=rgb|bgr|gray,mean=M[:M:M],norm=N[:N:N],letterbox=0|1,pad=P,input=NAME.")
+@click.option("--image", type=click.Path(path_type=Path), default=None,
+              help="Golden image for --preprocess (default: a synthetic picture).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Where to save the JSON report (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def deploy(model: Path, board: str | None, engine: str, precision: str,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
-           report_dir: Path | None, as_json: bool, quiet: bool) -> None:
+           preprocess: str | None, image: Path | None, report_dir: Path | None, as_json: bool,
+           quiet: bool) -> None:
     """Convert MODEL.onnx for ncnn and MNN, push it to a board, check and benchmark it."""
     from sdk.convert import parse_input_shapes
     from sdk.deploy import DeployOptions, check_result
     from sdk.deploy import deploy as run_deploy
+    from sdk.device.preprocess import ImageSpec
+    from sdk.errors import SdkError
     from sdk.report import Steps, stdout_to_stderr
+
+    spec = None
+    if preprocess is not None:
+        try:
+            spec = ImageSpec.parse(preprocess)
+        except ValueError as exc:
+            raise SdkError(f"bad --preprocess: {exc}",
+                           fix="e.g. --preprocess size=192x48,color=bgr,mean=127.5,norm=0.0078431") from exc
+    if image is not None and spec is None:
+        raise SdkError("--image is the golden image of --preprocess", fix="add --preprocess SPEC")
 
     opts = DeployOptions(engine=engine, precision=precision,
                          input_shapes=parse_input_shapes(input_shape), runs=runs,
-                         warmup=warmup, threads=threads, report_dir=report_dir)
+                         warmup=warmup, threads=threads, report_dir=report_dir, preprocess=spec,
+                         image=image)
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if as_json:

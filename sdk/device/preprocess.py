@@ -180,3 +180,40 @@ def preprocess(img: np.ndarray, spec: ImageSpec, source: str = "bgr") -> tuple[n
     norm = np.asarray(spec.norm, dtype=np.float32)
     out = (canvas - mean) * norm
     return np.ascontiguousarray(out.transpose(2, 0, 1)[None]), pl
+
+
+# The fused kernel's source formats (sdk._kernels ids); NV12/NV21 are camera formats the
+# bundle's golden image does not use.
+KERNEL_FORMATS = {"bgr": 0, "rgb": 1, "rgba": 2, "gray": 3}
+KERNEL_NAME = "preprocess (BGR/RGB/RGBA/GRAY)"
+
+
+def kernel_limitation(spec: ImageSpec, source: str) -> str | None:
+    """Why the fused kernel cannot run ``spec`` (None: it can)."""
+    if source not in KERNEL_FORMATS:
+        return f"source format {source} is not a kernel format"
+    if (spec.color == "gray") != (source == "gray"):
+        return "colour to gray conversion is reference-only"
+    if spec.letterbox and spec.align != "center":
+        return "the kernel letterboxes centred only"
+    if spec.pad != int(spec.pad):
+        return "the kernel pads with a whole u8 value"
+    return None
+
+
+def preprocess_fast(img: np.ndarray, spec: ImageSpec, source: str = "bgr") -> tuple[np.ndarray, str]:
+    """The fused NEON kernel when ``sdk._kernels`` is there and ``spec`` fits it, else the
+    reference; returns the 1xCxHxW input and the name of the implementation used."""
+    try:
+        from sdk import _kernels  # type: ignore[attr-defined]
+    except ImportError:
+        return preprocess(img, spec, source)[0], "numpy reference (no sdk._kernels)"
+    why = kernel_limitation(spec, source)
+    if why:
+        return preprocess(img, spec, source)[0], f"numpy reference ({why})"
+    mean = spec.mean * 3 if len(spec.mean) == 1 else spec.mean
+    norm = spec.norm * 3 if len(spec.norm) == 1 else spec.norm
+    out, _ = _kernels.preprocess_f32(np.ascontiguousarray(img), KERNEL_FORMATS[source], spec.width,
+                                     spec.height, spec.color == "rgb", mean, norm, spec.letterbox,
+                                     int(spec.pad))
+    return out[None], str(_kernels.variants()[KERNEL_NAME])

@@ -219,6 +219,13 @@ class DeployReport:
                 t.add_row(*("-" if row[k] is None else (format(row[k], f) if f else str(row[k]))
                             for _, k, f in cols))
             console.print(t)
+        for e, r in sorted(self.device.get("engines", {}).items()):
+            pp = r.get("preprocess")
+            if pp:
+                console.print(
+                    f"preprocess on board ({e}): {pp['impl']}, {pp['ms']:.2f} ms/call vs numpy "
+                    f"reference {pp['reference_ms']:.2f} ms ({pp['reference_ms'] / pp['ms']:.1f}x); "
+                    f"input cosine vs host reference {pp['input_cosine']:.6f}")
         for n in self.notes:
             console.print(f"note: {n}")
         if self.push:
