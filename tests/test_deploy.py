@@ -41,6 +41,7 @@ def add_board(entry: BoardEntry) -> None:
 def check_device_doc(doc: dict, engines: tuple[str, ...]) -> None:
     assert doc["verified"] is True
     assert doc["platform"]["machine"] == "aarch64"
+    assert doc["platform"]["qemu_cpu"] == "cortex-a72"  # the rk3399's ISA, not QEMU's max
     for e in engines:
         res = doc["engines"][e]
         assert res["ok"], res
@@ -203,3 +204,25 @@ def test_preprocess_shape_mismatch_is_one_line(tiny_classifier: Path) -> None:
     # tiny_classifier takes 1x3x32x32; a 64x32 image spec cannot feed it
     line = one_error_line(run_cli("deploy", str(tiny_classifier), "--preprocess", "size=64x32"))
     assert "[1, 3, 32, 32]" in line and "size=32x32" in line
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_armv7_board_ncnn_with_kernels(emulated_rv1126: BoardEntry, cls_model: Path, tmp_path: Path) -> None:
+    """32-bit board: ncnn only (no MNN/numpy wheels for armv7), Debian's numpy, NEON kernel."""
+    add_board(emulated_rv1126)
+    r = run_cli("deploy", str(cls_model), "--board", emulated_rv1126.name, "--input-shape",
+                "x=1,3,48,192", "--preprocess", CLS_PRE, "--runs", "2", "--warmup", "0", "--json",
+                "-q", "--report-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    dev = doc["device"]
+    assert dev["platform"]["machine"] == "armv7l" and set(dev["engines"]) == {"ncnn"}
+    res = dev["engines"]["ncnn"]
+    assert res["ok"] and all(o["cosine"] >= 0.999 for o in res["outputs"])
+    assert res["preprocess"]["impl"] == "u8_resize_bilinear_normalize_chw__neon"
+    assert res["latency_ms"]["p50"] > 0
+    # asking for MNN on armv7 is a one-line error
+    line = one_error_line(run_cli("deploy", str(cls_model), "--board", emulated_rv1126.name,
+                                  "--engine", "mnn", "--input-shape", "x=1,3,48,192", "-q"))
+    assert "armv7" in line and "ncnn" in line

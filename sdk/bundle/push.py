@@ -101,11 +101,11 @@ ls -1t | tail -n +4 | while read -r old; do [ "$old" = "$id" ] || rm -rf "$old";
 
 _VENV = r"""
 set -e
-venv="$1"; wheels="$2"; site="$3"; shift 3
+venv="$1"; wheels="$2"; site="$3"; deps="$4"; shift 4
 if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then echo "venv cached"; exit 0; fi
 rm -rf "$venv.tmp"
 python3 -m venv $site "$venv.tmp"
-"$venv.tmp/bin/python" -m pip install --disable-pip-version-check --no-index \
+"$venv.tmp/bin/python" -m pip install --disable-pip-version-check --no-index $deps \
   --find-links "$wheels" "$@"
 touch "$venv.tmp/.complete"
 rm -rf "$venv"
@@ -145,9 +145,13 @@ def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFa
     venv = posixpath.join(facts.home, ".sdk", "venvs", set_sha)
     reqs = bundle.manifest["wheels"]["requirements"]
     # armv7 has no numpy wheel: there the venv sees the board's Debian python3-numpy
-    site = "--system-site-packages" if bundle.manifest["board_profile"]["arch"] == "armv7" else ""
+    from sdk.bundle.wheels import NO_DEPS_ARCHES
+
+    armv7 = bundle.manifest["board_profile"]["arch"] in NO_DEPS_ARCHES
+    site = "--system-site-packages" if armv7 else ""
+    deps = "--no-deps" if armv7 else ""
     session.run(
-        ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), site, *reqs],
+        ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), site, deps, *reqs],
         timeout=3600, on_output=log,
     )
     return posixpath.join(venv, "bin", "python")

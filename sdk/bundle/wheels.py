@@ -23,6 +23,10 @@ RUNTIME_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "aarch64": ("ncnn", "MNN", "numpy"),
     "armv7": ("ncnn",),
 }
+# armv7: ncnn's wheel declares numpy (and model-zoo helpers it never imports) as dependencies;
+# numpy has no armv7 wheel, so its wheel is fetched and installed without dependencies and
+# imports the board's Debian numpy.
+NO_DEPS_ARCHES = frozenset({"armv7"})
 ENGINES_BY_ARCH: dict[str, tuple[str, ...]] = {
     "aarch64": ("ncnn", "mnn"),
     "armv7": ("ncnn",),
@@ -66,6 +70,8 @@ def board_wheels(profile: BoardProfile, *, log: object = None) -> list[Path]:
     ]
     for tag in (*profile.platform_tags, "any"):
         cmd += ["--platform", tag]
+    if profile.arch in NO_DEPS_ARCHES:
+        cmd.append("--no-deps")
     cmd += ["-d", str(tmp), *reqs]
     if callable(log):
         log(f"downloading board wheels for {profile.arch}/cp{py}: {' '.join(reqs)}")
