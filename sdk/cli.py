@@ -18,6 +18,7 @@ from sdk.errors import SdkError
 COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("sdk.commands.deploy:deploy", "Convert, bundle, push, run and benchmark a model on a board."),
     "convert": ("sdk.commands.convert:convert", "Convert a model for ncnn and MNN, validate on host."),
+    "quantize": ("sdk.commands.quantize:quantize", "int8 for ncnn and MNN with per-layer analysis."),
     "board": ("sdk.commands.board:board", "Board profiles, the inventory of boards, emulated boards."),
     "kernels": ("sdk.kernels.cli:kernels", "The project's NEON kernels: which variant runs, benchmarks."),
 }

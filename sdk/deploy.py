@@ -20,7 +20,7 @@ from sdk.paths import cache_dir
 from sdk.report import DeployReport, Steps
 
 ENGINE_CHOICES = ("ncnn", "mnn", "all")
-PRECISION_CHOICES = ("fp32", "fp16")
+PRECISION_CHOICES = ("fp32", "fp16", "int8")
 DEFAULT_EMULATED = "rk3399"
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ class DeployOptions:
     report_dir: Path | None = None
     preprocess: ImageSpec | None = None  # the board makes this input from a u8 image
     image: Path | None = None  # the golden image (default: a synthetic one)
+    calib: Path | None = None  # int8: calibration images
+    method: str | None = None  # int8: calibration method (None: each engine's best)
+    per_channel: bool = True
+    budget: float = 0.99  # int8: minimum output cosine vs fp32 (mixed precision below it)
 
 
 def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
@@ -153,6 +157,12 @@ def image_input(
     return name, src, x
 
 
+def work_dir(model: Path) -> Path:
+    """The cache directory for one model's file contents (conversions, bundles, reports)."""
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16] if model.is_file() else "x"
+    return cache_dir() / "work" / f"{app_name(model)}-{digest}"
+
+
 def app_name(model: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem) or "model"
 
@@ -176,13 +186,15 @@ def deploy(
     t_start = time.time()
     if opts.precision not in PRECISION_CHOICES:
         raise SdkError(f"unknown precision '{opts.precision}'",
-                       expected=" | ".join(PRECISION_CHOICES), found=opts.precision,
-                       fix="int8 needs --calib (see 'sdk quantize')")
+                       expected=" | ".join(PRECISION_CHOICES), found=opts.precision)
+    if (opts.precision == "int8") != (opts.calib is not None):
+        raise SdkError("--calib DIR goes with --precision int8 (and int8 needs it)",
+                       found=f"--precision {opts.precision}, --calib {opts.calib}",
+                       fix="pass both, e.g. --precision int8 --calib images/")
     model = Path(model)
     with steps.step("prepare"):
         # cheap model checks first: a bad file fails before any board is started
-        digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16] if model.is_file() else "x"
-        work = cache_dir() / "work" / f"{app_name(model)}-{digest}"
+        work = work_dir(model)
         prepared = cv.prepare(model, work, opts.input_shapes or None)
         pre: dict[str, Any] | None = None
         image = image_x = None
@@ -207,12 +219,29 @@ def deploy(
             if pre is not None:
                 feeds[pre["input"]] = image_x
             reference = cv.run_reference(prepared, feeds)
-            results = cv.convert(prepared, engines, opts.precision, work / opts.precision,
-                                 feeds=feeds, reference=reference)
+            base = "fp32" if opts.precision == "int8" else opts.precision
+            results = cv.convert(prepared, engines, base, work / base, feeds=feeds, reference=reference)
             for r in results.values():
                 steps.log(f"{r.engine}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
         good = {e: r.model for e, r in results.items() if r.ok and r.model is not None}
+        golden_by_model: dict[str, Any] = {}
+        quant: dict[str, Any] = {}
+        if opts.precision == "int8" and good:
+            with steps.step("quantize to int8"):
+                good, golden_by_model, quant = _int8_models(prepared, good, feeds, work, opts, steps)
         report = DeployReport.start(model, entry, profile, opts.precision, threads, results)
+        report.quantization = quant
+        for e, info in quant.items():  # int8 rows: host figures are int8 vs fp32
+            report.host[f"{e}-fp32"] = report.host.pop(e)
+            acc = info["accuracy"] or {}
+            if info["error"]:
+                report.notes.append(f"{e} int8: {info['error']}")
+            report.host[e] = {"ok": info["ok"], "error": info["error"], "seconds": info["seconds"],
+                              "outputs": [{"output": k, "cosine": v}
+                                          for k, v in acc.get("per_output", {}).items()]}
+        if quant:
+            report.notes.append("int8 rows: 'cosine host' is int8 vs fp32 on held-out calibration "
+                                "images; 'cosine board' is the board vs the host's int8 outputs")
         if not good:
             raise SdkError(
                 f"no engine could deploy {model.name}",
@@ -228,13 +257,16 @@ def deploy(
                 steps.log(f"{kernels_so[0].name}")
         with steps.step("bundle"):
             wheels = board_wheels(profile, log=steps.log)
-            floor = 0.999 if opts.precision == "fp32" else 0.99
+            # int8 kernels round differently on x86 and ARM: the board must agree with the
+            # host's int8 run to 0.99; fp32 (and the int8 deploy's fp32 baseline) to 0.999
+            floor = {k: 0.99 if m.precision in ("fp16", "int8") else 0.999 for k, m in good.items()}
             bundle = build_bundle(
                 work / f"bundle-{opts.precision}", prepared=prepared, profile=profile,
                 models=good, feeds=feeds, reference=reference, wheels=wheels,
                 requirements=requirements_for(profile),
-                options={"min_cosine": {e: floor for e in good}, "threads": threads},
+                options={"min_cosine": floor, "threads": threads},
                 preprocess=pre, image=image, extra_runtime=kernels_so,
+                golden_by_model=golden_by_model,
             )
             report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
             check_disk(entry.name, facts, bundle)
@@ -258,6 +290,40 @@ def deploy(
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or work / "reports")
     return report
+
+
+def _int8_models(
+    prepared: PreparedModel, fp32: dict[str, Any], feeds: dict[str, Any], work: Path,
+    opts: DeployOptions, steps: Steps,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """int8 models (mixed precision to the budget) next to their fp32 baselines.
+
+    Calibration images go through the deployment's own preprocessing (``opts.preprocess``).
+    The board must reproduce the host's int8 outputs; the fp32 model rides along so the
+    report shows int8 against fp32 on the same board.
+    """
+    from sdk import quantize as q
+    from sdk.quantize.calib import load_calibration
+
+    inp = prepared.inputs[0]
+    calib = load_calibration(opts.calib, inp.name, tuple(inp.shape), opts.preprocess)  # type: ignore[arg-type]
+    models: dict[str, Any] = {}
+    golden: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    for engine, em in fp32.items():
+        res = q.quantize_engine(engine, prepared, em, calib, work / "int8", method=opts.method,
+                                per_channel=opts.per_channel, budget=opts.budget, log=steps.log)
+        info[engine] = res.to_dict()
+        models[f"{engine}-fp32"] = em
+        if not res.ok or res.model is None:
+            steps.log(f"{engine}: int8 FAILED: {res.error}")
+            continue
+        models[engine] = res.model
+        golden[engine] = q.run_model(res.model, [feeds])[0]
+    if not any(k for k in models if not k.endswith("-fp32")):
+        raise SdkError("no engine could be quantized",
+                       found="; ".join(f"{e}: {r['error']}" for e, r in info.items()))
+    return models, golden, info
 
 
 def check_result(report: DeployReport) -> None:

@@ -69,3 +69,7 @@ class BundleError(SdkError):
 
 class EmulateError(SdkError):
     """The emulated board cannot be built or started."""
+
+
+class QuantizeError(SdkError):
+    """int8 quantization cannot be done as asked, or the int8 model is unusable."""

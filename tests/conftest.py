@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["_fix_sshd", "_fix_emulated", "_fix_models"]
+pytest_plugins = ["_fix_sshd", "_fix_emulated", "_fix_models", "_fix_calib"]
 
 
 @pytest.fixture(autouse=True)

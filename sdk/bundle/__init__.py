@@ -103,11 +103,15 @@ def build_bundle(
     options: Mapping[str, Any] | None = None,
     preprocess: Mapping[str, Any] | None = None,
     image: np.ndarray | None = None,
+    golden_by_model: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> Bundle:
     """Write a bundle to ``out`` (replaced atomically) and return it.
 
+    ``models`` is keyed by the name the board reports (``ncnn``, ``ncnn-fp32``...).
     ``preprocess`` (spec, source format, input name) with the u8 ``image`` makes the board
     build that input itself, through the fused kernel in ``extra_runtime``.
+    ``golden_by_model`` replaces the onnxruntime golden outputs for some models (int8: the
+    host's own int8 outputs, which the board must reproduce).
     """
     if not models:
         raise BundleError("nothing to bundle: no engine converted the model")
@@ -116,18 +120,24 @@ def build_bundle(
     try:
         engines: dict[str, Any] = {}
         versions = _engine_versions()
-        for engine, em in models.items():
-            mdir = tmp / "models" / engine
+        for key, em in models.items():
+            mdir = tmp / "models" / key
             mdir.mkdir(parents=True)
             for f in em.files:
                 shutil.copy2(f, mdir / f.name)
-            engines[engine] = {
+            engines[key] = {
+                "engine": em.engine,
                 "precision": em.precision,
-                "version": versions.get(engine, "unknown"),
-                "dir": f"models/{engine}",
+                "version": versions.get(em.engine, "unknown"),
+                "dir": f"models/{key}",
                 "files": [f.name for f in em.files],
                 "meta": em.meta,
             }
+            if golden_by_model and key in golden_by_model:
+                engines[key]["golden_outputs"] = [
+                    {**t, "file": f"golden/{key}/{t['file']}"}
+                    for t in _save_tensors(tmp / "golden" / key / "outputs", golden_by_model[key])
+                ]
         golden = {
             "inputs": _save_tensors(tmp / "golden" / "inputs", feeds),
             "outputs": _save_tensors(tmp / "golden" / "outputs", reference),

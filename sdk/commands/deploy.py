@@ -15,8 +15,15 @@ import click
               "board, else the emulated rk3399).")
 @click.option("--engine", "-e", type=click.Choice(["ncnn", "mnn", "all"]), default="all",
               show_default=True)
-@click.option("--precision", "-p", type=click.Choice(["fp32", "fp16"]), default="fp32",
-              show_default=True)
+@click.option("--precision", "-p", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
+              show_default=True, help="int8 needs --calib; the fp32 model is deployed beside it.")
+@click.option("--calib", type=click.Path(path_type=Path), default=None,
+              help="int8: calibration images, preprocessed with --preprocess.")
+@click.option("--method", type=click.Choice(["kl", "minmax", "percentile", "aciq"]), default=None,
+              show_default="ncnn: percentile, MNN: kl", help="int8: activation range method.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True)
+@click.option("--budget", type=float, default=0.99, show_default=True,
+              help="int8: minimum output cosine vs fp32 (mixed precision below it).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
               help="Fix an input's shape (needed for dynamic dims), e.g. x=1,3,48,192.")
 @click.option("--runs", type=click.IntRange(1, 100000), default=20, show_default=True)
@@ -32,7 +39,8 @@ import click
               help="Where to save the JSON report (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def deploy(model: Path, board: str | None, engine: str, precision: str,
+def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
+           method: str | None, per_channel: bool, budget: float,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
            preprocess: str | None, image: Path | None, report_dir: Path | None, as_json: bool,
            quiet: bool) -> None:
@@ -57,7 +65,8 @@ def deploy(model: Path, board: str | None, engine: str, precision: str,
     opts = DeployOptions(engine=engine, precision=precision,
                          input_shapes=parse_input_shapes(input_shape), runs=runs,
                          warmup=warmup, threads=threads, report_dir=report_dir, preprocess=spec,
-                         image=image)
+                         image=image, calib=calib, method=method, per_channel=per_channel,
+                         budget=budget)
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if as_json:

@@ -97,11 +97,11 @@ def run_engine(root: Path, engine: str, runs: int, warmup: int, threads: int,
                               "min_cosine": min_cos}
     result["cpus"] = _pin(cpus)
     feeds = _load_tensors(root, manifest["golden"]["inputs"])
-    golden = _load_tensors(root, manifest["golden"]["outputs"])
+    golden = _load_tensors(root, spec.get("golden_outputs") or manifest["golden"]["outputs"])
     if manifest.get("preprocess"):
         result["preprocess"] = _preprocess_on_board(root, manifest["preprocess"], feeds)
     t0 = time.perf_counter()
-    runner = load_engine(engine, root / spec["dir"], spec["meta"], threads)
+    runner = load_engine(spec.get("engine", engine), root / spec["dir"], spec["meta"], threads)
     result["load_ms"] = (time.perf_counter() - t0) * 1e3
     outs = runner.run(feeds)
     checks = []

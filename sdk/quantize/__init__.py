@@ -1,0 +1,400 @@
+"""int8 quantization for ncnn and MNN from the same calibration images.
+
+One flow for both engines::
+
+    fp32 model (cached conversion)
+      -> calibration feeds: the images through exactly the deployment's preprocessing
+      -> int8 model (ncnn: our own calibration + rewrite; MNN: its compiled quantizer)
+      -> accuracy vs fp32 on held-out calibration images (cosine, max-abs, top-1)
+      -> per-layer analysis: each quantized layer's output vs fp32, and the error it adds
+      -> mixed precision: while the output cosine is below the budget, return the most
+         sensitive layer to fp32 (ncnn: leave it float; MNN: skip-quant), one at a time
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sdk.errors import QuantizeError, SdkError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from sdk.convert import EngineModel, PreparedModel
+    from sdk.device.preprocess import ImageSpec
+
+METHODS = ("kl", "minmax", "percentile", "aciq")
+# Per engine, the method that held up on the real PP-OCR models: KL clips ncnn's outlier
+# channels far too hard (rec int8 read nothing); MNN's quantizer has no percentile.
+DEFAULT_METHOD = {"ncnn": "percentile", "mnn": "kl"}
+DEFAULT_BUDGET = 0.99
+MAX_FP32_LAYERS = 16
+ANALYSIS_SAMPLES = 2
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class LayerStat:
+    """One quantized layer: how far its output is from fp32, and how much error it adds."""
+
+    name: str
+    cosine: float
+    max_abs: float
+    added_error: float  # (1 - cosine of its output) - (1 - cosine of its input)
+
+
+@dataclass
+class Accuracy:
+    cosine: float  # worst output's mean cosine over the evaluation images
+    max_abs: float
+    top1: float | None
+    per_output: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class QuantResult:
+    engine: str
+    ok: bool
+    method: str
+    per_channel: bool
+    budget: float
+    model: EngineModel | None = None
+    accuracy: Accuracy | None = None  # of the returned model (after mixed precision)
+    int8_accuracy: Accuracy | None = None  # of the fully int8 model
+    met: bool = False
+    fp32_layers: list[str] = field(default_factory=list)
+    trajectory: list[dict[str, Any]] = field(default_factory=list)
+    layers: list[LayerStat] = field(default_factory=list)
+    fp32_bytes: int = 0
+    int8_bytes: int = 0
+    host_ms: dict[str, float] = field(default_factory=dict)
+    calib_images: int = 0
+    eval_images: int = 0
+    calib_seconds: float = 0.0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict() if self.model else None
+        return d
+
+
+# ------------------------------------------------------------------------- engine adapters
+
+
+class _Engine:
+    """What the flow needs of an engine: build int8 with a skip list, list layers, dump blobs."""
+
+    engine = ""
+
+    def __init__(self, fp32: EngineModel, calib: list[dict[str, np.ndarray]], workdir: Path,
+                 method: str, per_channel: bool, prepared: PreparedModel) -> None:
+        self.fp32 = fp32
+        self.calib = calib
+        self.workdir = workdir
+        self.method = method
+        self.per_channel = per_channel
+        self.prepared = prepared
+        self.calib_seconds = 0.0
+
+    def build(self, skip: Sequence[str]) -> EngineModel:
+        raise NotImplementedError
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        """Quantizable layers in execution order: (name, input tensor, output tensor)."""
+        raise NotImplementedError
+
+    def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
+             stats: list[LayerStat]) -> list[str]:
+        """Layers, most sensitive first: by the error each adds in the full int8 model."""
+        return [s.name for s in stats]
+
+    def _dir(self, skip: Sequence[str]) -> Path:
+        tag = hashlib.sha256("\n".join(sorted(skip)).encode()).hexdigest()[:10] if skip else "all"
+        return self.workdir / f"{self.engine}-int8-{self.method}-{'pc' if self.per_channel else 'pt'}-{tag}"
+
+
+class _Ncnn(_Engine):
+    engine = "ncnn"
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        from sdk.quantize.ncnn import calibrate_ncnn
+
+        param, bin_ = self._files(self.fp32)
+        t0 = time.perf_counter()
+        self.table = calibrate_ncnn(param, bin_, self.calib, self.fp32.meta, method=self.method,
+                                    per_channel=self.per_channel)
+        self.calib_seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _files(m: EngineModel) -> tuple[Path, Path]:
+        param = next(f for f in m.files if f.suffix == ".param")
+        return param, next(f for f in m.files if f.suffix == ".bin")
+
+    def build(self, skip: Sequence[str]) -> EngineModel:
+        from sdk.convert import EngineModel
+        from sdk.quantize.ncnn import write_int8_model
+
+        d = self._dir(skip)
+        d.mkdir(parents=True, exist_ok=True)
+        param, bin_ = self._files(self.fp32)
+        out_p, out_b = d / param.name, d / bin_.name
+        write_int8_model(param, bin_, self.table, out_p, out_b, skip=set(skip))
+        return EngineModel("ncnn", "int8", [out_p, out_b], {**self.fp32.meta, "precision": "int8"})
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        from sdk.quantize.ncnn_format import NcnnParam
+
+        param, _ = self._files(self.fp32)
+        parsed = NcnnParam.load(param)
+        calibrated = set(self.table.layers)
+        return [(layer.name, layer.bottoms[0], layer.tops[0]) for layer in parsed.layers
+                if layer.name in calibrated and layer.bottoms and layer.tops]
+
+    def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
+             stats: list[LayerStat]) -> list[str]:
+        """Each layer alone in int8 (cheap here: no recalibration), worst output first; a full
+        int8 model's blobs blame layers that only amplify earlier errors."""
+        from sdk.quantize.ncnn import layer_sensitivity
+
+        param, bin_ = self._files(self.fp32)
+        sens = layer_sensitivity(param, bin_, self.table, list(feeds), self.fp32.meta,
+                                 self.workdir / "ncnn-sensitivity")
+        return sorted(sens, key=lambda k: sens[k])
+
+    def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
+        from sdk.quantize.ncnn import extract_blobs
+
+        param, bin_ = self._files(model)
+        return extract_blobs(param, bin_, feed, model.meta, list(names))
+
+
+class _Mnn(_Engine):
+    engine = "mnn"
+
+    def build(self, skip: Sequence[str]) -> EngineModel:
+        from sdk.convert import EngineModel
+        from sdk.quantize.mnn import quantize_mnn
+
+        inp = self.prepared.inputs[0]
+        t0 = time.perf_counter()
+        path = quantize_mnn(self.fp32.files[0], self.calib, self._dir(skip), method=self.method,
+                            per_channel=self.per_channel, skip=list(skip), input_name=inp.name,
+                            input_shape=tuple(inp.shape))
+        if not skip:
+            self.calib_seconds = time.perf_counter() - t0
+        return EngineModel("mnn", "int8", [path], {**self.fp32.meta, "precision": "int8",
+                                                   "files": {"model": path.name}})
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        from sdk.quantize.mnn import mnn_ops
+
+        return [(op.name, op.inputs[0], op.outputs[0]) for op in mnn_ops(self.fp32.files[0])
+                if op.quantizable and op.inputs and op.outputs]
+
+    def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
+        from sdk.quantize.mnn import dump_mnn_tensors
+
+        return dump_mnn_tensors(model.files[0], feed, list(names))
+
+
+ADAPTERS: dict[str, type[_Engine]] = {"ncnn": _Ncnn, "mnn": _Mnn}
+
+
+# ------------------------------------------------------------------------- evaluation
+
+
+def run_model(model: EngineModel, feeds: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    from sdk.device.engines import load_engine
+
+    runner = load_engine(model.engine, model.model_dir, model.meta, 1)
+    try:
+        return [runner.run(f) for f in feeds]
+    finally:
+        runner.close()
+
+
+def accuracy(ref: Sequence[dict[str, np.ndarray]], out: Sequence[dict[str, np.ndarray]]) -> Accuracy:
+    """Per output: mean cosine over the images; the model's figure is its worst output."""
+    from sdk.device import metrics
+
+    per_output: dict[str, float] = {}
+    max_abs = 0.0
+    top1: list[float] = []
+    for name in ref[0]:
+        coss = [metrics.cosine(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
+        per_output[name] = float(sum(coss) / len(coss))
+        max_abs = max(max_abs, *(metrics.max_abs(r[name], o[name]) for r, o in zip(ref, out, strict=True)))
+        t = [metrics.top1(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
+        top1 += [x for x in t if x is not None]
+    return Accuracy(cosine=min(per_output.values()), max_abs=max_abs,
+                    top1=sum(top1) / len(top1) if top1 else None, per_output=per_output)
+
+
+def _cos(a: Any, b: Any) -> float:
+    from sdk.device import metrics
+
+    return metrics.cosine(a, b)
+
+
+def analyze_layers(
+    adapter: _Engine, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]]
+) -> list[LayerStat]:
+    """Every quantized layer's output vs fp32 and the error it adds, worst first."""
+    from sdk.device import metrics
+
+    layers = adapter.layers()
+    names = sorted({t for _, i, o in layers for t in (i, o)})
+    acc: dict[str, list[tuple[float, float]]] = {}
+    for feed in feeds:
+        ref = adapter.dump(adapter.fp32, feed, names)
+        got = adapter.dump(int8, feed, names)
+        for n in names:
+            if n in ref and n in got:
+                acc.setdefault(n, []).append((_cos(ref[n], got[n]), metrics.max_abs(ref[n], got[n])))
+    stats = []
+    for name, i, o in layers:
+        if o not in acc:
+            continue
+        cos_o = sum(c for c, _ in acc[o]) / len(acc[o])
+        cos_i = sum(c for c, _ in acc[i]) / len(acc[i]) if i in acc else 1.0
+        stats.append(LayerStat(name=name, cosine=cos_o, max_abs=max(m for _, m in acc[o]),
+                               added_error=(1 - cos_o) - (1 - cos_i)))
+    stats.sort(key=lambda s: s.added_error, reverse=True)
+    return stats
+
+
+def _bytes(model: EngineModel) -> int:
+    return sum(f.stat().st_size for f in model.files)
+
+
+def _host_ms(model: EngineModel, feed: dict[str, np.ndarray], runs: int = 5) -> float:
+    from sdk.device.engines import load_engine
+
+    runner = load_engine(model.engine, model.model_dir, model.meta, 1)
+    try:
+        runner.run(feed)
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            runner.run(feed)
+        return (time.perf_counter() - t0) * 1e3 / runs
+    finally:
+        runner.close()
+
+
+# ------------------------------------------------------------------------- the flow
+
+
+def split_feeds(feeds: list[dict[str, np.ndarray]]) -> tuple[list[dict[str, np.ndarray]],
+                                                             list[dict[str, np.ndarray]]]:
+    """Calibration and held-out evaluation feeds: every fifth image is held out (at most 16)."""
+    if len(feeds) < 5:
+        return feeds, feeds
+    held = feeds[4::5][:16]
+    ids = {id(f) for f in held}
+    return [f for f in feeds if id(f) not in ids], held
+
+
+def quantize_engine(
+    engine: str, prepared: PreparedModel, fp32: EngineModel, feeds: list[dict[str, np.ndarray]],
+    workdir: Path, *, method: str | None = None, per_channel: bool = True, budget: float = DEFAULT_BUDGET,
+    analyze: bool = False, max_fp32_layers: int = MAX_FP32_LAYERS, log: Log | None = None,
+) -> QuantResult:
+    """Quantize one engine's fp32 model; mixed precision until ``budget`` holds (or give up)."""
+    say = log or (lambda _m: None)
+    method = method or DEFAULT_METHOD[engine]
+    t0 = time.perf_counter()
+    res = QuantResult(engine=engine, ok=False, method=method, per_channel=per_channel, budget=budget)
+    calib, held = split_feeds(feeds)
+    res.calib_images, res.eval_images = len(calib), len(held)
+    try:
+        adapter = ADAPTERS[engine](fp32, calib, workdir, method, per_channel, prepared)
+        ref = run_model(fp32, held)
+        int8 = adapter.build([])
+        res.calib_seconds = adapter.calib_seconds
+        res.int8_accuracy = acc = accuracy(ref, run_model(int8, held))
+        res.trajectory.append({"fp32_layers": [], "cosine": acc.cosine, "bytes": _bytes(int8)})
+        say(f"{engine} int8 ({method}): cosine vs fp32 {acc.cosine:.5f} (budget {budget})")
+        best, best_acc, best_skip, skip = int8, acc, [], []
+        if analyze or acc.cosine < budget:
+            res.layers = analyze_layers(adapter, int8, held[:ANALYSIS_SAMPLES])
+        if acc.cosine < budget:
+            for name in adapter.rank(int8, held[:4], res.layers)[:max_fp32_layers]:
+                skip = [*skip, name]
+                cand = adapter.build(skip)
+                cand_acc = accuracy(ref, run_model(cand, held))
+                res.trajectory.append({"fp32_layers": list(skip), "cosine": cand_acc.cosine,
+                                       "bytes": _bytes(cand)})
+                say(f"{engine}: {name} back to fp32 -> cosine {cand_acc.cosine:.5f}")
+                if cand_acc.cosine > best_acc.cosine:  # the budget missed: still the best seen
+                    best, best_acc, best_skip = cand, cand_acc, list(skip)
+                if cand_acc.cosine >= budget:
+                    break
+        res.model, res.accuracy, res.fp32_layers = best, best_acc, best_skip
+        res.met = best_acc.cosine >= budget
+        res.fp32_bytes, res.int8_bytes = _bytes(fp32), _bytes(best)
+        res.host_ms = {"fp32": _host_ms(fp32, held[0]), "int8": _host_ms(best, held[0])}
+        res.ok = True
+        if not res.met:
+            res.error = (f"cosine {best_acc.cosine:.5f} < budget {budget}: the best of "
+                         f"{len(res.trajectory)} mixed-precision candidates (up to {len(skip)} "
+                         "layers in fp32)")
+    except SdkError as exc:
+        res.error = exc.one_line()
+    except Exception as exc:  # one engine's failure never stops the other
+        res.error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def quantize(
+    prepared: PreparedModel, engines: Sequence[str], calib_dir: Path, workdir: Path, *,
+    spec: ImageSpec | None = None, method: str | None = None, per_channel: bool = True,
+    budget: float = DEFAULT_BUDGET, analyze: bool = False, limit: int | None = None,
+    max_fp32_layers: int = MAX_FP32_LAYERS, log: Log | None = None,
+) -> dict[str, QuantResult]:
+    """Quantize ``prepared`` for each engine from the images in ``calib_dir``."""
+    from sdk.convert import convert_engine
+    from sdk.quantize.calib import load_calibration
+
+    if method is not None and method not in METHODS:
+        import difflib
+
+        close = difflib.get_close_matches(method, METHODS, n=1)
+        raise QuantizeError(f"unknown calibration method '{method}'", expected=" | ".join(METHODS),
+                            found=method, fix=f"did you mean {close[0]}?" if close else None)
+    if not 0.0 < budget <= 1.0:
+        raise QuantizeError("--budget is a cosine similarity", expected="0 < budget <= 1", found=str(budget))
+    if len(prepared.inputs) != 1:
+        raise QuantizeError("int8 calibration takes single-input models",
+                            found=f"{len(prepared.inputs)} inputs")
+    inp = prepared.inputs[0]
+    feeds = load_calibration(Path(calib_dir), inp.name, tuple(inp.shape), spec, limit=limit)
+    results = {}
+    for engine in dict.fromkeys(engines):
+        try:
+            fp32 = convert_engine(engine, prepared, workdir / f"{engine}-fp32", "fp32")
+        except SdkError as exc:
+            results[engine] = QuantResult(engine=engine, ok=False, method=method, per_channel=per_channel,
+                                          budget=budget, error=exc.one_line())
+            continue
+        results[engine] = quantize_engine(engine, prepared, fp32, feeds, workdir, method=method,
+                                          per_channel=per_channel, budget=budget, analyze=analyze,
+                                          max_fp32_layers=max_fp32_layers, log=log)
+    return results
+
+
+def results_json(results: dict[str, QuantResult]) -> str:
+    return json.dumps({e: r.to_dict() for e, r in results.items()}, indent=2, default=str)

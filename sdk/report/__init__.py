@@ -108,6 +108,7 @@ class DeployReport:
     activated: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    quantization: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
 
     @classmethod
@@ -157,6 +158,7 @@ class DeployReport:
             "precision": self.precision, "threads": self.threads, "host_validation": self.host,
             "bundle": self.bundle, "push": self.push, "device": self.device,
             "activated": self.activated, "seconds": round(self.seconds, 3), "notes": self.notes,
+            "quantization": self.quantization,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -173,7 +175,10 @@ class DeployReport:
     def rows(self) -> list[dict[str, Any]]:
         """One row per engine, flat: what the table shows."""
         rows = []
-        for e, host in self.host.items():
+        keys = list(self.host)
+        keys += [k for k in self.device.get("engines", {}) if k not in keys]
+        for e in keys:
+            host = self.host.get(e) or self.host.get(e.removesuffix("-fp32"), {"ok": True, "outputs": []})
             dev = self.device.get("engines", {}).get(e, {})
             lat = dev.get("latency_ms", {})
             outs = dev.get("outputs", [])
@@ -182,7 +187,7 @@ class DeployReport:
             top = [o["top1"] for o in outs if o.get("top1") is not None]
             hcos = [o["cosine"] for o in host.get("outputs", [])]
             rows.append({
-                "engine": e,
+                "engine": e if e.endswith("-fp32") or self.precision != "int8" else f"{e}-int8",
                 "status": "ok" if dev.get("ok") else ("not deployed" if not host["ok"] else "FAILED"),
                 "host_cosine": min(hcos) if hcos else None,
                 "board_cosine": min(cos) if cos else None,

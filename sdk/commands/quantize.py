@@ -1,0 +1,115 @@
+"""``sdk quantize``: int8 for ncnn and MNN from calibration images, with per-layer analysis
+and automatic mixed precision."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from sdk.errors import SdkError
+
+
+def parse_preprocess(text: str | None) -> object:
+    from sdk.device.preprocess import ImageSpec
+
+    if text is None:
+        return None
+    try:
+        return ImageSpec.parse(text)
+    except ValueError as exc:
+        raise SdkError(f"bad --preprocess: {exc}",
+                       fix="e.g. --preprocess size=192x48,color=bgr,mean=127.5,norm=0.0078431") from exc
+
+
+@click.command("quantize")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--engine", "-e", type=click.Choice(["ncnn", "mnn", "all"]), default="all", show_default=True)
+@click.option("--calib", "calib", type=click.Path(path_type=Path), required=True,
+              help="Directory of calibration images (png/jpg/bmp) or .npy input tensors.")
+@click.option("--method", type=click.Choice(["kl", "minmax", "percentile", "aciq"]), default=None,
+              show_default="ncnn: percentile, MNN: kl", help="How activation ranges are chosen.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True,
+              help="Weight scales per output channel or one per layer.")
+@click.option("--budget", type=float, default=0.99, show_default=True,
+              help="Minimum output cosine vs fp32; below it, layers go back to fp32 one at a time.")
+@click.option("--analyze", is_flag=True, help="Per-layer accuracy: print the worst layers.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...")
+@click.option("--preprocess", default=None, metavar="SPEC",
+              help="How images become the input: size=WxH,color=rgb|bgr|gray,mean=..,norm=..,"
+              "letterbox=0|1,align=center|topleft,pad=P (the deployment's own spec).")
+@click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Use at most N images.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Work directory (default: the SDK cache).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
+@click.option("-q", "--quiet", is_flag=True)
+def quantize(model: Path, engine: str, calib: Path, method: str | None, per_channel: bool, budget: float,
+             analyze: bool, input_shape: tuple[str, ...], preprocess: str | None, limit: int | None,
+             out: Path | None, as_json: bool, quiet: bool) -> None:
+    """Quantize MODEL.onnx to int8 for ncnn and/or MNN and report the accuracy vs fp32."""
+    from sdk import quantize as q
+    from sdk.convert import parse_input_shapes, prepare
+    from sdk.deploy import work_dir
+    from sdk.report import Steps, stdout_to_stderr
+
+    spec = parse_preprocess(preprocess)
+    steps = Steps(quiet=quiet)
+    engines = ["ncnn", "mnn"] if engine == "all" else [engine]
+    with stdout_to_stderr():
+        with steps.step("prepare"):
+            work = out or work_dir(model)
+            prepared = prepare(model, work, parse_input_shapes(input_shape) or None)
+        with steps.step("quantize"):
+            results = q.quantize(prepared, engines, calib, work / "int8", spec=spec,  # type: ignore[arg-type]
+                                 method=method, per_channel=per_channel, budget=budget, analyze=analyze,
+                                 limit=limit, log=steps.log)
+    doc = {"model": str(model), "calib": str(calib), "engines": {e: r.to_dict() for e, r in results.items()}}
+    (work / "int8").mkdir(parents=True, exist_ok=True)
+    report = work / "int8" / "quantize.json"
+    report.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        render(results, analyze, report)
+    if not any(r.ok for r in results.values()):
+        raise SdkError("no engine could be quantized",
+                       found="; ".join(f"{e}: {r.error}" for e, r in results.items()))
+
+
+def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[type-arg]
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title="int8 vs fp32 on held-out calibration images", title_justify="left")
+    for c in ("engine", "cosine int8", "cosine final", "top-1", "budget", "fp32 layers", "KiB fp32/int8",
+              "host ms fp32/int8"):
+        t.add_column(c, justify="left" if c in ("engine", "budget") else "right")
+    for e, r in results.items():
+        if not r.ok:
+            t.add_row(e, "-", "-", "-", "FAILED", "-", "-", "-")
+            continue
+        a, a8 = r.accuracy, r.int8_accuracy
+        t.add_row(e, f"{a8.cosine:.5f}", f"{a.cosine:.5f}", "-" if a.top1 is None else f"{a.top1:.3f}",
+                  ("met " if r.met else "MISSED ") + f"{r.budget}", str(len(r.fp32_layers)),
+                  f"{r.fp32_bytes / 1024:.0f}/{r.int8_bytes / 1024:.0f}",
+                  f"{r.host_ms.get('fp32', 0):.1f}/{r.host_ms.get('int8', 0):.1f}")
+    con.print(t)
+    for e, r in results.items():
+        con.print(f"{e}: {r.method} {'per-channel' if r.per_channel else 'per-tensor'}, calibrated on "
+                  f"{r.calib_images} images in {r.calib_seconds:.1f}s, evaluated on {r.eval_images}")
+        if r.error:
+            con.print(f"{e}: {r.error}")
+        if r.fp32_layers:
+            con.print(f"{e}: back to fp32 for the budget: {', '.join(r.fp32_layers)}")
+        if analyze and r.layers:
+            lt = Table(title=f"{e}: worst layers (int8 vs fp32)", title_justify="left")
+            for c in ("layer", "output cosine", "max-abs", "error added"):
+                lt.add_column(c, justify="left" if c == "layer" else "right")
+            for s in r.layers[:10]:
+                lt.add_row(s.name, f"{s.cosine:.5f}", f"{s.max_abs:.3g}", f"{s.added_error:.5f}")
+            con.print(lt)
+    con.print(f"report: {report}")

@@ -1,0 +1,151 @@
+"""int8 end to end: the quantize flow (both engines' adapters), mixed precision, per-layer
+analysis, the CLI's one-line errors, and an int8 deploy on the emulated board."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.boards import BoardEntry
+from sdk.convert import prepare
+from sdk.quantize import quantize
+from sdk.quantize.synth import PPOCR_SPECS, render_text_lines, write_images
+
+CLS_PRE = "size=192x48,color=bgr,mean=127.5,norm=0.0078431,letterbox=1,align=topleft,pad=127.5"
+
+
+def run_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sdk", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, r.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def cls_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cls_calib")
+    write_images(render_text_lines(40, seed=7), d)
+    return d
+
+
+@pytest.mark.slow
+def test_mixed_precision_reaches_a_budget_plain_int8_misses(cls_model: Path, cls_calib: Path,
+                                                            tmp_path: Path) -> None:
+    prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    (res,) = quantize(prep, ["ncnn"], cls_calib, tmp_path / "q", spec=PPOCR_SPECS["cls"],
+                      method="kl", budget=0.995, analyze=True).values()
+    assert res.ok, res.error
+    plain, final = res.int8_accuracy, res.accuracy
+    assert plain is not None and final is not None
+    assert plain.cosine < 0.995 <= final.cosine, (plain.cosine, final.cosine)
+    assert res.met and res.fp32_layers and res.error is None
+    # the trajectory is what the report shows: plain int8 first, the kept model last
+    assert res.trajectory[0]["fp32_layers"] == [] and res.trajectory[-1]["fp32_layers"] == res.fp32_layers
+    assert res.trajectory[-1]["cosine"] == pytest.approx(final.cosine)
+    assert res.fp32_bytes > res.int8_bytes > 0
+    # the returned layers really are float in the written model: no int8 scale term (8=)
+    param = next(f for f in res.model.files if f.suffix == ".param").read_text().splitlines()
+    for name in res.fp32_layers:
+        (line,) = [ln for ln in param if ln.split()[1:2] == [name]]
+        assert " 8=" not in f" {line}", line
+
+
+@pytest.mark.slow
+def test_analysis_names_layers_with_numbers(cls_model: Path, cls_calib: Path, tmp_path: Path) -> None:
+    prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    (res,) = quantize(prep, ["ncnn"], cls_calib, tmp_path / "q", spec=PPOCR_SPECS["cls"],
+                      budget=0.5, analyze=True).values()
+    assert res.ok and len(res.layers) >= 20
+    fp32_param = (tmp_path / "q" / "ncnn-fp32" / "model.ncnn.param")
+    names = {ln.split()[1] for ln in fp32_param.read_text().splitlines()[2:]}
+    for s in res.layers:
+        assert s.name in names
+        assert -1.0 <= s.cosine <= 1.0 and math.isfinite(s.max_abs) and math.isfinite(s.added_error)
+    added = [s.added_error for s in res.layers]
+    assert added == sorted(added, reverse=True)
+    assert res.layers[-1].cosine > 0.9  # most layers are close to fp32
+
+
+@pytest.mark.slow
+def test_mnn_budget_miss_is_reported_with_numbers(cls_model: Path, cls_calib: Path, tmp_path: Path) -> None:
+    """MNN's own quantizer cannot keep this real model near fp32: say so, with numbers."""
+    prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    (res,) = quantize(prep, ["mnn"], cls_calib, tmp_path / "q", spec=PPOCR_SPECS["cls"],
+                      budget=0.999, max_fp32_layers=2).values()
+    assert res.ok and res.accuracy is not None and res.int8_accuracy is not None
+    assert res.accuracy.cosine >= res.int8_accuracy.cosine  # never returns a worse candidate
+    if not res.met:
+        assert res.error and "budget 0.999" in res.error and f"{res.accuracy.cosine:.5f}" in res.error
+
+
+def test_quantize_cli_json_on_tiny_model(tiny_classifier: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    calib = tmp_path / "calib"
+    write_images([rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(10)], calib)
+    r = run_cli("quantize", str(tiny_classifier), "--engine", "ncnn", "--calib", str(calib),
+                "--preprocess", "size=32x32,color=rgb,norm=0.0039216", "--analyze", "--json", "-q",
+                "--out", str(tmp_path / "work"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    res = doc["engines"]["ncnn"]
+    assert res["ok"] and res["calib_images"] + res["eval_images"] >= 10
+    assert res["accuracy"]["cosine"] >= 0.99 and res["layers"]
+    assert (tmp_path / "work" / "int8" / "quantize.json").is_file()
+
+
+def test_calibration_errors_are_one_line(tiny_classifier: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = one_error_line(run_cli("quantize", str(tiny_classifier), "--calib", str(empty), "-q"))
+    assert "no usable files" in line
+    line = one_error_line(run_cli("quantize", str(tiny_classifier), "--calib", str(tmp_path / "nope"), "-q"))
+    assert "nope" in line
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    line = one_error_line(run_cli("quantize", str(tiny_classifier), "--calib", str(bad), "-q"))
+    assert "broken.png" in line
+    wrong = tmp_path / "wrong"
+    write_images([np.zeros((20, 24, 3), np.uint8)], wrong)
+    line = one_error_line(run_cli("quantize", str(tiny_classifier), "--calib", str(wrong), "-q"))
+    assert "32x32" in line and "24x20" in line and "--preprocess" in line
+
+
+def test_int8_needs_calib_and_calib_needs_int8(tiny_classifier: Path, tmp_path: Path) -> None:
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--precision", "int8"))
+    assert "--calib" in line
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--calib", str(tmp_path)))
+    assert "--precision int8" in line
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_deploy_int8_on_the_board(emulated_board: BoardEntry, cls_model: Path, cls_calib: Path,
+                                  tmp_path: Path) -> None:
+    r = run_cli("deploy", str(cls_model), "--board", emulated_board.name, "--engine", "ncnn",
+                "--input-shape", "x=1,3,48,192", "--preprocess", CLS_PRE, "--precision", "int8",
+                "--calib", str(cls_calib), "--runs", "3", "--warmup", "1", "--json", "-q",
+                "--report-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    eng = doc["device"]["engines"]
+    assert set(eng) == {"ncnn", "ncnn-fp32"}
+    assert eng["ncnn"]["precision"] == "int8" and eng["ncnn-fp32"]["precision"] == "fp32"
+    for res in eng.values():
+        assert res["ok"] and res["latency_ms"]["p50"] > 0
+    # the board reproduces the host's int8 run; the host measured int8 against fp32
+    assert all(o["cosine"] >= 0.99 for o in eng["ncnn"]["outputs"])
+    q = doc["quantization"]["ncnn"]
+    assert q["met"] and q["accuracy"]["cosine"] >= 0.99 and q["int8_bytes"] < q["fp32_bytes"]
