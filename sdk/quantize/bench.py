@@ -1,0 +1,162 @@
+"""The int8 targets, measured: ``python -m sdk.quantize.bench [--json] [--models det,rec,cls]``.
+
+For each real PP-OCR model, both engines go through the SDK's own flow (calibration on
+rendered images through the PP-OCR preprocessing, automatic mixed precision to the budget),
+then the task metric is measured on HELD-OUT rendered images (another seed) against the
+same engine's fp32 model:
+
+- det: probability-map cosine and DB-binarized mask IoU (targets 0.99 and 0.95)
+- rec: greedy-CTC decoded characters identical to fp32 (target 0.98)
+- cls: top-1 agreement (target 0.99)
+
+and calibration wall time of the SDK's ncnn calibration vs MNN's own quantizer on the same
+100 det images (target <= 1.5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGETS = {"det": "cosine >= 0.99 and mask IoU >= 0.95", "rec": "chars >= 0.98", "cls": "top-1 >= 0.99"}
+SHAPES = {"det": (1, 3, 640, 640), "rec": (1, 3, 48, 320), "cls": (1, 3, 48, 192)}
+
+
+def _images(kind: str, n: int, seed: int) -> list[Any]:
+    from sdk.quantize.synth import render_pages, render_text_lines
+
+    return render_pages(n, seed, (640, 640)) if kind == "det" else render_text_lines(n, seed)
+
+
+def _task_metrics(kind: str, ref: list[dict[str, Any]], got: list[dict[str, Any]]) -> dict[str, float]:
+    import numpy as np
+
+    from sdk.quantize import metrics as m
+
+    name = next(iter(ref[0]))
+    a = [r[name] for r in ref]
+    b = [g[name] for g in got]
+    if kind == "det":
+        return {"cosine_mean": float(np.mean([m.cosine(x, y) for x, y in zip(a, b, strict=True)])),
+                "cosine_min": float(min(m.cosine(x, y) for x, y in zip(a, b, strict=True))),
+                "iou_mean": float(np.mean([m.mask_iou(x, y) for x, y in zip(a, b, strict=True)])),
+                "iou_min": float(min(m.mask_iou(x, y) for x, y in zip(a, b, strict=True)))}
+    if kind == "rec":
+        return {"chars": m.char_agreement(a, b)}
+    return {"top1": m.top1_agreement(a, b)}
+
+
+def _met(kind: str, t: dict[str, float]) -> bool:
+    if kind == "det":
+        return t["cosine_mean"] >= 0.99 and t["iou_mean"] >= 0.95
+    if kind == "rec":
+        return t["chars"] >= 0.98
+    return t["top1"] >= 0.99
+
+
+def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: Path,
+                max_fp32: dict[str, int], log: Any) -> dict[str, Any]:
+    from sdk.convert import convert_engine, prepare
+    from sdk.device.preprocess import preprocess
+    from sdk.models import ppocr_model
+    from sdk.quantize import quantize_engine, run_model
+    from sdk.quantize.synth import PPOCR_SPECS
+
+    spec = PPOCR_SPECS[kind]
+    prep = prepare(ppocr_model(kind), work, {"x": SHAPES[kind]})
+    calib = [{"x": preprocess(img, spec)[0]} for img in _images(kind, n_calib, seed=1)]
+    held = [{"x": preprocess(img, spec)[0]} for img in _images(kind, n_eval, seed=2)]
+    out: dict[str, Any] = {}
+    for engine in engines:
+        fp32 = convert_engine(engine, prep, work / f"{engine}-fp32", "fp32")
+        t0 = time.perf_counter()
+        res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=0.99,
+                              max_fp32_layers=max_fp32[engine], log=log)
+        row: dict[str, Any] = {"ok": res.ok, "method": res.method, "error": res.error,
+                               "fp32_layers": res.fp32_layers, "seconds": time.perf_counter() - t0,
+                               "calib_seconds": res.calib_seconds, "fp32_bytes": res.fp32_bytes,
+                               "int8_bytes": res.int8_bytes, "host_ms": res.host_ms}
+        if res.ok and res.model is not None:
+            ref, got = run_model(fp32, held), run_model(res.model, held)
+            row["heldout"] = _task_metrics(kind, ref, got)
+            row["target_met"] = _met(kind, row["heldout"])
+        out[engine] = row
+        log(f"{kind}/{engine}: {row.get('heldout')} fp32 layers {len(res.fp32_layers)}")
+    return out
+
+
+def calibration_time(n: int, work: Path, log: Any) -> dict[str, float]:
+    """SDK ncnn calibration vs MNN's quantizer, same 100 det images, same run."""
+    from sdk.convert import convert_engine, prepare
+    from sdk.device.preprocess import preprocess
+    from sdk.models import ppocr_model
+    from sdk.quantize.mnn import quantize_mnn
+    from sdk.quantize.ncnn import calibrate_ncnn
+    from sdk.quantize.synth import PPOCR_SPECS
+
+    prep = prepare(ppocr_model("det"), work, {"x": SHAPES["det"]})
+    feeds = [{"x": preprocess(img, PPOCR_SPECS["det"])[0]} for img in _images("det", n, seed=3)]
+    nc = convert_engine("ncnn", prep, work / "ncnn-fp32", "fp32")
+    mn = convert_engine("mnn", prep, work / "mnn-fp32", "fp32")
+    param = next(f for f in nc.files if f.suffix == ".param")
+    t0 = time.perf_counter()
+    calibrate_ncnn(param, param.with_suffix(".bin"), feeds, nc.meta, method="percentile")
+    t_ncnn = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    quantize_mnn(mn.files[0], feeds, work / "mnn-time", method="kl", input_name="x",
+                 input_shape=SHAPES["det"])
+    t_mnn = time.perf_counter() - t0
+    log(f"calibration of {n} det images: ncnn (SDK) {t_ncnn:.1f}s, MNN quantizer {t_mnn:.1f}s")
+    return {"images": n, "ncnn_sdk_s": t_ncnn, "mnn_quantizer_s": t_mnn, "ratio": t_ncnn / t_mnn}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sdk.quantize.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="det,rec,cls")
+    ap.add_argument("--engines", default="ncnn,mnn")
+    ap.add_argument("--calib", type=int, default=60, help="calibration images per model")
+    ap.add_argument("--eval", type=int, default=50, help="held-out images per model")
+    ap.add_argument("--mnn-max-fp32", type=int, default=3,
+                    help="mixed-precision steps for MNN (each reruns its quantizer)")
+    ap.add_argument("--time-images", type=int, default=100)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    doc: dict[str, Any] = {"targets": TARGETS, "models": {}}
+    with tempfile.TemporaryDirectory(prefix="sdk-int8-bench-") as td:
+        for kind in args.models.split(","):
+            doc["models"][kind] = bench_model(kind, args.engines.split(","), args.calib, args.eval,
+                                              Path(td) / kind, {"ncnn": 16, "mnn": args.mnn_max_fp32},
+                                              log)
+        if args.time_images:
+            doc["calibration_time"] = calibration_time(args.time_images, Path(td) / "time", log)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{'model':5} {'engine':6} {'method':10} {'fp32 layers':>11}  held-out metric (target)")
+    for kind, rows in doc["models"].items():
+        for engine, r in rows.items():
+            h = r.get("heldout", {})
+            figs = ", ".join(f"{k} {v:.4f}" for k, v in h.items()) or f"FAILED: {r['error']}"
+            verdict = "met" if r.get("target_met") else "MISSED"
+            print(f"{kind:5} {engine:6} {r['method']:10} {len(r['fp32_layers']):>11}  {figs} "
+                  f"({TARGETS[kind]}: {verdict}); size {r['fp32_bytes'] / 1e6:.2f}->"
+                  f"{r['int8_bytes'] / 1e6:.2f} MB")
+    if "calibration_time" in doc:
+        c = doc["calibration_time"]
+        print(f"calibration, {c['images']} det images: SDK ncnn {c['ncnn_sdk_s']:.1f}s vs MNN quantizer "
+              f"{c['mnn_quantizer_s']:.1f}s = {c['ratio']:.2f}x (target <= 1.5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
