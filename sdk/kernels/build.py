@@ -147,7 +147,11 @@ def build_for_board(
     cached = cache_dir() / "kernels-build" / f"{arch}-py{python}-{key}" / name
     if not cached.is_file():
         root = python_sysroot(arch, python)
-        import pybind11
+        try:
+            import pybind11
+        except ImportError as exc:
+            raise SdkError("cannot cross-build sdk._kernels: pybind11 is not installed",
+                           fix="pip install pybind11 (or reinstall the SDK)") from exc
 
         build = cache_dir() / "kernels-build" / f"{arch}-py{python}-{key}-build"
         if build.exists():
