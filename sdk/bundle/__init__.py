@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sdk
 from sdk.boards import BoardProfile
+from sdk.device.runner import sha256_file
 from sdk.errors import BundleError
 
 if TYPE_CHECKING:
@@ -36,14 +37,6 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 FORMAT = 1
 DEVICE_DIR = Path(__file__).resolve().parent.parent / "device"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -8,12 +8,12 @@ Python process so a crash in C++ cannot kill the caller and its output is captur
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from sdk.convert.prepare import EngineModel, PreparedModel
+from sdk.convert.tool import run_tool
 from sdk.errors import ConvertError
 
 MNNCONVERT_TIMEOUT_S = 600
@@ -77,29 +77,21 @@ def convert_mnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32")
     ]
     if precision == "fp16":
         argv.append("--fp16")
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, *argv],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=MNNCONVERT_TIMEOUT_S,
-            cwd=out_dir,
-        )
-    except subprocess.TimeoutExpired:
-        raise ConvertError(
+    returncode, log = run_tool(
+        [sys.executable, "-c", _CHILD, *argv], cwd=out_dir, timeout=MNNCONVERT_TIMEOUT_S,
+        log_name="mnnconvert.log",
+        on_timeout=lambda: ConvertError(
             f"MNN's converter did not finish {prepared.source.name} in {MNNCONVERT_TIMEOUT_S}s",
             fix="simplify the model or report it",
-        ) from None
-    log = proc.stdout + "\n" + proc.stderr
-    (out_dir / "mnnconvert.log").write_text(log)
+        ),
+    )
     ops = _unsupported_from_log(log)
-    ok = proc.returncode == 0 and model.is_file() and "Converted Success" in log
+    ok = returncode == 0 and model.is_file() and "Converted Success" in log
     if ops or not ok:
         if ops:
             what = f"unsupported op(s) {', '.join(ops)}"
-        elif proc.returncode != 0:
-            what = f"converter exited with code {proc.returncode}"
+        elif returncode != 0:
+            what = f"converter exited with code {returncode}"
         else:
             what = "no model written"
         raise ConvertError(

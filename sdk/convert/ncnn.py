@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from sdk.convert.prepare import EngineModel, PreparedModel
+from sdk.convert.tool import run_tool
 from sdk.errors import ConvertError
 
 PNNX_TIMEOUT_S = 600
@@ -242,25 +242,16 @@ def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32"
         f"pnnxonnx={side / 'model.pnnx.onnx'}",
         f"ncnnpy={side / 'model_ncnn.py'}",
     ]
-    try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=PNNX_TIMEOUT_S,
-            cwd=side,
-        )
-    except subprocess.TimeoutExpired:
-        raise ConvertError(
+    returncode, log = run_tool(
+        cmd, cwd=side, timeout=PNNX_TIMEOUT_S, log_name="pnnx.log",
+        on_timeout=lambda: ConvertError(
             f"pnnx did not finish converting {prepared.source.name} in {PNNX_TIMEOUT_S}s",
             fix="simplify the model or report it",
-        ) from None
-    log = proc.stdout + "\n" + proc.stderr
-    (side / "pnnx.log").write_text(log)
-    if proc.returncode != 0 or not param.is_file() or not binf.is_file():
+        ),
+    )
+    if returncode != 0 or not param.is_file() or not binf.is_file():
         ops = _unsupported_from_log(log)
-        what = f"unsupported op(s) {', '.join(ops)}" if ops else f"exit code {proc.returncode}"
+        what = f"unsupported op(s) {', '.join(ops)}" if ops else f"exit code {returncode}"
         raise ConvertError(
             f"pnnx failed to convert {prepared.source.name} to ncnn: {what}",
             found=_last_relevant(log),

@@ -7,13 +7,13 @@ concrete shapes so every engine (and the golden I/O) agrees on them.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk.device.runner import sha256_file
 from sdk.errors import ModelError
 
 if TYPE_CHECKING:
@@ -258,14 +258,6 @@ def _write_concrete_outputs(proto: onnx.ModelProto, outputs: list[TensorSpec]) -
             shape.dim.add().dim_value = d
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def prepare(
     model: Path,
     workdir: Path,
@@ -339,7 +331,7 @@ def prepare(
         inputs=inputs,
         outputs=outputs,
         opset=opset,
-        sha256=_sha256(out_path),
+        sha256=sha256_file(out_path),
         warnings=warnings,
     )
 

@@ -30,7 +30,8 @@ EXIT_CORRUPT = 3
 EXIT_FAILED = 4
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in 1 MiB chunks (the one implementation host and board share)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -46,7 +47,7 @@ def verify(root: Path) -> list[str]:
         p = root / rel
         if not p.is_file():
             problems.append(f"missing {rel}")
-        elif _sha256(p) != digest:
+        elif sha256_file(p) != digest:
             problems.append(f"sha256 mismatch {rel}")
     return problems
 

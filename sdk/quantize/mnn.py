@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.convert.tool import run_tool
 from sdk.errors import QuantizeError
 
 __all__ = [
@@ -265,33 +265,25 @@ def quantize_mnn(
     cfg = out_dir / "mnnquant.json"
     cfg.write_text(json.dumps(config, indent=2))
     argv = ["quantized.out", str(src.resolve()), str(dst.resolve()), str(cfg.resolve())]
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _QUANT_CHILD, *argv],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            cwd=out_dir,
-        )
-    except subprocess.TimeoutExpired:
-        raise QuantizeError(
+    returncode, log = run_tool(
+        [sys.executable, "-c", _QUANT_CHILD, *argv], cwd=out_dir, timeout=timeout_s,
+        log_name="mnnquant.log",
+        on_timeout=lambda: QuantizeError(
             f"MNN's quantizer did not finish {src.name} in {timeout_s:.0f}s",
             fix="use fewer calibration samples or --method kl",
-        ) from None
-    log = proc.stdout + "\n" + proc.stderr
-    (out_dir / "mnnquant.log").write_text(log)
-    if proc.returncode < 0:
+        ),
+    )
+    if returncode < 0:
         raise QuantizeError(
-            f"MNN's quantizer crashed ({_signal_name(proc.returncode)}) on {src.name} "
+            f"MNN's quantizer crashed ({_signal_name(returncode)}) on {src.name} "
             f"with method {feature_method}",
             found=_quant_failure(log) or _last_line(log),
             fix=f"try another --method (kl, admm, ema) or --engine ncnn; log in {out_dir / 'mnnquant.log'}",
         )
     failure = _quant_failure(log)
-    if proc.returncode != 0 or failure or not dst.is_file() or dst.stat().st_size == 0:
+    if returncode != 0 or failure or not dst.is_file() or dst.stat().st_size == 0:
         what = failure or (
-            f"exited with code {proc.returncode}" if proc.returncode else "wrote no model"
+            f"exited with code {returncode}" if returncode else "wrote no model"
         )
         raise QuantizeError(
             f"MNN's quantizer failed on {src.name}: {what}",
@@ -317,17 +309,12 @@ def mnn_ops(mnn_model: Path) -> list[MnnOp]:
     with tempfile.TemporaryDirectory(prefix="sdk-mnn-json-") as tmp:
         out = Path(tmp) / "model.json"
         argv = ["mnnconvert", "-f", "MNN", "--modelFile", str(src.resolve()), "--JsonFile", str(out)]
-        proc = subprocess.run(
-            [sys.executable, "-c", _CONVERT_CHILD, *argv],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=MNNDUMP_TIMEOUT_S,
-            cwd=tmp,
+        returncode, log = run_tool(
+            [sys.executable, "-c", _CONVERT_CHILD, *argv], cwd=Path(tmp), timeout=MNNDUMP_TIMEOUT_S,
+            on_timeout=lambda: QuantizeError(f"MNN did not dump {src.name} in {MNNDUMP_TIMEOUT_S}s"),
         )
-        if proc.returncode != 0 or not out.is_file():
-            log = proc.stdout + proc.stderr
-            why = _signal_name(proc.returncode) if proc.returncode < 0 else _last_line(log)
+        if returncode != 0 or not out.is_file():
+            why = _signal_name(returncode) if returncode < 0 else _last_line(log)
             raise QuantizeError(f"MNN cannot read {src.name}", found=why, fix="convert the model again")
         doc = json.loads(out.read_text())
     names: list[str] = doc.get("tensorName", [])

@@ -16,7 +16,6 @@ directories that hold no local file are removed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdk.device.runner import sha256_file
 from sdk.errors import RemoteError, SdkError
 from sdk.remote.base import Session
 
@@ -82,14 +82,6 @@ class _LocalFile:
     sha256: str
     executable: bool
     size: int
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _scan_local(local_dir: Path) -> tuple[dict[str, _LocalFile], set[str]]:
