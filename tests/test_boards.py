@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_util import run_cli
 
 from sdk.boards import BoardEntry, Inventory, load_profile, parse_profile, profile_names
 from sdk.errors import BoardError
@@ -91,8 +90,6 @@ def test_inventory_path_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert path.is_file() and "rpi4" in path.read_text()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sdk.cli", *args], capture_output=True, text=True)
 
 
 def test_cli_board_add_list_remove(isolated_config: Path) -> None:

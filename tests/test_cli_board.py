@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
+from cli_util import run_cli
+
 from sdk.boards import BoardEntry, Inventory
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sdk", *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
 
 
 def test_trust_shows_fingerprint_and_records_key(host_sshd: BoardEntry) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cli_util import one_error_line, run_cli
 
 from sdk.boards import BoardEntry, Inventory
 from sdk.deploy import DeployOptions, deploy
@@ -18,18 +18,8 @@ CLS_SHAPE = {"x": (1, 3, 48, 192)}
 REC_SHAPE = {"x": (1, 3, 48, 320)}
 
 
-def run_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sdk", *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
-def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
-    """The CLI failed with exit 1 and exactly one 'error:' line, no traceback."""
-    assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
-    assert "Traceback" not in r.stderr
-    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, r.stderr
-    return errors[0]
 
 
 def add_board(entry: BoardEntry) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_util import one_error_line, run_cli
 
 from sdk.boards import BoardEntry
 from sdk.convert import prepare
@@ -20,17 +19,8 @@ from sdk.quantize.synth import PPOCR_SPECS, render_text_lines, write_images
 CLS_PRE = "size=192x48,color=bgr,mean=127.5,norm=0.0078431,letterbox=1,align=topleft,pad=127.5"
 
 
-def run_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sdk", *args], capture_output=True, text=True,
-                          timeout=timeout)
 
 
-def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
-    assert r.returncode == 1, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
-    assert "Traceback" not in r.stderr
-    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, r.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
