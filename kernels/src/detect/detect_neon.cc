@@ -9,40 +9,17 @@ namespace internal {
 void f32_class_max__neon(const float* s, size_t n, size_t c, size_t stride, float* best,
                          int32_t* cls, size_t begin) {
   size_t i = begin;
-  const uint32x4_t one = vdupq_n_u32(1);
   for (; i + 8 <= n; i += 8) {
-    float32x4_t b0 = vld1q_f32(s + i), b1 = vld1q_f32(s + i + 4);
-    uint32x4_t k0 = vdupq_n_u32(0), k1 = k0, cur = k0;
-    const float* p = s + i;
-    for (size_t j = 1; j < c; j++) {
-      p += stride;
-      cur = vaddq_u32(cur, one);
-      const float32x4_t v0 = vld1q_f32(p), v1 = vld1q_f32(p + 4);
-      const uint32x4_t m0 = vcgtq_f32(v0, b0), m1 = vcgtq_f32(v1, b1);
-      b0 = vbslq_f32(m0, v0, b0);
-      b1 = vbslq_f32(m1, v1, b1);
-      k0 = vbslq_u32(m0, cur, k0);
-      k1 = vbslq_u32(m1, cur, k1);
-    }
-    vst1q_f32(best + i, b0);
-    vst1q_f32(best + i + 4, b1);
-    vst1q_s32(cls + i, vreinterpretq_s32_u32(k0));
-    vst1q_s32(cls + i + 4, vreinterpretq_s32_u32(k1));
+    const RowArgmax8 r = row_argmax8(s + i, c, stride);
+    vst1q_f32(best + i, r.b0);
+    vst1q_f32(best + i + 4, r.b1);
+    vst1q_s32(cls + i, vreinterpretq_s32_u32(r.k0));
+    vst1q_s32(cls + i + 4, vreinterpretq_s32_u32(r.k1));
   }
   for (; i + 4 <= n; i += 4) {
-    float32x4_t b0 = vld1q_f32(s + i);
-    uint32x4_t k0 = vdupq_n_u32(0), cur = k0;
-    const float* p = s + i;
-    for (size_t j = 1; j < c; j++) {
-      p += stride;
-      cur = vaddq_u32(cur, one);
-      const float32x4_t v0 = vld1q_f32(p);
-      const uint32x4_t m0 = vcgtq_f32(v0, b0);
-      b0 = vbslq_f32(m0, v0, b0);
-      k0 = vbslq_u32(m0, cur, k0);
-    }
-    vst1q_f32(best + i, b0);
-    vst1q_s32(cls + i, vreinterpretq_s32_u32(k0));
+    const RowArgmax4 r = row_argmax4(s + i, c, stride);
+    vst1q_f32(best + i, r.b);
+    vst1q_s32(cls + i, vreinterpretq_s32_u32(r.k));
   }
   f32_class_max__scalar(s, n, c, stride, best, cls, i);
 }
