@@ -60,7 +60,7 @@ def _met(kind: str, t: dict[str, float]) -> bool:
 
 
 def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: Path,
-                max_fp32: dict[str, int], log: Any) -> dict[str, Any]:
+                max_fp32: dict[str, int], log: Any, budget: float = 0.99) -> dict[str, Any]:
     from sdk.convert import convert_engine, prepare
     from sdk.device.preprocess import preprocess
     from sdk.models import ppocr_model
@@ -75,7 +75,7 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
     for engine in engines:
         fp32 = convert_engine(engine, prep, work / f"{engine}-fp32", "fp32")
         t0 = time.perf_counter()
-        res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=0.99,
+        res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=budget,
                               max_fp32_layers=max_fp32[engine], log=log)
         row: dict[str, Any] = {"ok": res.ok, "method": res.method, "error": res.error,
                                "fp32_layers": res.fp32_layers, "seconds": time.perf_counter() - t0,
@@ -125,18 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mnn-max-fp32", type=int, default=3,
                     help="mixed-precision steps for MNN (each reruns its quantizer)")
     ap.add_argument("--time-images", type=int, default=100)
+    ap.add_argument("--budget", type=float, default=0.99,
+                    help="mixed-precision budget (output cosine vs fp32 on the calibration hold-out)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    doc: dict[str, Any] = {"targets": TARGETS, "models": {}}
+    doc: dict[str, Any] = {"targets": TARGETS, "budget": args.budget, "models": {}}
     with tempfile.TemporaryDirectory(prefix="sdk-int8-bench-") as td:
         for kind in args.models.split(","):
             doc["models"][kind] = bench_model(kind, args.engines.split(","), args.calib, args.eval,
                                               Path(td) / kind, {"ncnn": 16, "mnn": args.mnn_max_fp32},
-                                              log)
+                                              log, args.budget)
         if args.time_images:
             doc["calibration_time"] = calibration_time(args.time_images, Path(td) / "time", log)
     if args.json:
