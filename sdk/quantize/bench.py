@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    from sdk.report import stdout_to_stderr
+
     doc: dict[str, Any] = {"targets": TARGETS, "budget": args.budget, "models": {}}
-    with tempfile.TemporaryDirectory(prefix="sdk-int8-bench-") as td:
+    with tempfile.TemporaryDirectory(prefix="sdk-int8-bench-") as td, stdout_to_stderr():
         for kind in args.models.split(","):
             doc["models"][kind] = bench_model(kind, args.engines.split(","), args.calib, args.eval,
                                               Path(td) / kind, {"ncnn": 16, "mnn": args.mnn_max_fp32},
