@@ -230,18 +230,7 @@ def deploy(
             with steps.step("quantize to int8"):
                 good, golden_by_model, quant = _int8_models(prepared, good, feeds, work, opts, steps)
         report = DeployReport.start(model, entry, profile, opts.precision, threads, results)
-        report.quantization = quant
-        for e, info in quant.items():  # int8 rows: host figures are int8 vs fp32
-            report.host[f"{e}-fp32"] = report.host.pop(e)
-            acc = info["accuracy"] or {}
-            if info["error"]:
-                report.notes.append(f"{e} int8: {info['error']}")
-            report.host[e] = {"ok": info["ok"], "error": info["error"], "seconds": info["seconds"],
-                              "outputs": [{"output": k, "cosine": v}
-                                          for k, v in acc.get("per_output", {}).items()]}
-        if quant:
-            report.notes.append("int8 rows: 'cosine host' is int8 vs fp32 on held-out calibration "
-                                "images; 'cosine board' is the board vs the host's int8 outputs")
+        report.add_quantization(quant)
         if not good:
             raise SdkError(
                 f"no engine could deploy {model.name}",

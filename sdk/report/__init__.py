@@ -134,6 +134,22 @@ class DeployReport:
                 rep.notes.append(f"{e} not deployed: {r.error}")
         return rep
 
+    def add_quantization(self, quant: dict[str, Any]) -> None:
+        """int8 deploys: the host rows of the int8 models show int8 vs fp32, and the fp32
+        baselines get rows of their own (``ncnn-fp32``)."""
+        self.quantization = quant
+        for e, info in quant.items():
+            self.host[f"{e}-fp32"] = self.host.pop(e)
+            acc = info["accuracy"] or {}
+            if info["error"]:
+                self.notes.append(f"{e} int8: {info['error']}")
+            self.host[e] = {"ok": info["ok"], "error": info["error"], "seconds": info["seconds"],
+                            "outputs": [{"output": k, "cosine": v}
+                                        for k, v in acc.get("per_output", {}).items()]}
+        if quant:
+            self.notes.append("int8 rows: 'cosine host' is int8 vs fp32 on held-out calibration "
+                              "images; 'cosine board' is the board vs the host's int8 outputs")
+
     def add_board_result(self, doc: dict[str, Any]) -> None:
         self.device = doc
 
