@@ -144,10 +144,11 @@ def image_input(
         import numpy as np
 
         data = np.fromfile(image, dtype=np.uint8) if Path(image).is_file() else None
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-        if img is None:
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+        if decoded is None:
             raise ModelError(f"cannot read image {image}", expected="a PNG/JPEG/BMP file",
                              fix="pass --image with a readable picture")
+        img = decoded
     src = img
     if spec.color == "gray":
         import cv2
@@ -216,7 +217,7 @@ def deploy(
                   f"{facts.free_bytes / 2**30:.1f} GiB free")
         with steps.step("convert + validate on host"):
             feeds = cv.make_golden_inputs(prepared)
-            if pre is not None:
+            if pre is not None and image_x is not None:
                 feeds[pre["input"]] = image_x
             reference = cv.run_reference(prepared, feeds)
             base = "fp32" if opts.precision == "int8" else opts.precision

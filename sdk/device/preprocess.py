@@ -67,7 +67,9 @@ class ImageSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
         keys = set(cls.__dataclass_fields__) - {"extra"}
-        return cls(**{k: (tuple(v) if k in ("mean", "norm") else v) for k, v in d.items() if k in keys})
+        args: dict[str, Any] = {k: (tuple(v) if k in ("mean", "norm") else v)
+                                for k, v in d.items() if k in keys}
+        return cls(**args)
 
     @classmethod
     def parse(cls, text: str) -> ImageSpec:

@@ -105,7 +105,7 @@ def run_engine(root: Path, engine: str, runs: int, warmup: int, threads: int,
     runner = load_engine(spec.get("engine", engine), root / spec["dir"], spec["meta"], threads)
     result["load_ms"] = (time.perf_counter() - t0) * 1e3
     outs = runner.run(feeds)
-    checks = []
+    checks: list[dict[str, Any]] = []
     for name, ref in golden.items():
         if name not in outs:
             checks.append({"output": name, "error": "missing from engine outputs"})

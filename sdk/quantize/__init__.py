@@ -327,7 +327,9 @@ def quantize_engine(
         res.int8_accuracy = acc = accuracy(ref, run_model(int8, held))
         res.trajectory.append({"fp32_layers": [], "cosine": acc.cosine, "bytes": _bytes(int8)})
         say(f"{engine} int8 ({method}): cosine vs fp32 {acc.cosine:.5f} (budget {budget})")
-        best, best_acc, best_skip, skip = int8, acc, [], []
+        best, best_acc = int8, acc
+        best_skip: list[str] = []
+        skip: list[str] = []
         if analyze or acc.cosine < budget:
             res.layers = analyze_layers(adapter, int8, held[:ANALYSIS_SAMPLES])
         if acc.cosine < budget:
@@ -387,7 +389,8 @@ def quantize(
         try:
             fp32 = convert_engine(engine, prepared, workdir / f"{engine}-fp32", "fp32")
         except SdkError as exc:
-            results[engine] = QuantResult(engine=engine, ok=False, method=method, per_channel=per_channel,
+            results[engine] = QuantResult(engine=engine, ok=False, method=method or DEFAULT_METHOD[engine],
+                                          per_channel=per_channel,
                                           budget=budget, error=exc.one_line())
             continue
         results[engine] = quantize_engine(engine, prepared, fp32, feeds, workdir, method=method,
