@@ -8,7 +8,5 @@ status=0
 $PY -m ruff check sdk tests || status=1
 $PY -m mypy sdk || status=1
 $PY -m pytest -q "$@" || status=1
-if [ -x cross/run-kernel-tests.sh ]; then
-  bash cross/run-kernel-tests.sh || status=1
-fi
+bash cross/run-kernel-tests.sh || status=1
 exit $status
