@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _fix_models import SUPPORTED_ENGINE, UNSUPPORTED_ENGINE, UNSUPPORTED_OP
+from audit_util import assert_offline, run_audited, site_state
 
 import sdk.convert as C
 from sdk.errors import ConvertError, ModelError
@@ -204,74 +205,18 @@ def test_golden_inputs_seeded(tiny_classifier: Path, tmp_path: Path) -> None:
 
 # --- MNN: nothing installed, no network, never MNN.tools ----------------------------------
 
-_AUDIT = textwrap.dedent(
-    """
-    import os, sys
-
-    _LOG = os.environ["SDK_AUDIT_LOG"]
-
-    def _write(line):
-        with open(_LOG, "a") as f:
-            f.write(line.replace("\\n", " ") + "\\n")
-
-    def _hook(event, args):
-        if event in ("socket.connect", "socket.getaddrinfo", "socket.sendto",
-                     "socket.sendmsg", "urllib.Request", "http.client.connect"):
-            _write(f"{os.getpid()} NET {event} {args!r}")
-        elif event in ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn",
-                       "os.system"):
-            text = repr(args)
-            _write(f"{os.getpid()} PROC {event} {'PIP ' if 'pip' in text else ''}{text}")
-        elif event == "import" and args and str(args[0]).startswith("MNN.tools"):
-            _write(f"{os.getpid()} IMPORT {args[0]}")
-
-    sys.addaudithook(_hook)
-    """
-)
-
-
-def _site_state() -> tuple[list[str], str]:
-    import site
-
-    entries: list[str] = []
-    for d in {*site.getsitepackages(), site.getusersitepackages()}:
-        if os.path.isdir(d):
-            entries += sorted(f"{d}/{n}" for n in os.listdir(d) if n != "__pycache__")
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return sorted(entries), pip.stdout
-
-
-def _audited_env(tmp_path: Path, log: Path) -> dict[str, str]:
-    hook_dir = tmp_path / "hook"
-    hook_dir.mkdir(exist_ok=True)
-    (hook_dir / "sitecustomize.py").write_text(_AUDIT)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(hook_dir), str(REPO)])
-    env["SDK_AUDIT_LOG"] = str(log)
-    env["PIP_NO_INDEX"] = "1"
-    return env
-
-
 def test_audit_harness_sees_a_connect(tmp_path: Path) -> None:
-    log = tmp_path / "audit.log"
     code = (
         "import socket\n"
         "s = socket.socket()\n"
         "try:\n    s.connect(('127.0.0.1', 9))\nexcept OSError:\n    pass\n"
     )
-    subprocess.run([sys.executable, "-c", code], env=_audited_env(tmp_path, log), check=True, timeout=60)
-    assert "NET socket.connect" in log.read_text()
+    proc, events = run_audited(code, tmp_path, timeout=60)
+    assert proc.returncode == 0 and any("NET socket.connect" in e for e in events)
 
 
 def test_mnn_conversion_installs_nothing_and_opens_no_socket(tiny_classifier: Path, tmp_path: Path) -> None:
-    log = tmp_path / "audit.log"
-    log.write_text("")
-    before = _site_state()
+    before = site_state()
     code = textwrap.dedent(
         f"""
         import sys
@@ -291,22 +236,12 @@ def test_mnn_conversion_installs_nothing_and_opens_no_socket(tiny_classifier: Pa
         print("OK", list(out))
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_audited_env(tmp_path, log),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc, events = run_audited(code, tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "OK ['prob']" in proc.stdout
-    events = log.read_text().splitlines()
-    assert not [e for e in events if " NET " in e], events
-    assert not [e for e in events if "PIP " in e], events
-    assert not [e for e in events if " IMPORT " in e], events
     # the converter ran in a child Python: the hook saw it start (so the child was audited)
-    assert any("_tools" in e for e in events if " PROC " in e), events
-    assert _site_state() == before
+    assert_offline(events, child="_tools")
+    assert site_state() == before
 
 
 def test_in_process_conversion_never_imports_mnn_tools(tiny_classifier: Path, tmp_path: Path) -> None:

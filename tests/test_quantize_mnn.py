@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _fix_calib import DET_SIZE, HELDOUT_SEED, Fp32Mnn
+from audit_util import assert_offline, run_audited, site_state
 
 from sdk.device.engines import MnnRunner
 from sdk.device.preprocess import preprocess
@@ -250,11 +249,7 @@ def test_dump_mnn_tensors_matches_outputs(cls_mnn: Fp32Mnn) -> None:
 def test_quantizing_installs_nothing_and_opens_no_socket(
     cls_mnn: Fp32Mnn, calib_lines_dir: Path, tmp_path: Path
 ) -> None:
-    from test_convert import _audited_env, _site_state
-
-    log = tmp_path / "audit.log"
-    log.write_text("")
-    before = _site_state()
+    before = site_state()
     code = textwrap.dedent(
         f"""
         import sys
@@ -273,18 +268,8 @@ def test_quantizing_installs_nothing_and_opens_no_socket(
         print("OK", q.name)
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_audited_env(tmp_path, log),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc, events = run_audited(code, tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "OK model.int8.mnn" in proc.stdout
-    events = log.read_text().splitlines()
-    assert not [e for e in events if " NET " in e], events
-    assert not [e for e in events if "PIP " in e], events
-    assert not [e for e in events if " IMPORT " in e], events
-    assert any("mnnquant" in e for e in events if " PROC " in e), events  # the child was audited
-    assert _site_state() == before
+    assert_offline(events, child="mnnquant")  # the child was audited
+    assert site_state() == before

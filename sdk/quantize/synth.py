@@ -12,6 +12,7 @@ images become model inputs through :func:`sdk.device.preprocess.preprocess`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,17 +66,9 @@ PPOCR_SPECS: dict[str, ImageSpec] = {
         align="topleft",
         pad=127.5,
     ),
-    "cls": ImageSpec(
-        width=192,
-        height=48,
-        color="bgr",
-        mean=(127.5,),
-        norm=(1.0 / 127.5,),
-        letterbox=True,
-        align="topleft",
-        pad=127.5,
-    ),
 }
+# the direction classifier takes the recogniser's preprocessing on a narrower crop
+PPOCR_SPECS["cls"] = replace(PPOCR_SPECS["rec"], width=192)
 
 _WORD_TEXT = (
     "the of and to in is for on with as by at from that this be are was it or an not have "
