@@ -13,6 +13,7 @@ from cli_util import one_error_line, run_cli
 
 from sdk.boards import BoardEntry
 from sdk.convert import prepare
+from sdk.device.preprocess import preprocess
 from sdk.quantize import quantize
 from sdk.quantize.synth import PPOCR_SPECS, render_text_lines, write_images
 
@@ -73,11 +74,43 @@ def test_mnn_budget_miss_is_reported_with_numbers(cls_model: Path, cls_calib: Pa
     """MNN's own quantizer cannot keep this real model near fp32: say so, with numbers."""
     prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
     (res,) = quantize(prep, ["mnn"], cls_calib, tmp_path / "q", spec=PPOCR_SPECS["cls"],
-                      budget=0.999, max_fp32_layers=2).values()
+                      method="mnn-kl", budget=0.999, max_fp32_layers=2).values()
+    assert res.method == "mnn-kl" and "mnn_calib" not in {p.name for p in (tmp_path / "q").rglob("*")}
     assert res.ok and res.accuracy is not None and res.int8_accuracy is not None
     assert res.accuracy.cosine >= res.int8_accuracy.cosine  # never returns a worse candidate
     if not res.met:
         assert res.error and "budget 0.999" in res.error and f"{res.accuracy.cosine:.5f}" in res.error
+
+
+@pytest.mark.slow
+def test_mnn_int8_from_sdk_calibration(cls_model: Path, cls_calib: Path, tmp_path: Path) -> None:
+    """MNN int8 built by MNN's converter from our scales: real int8 convs, and mixed precision
+    (convs left out of the compression message) brings it to the budget on held-out lines."""
+    from sdk.quantize import run_model
+    from sdk.quantize.metrics import top1_agreement
+    from sdk.quantize.mnn_params import count_int8_convs, mnn_convs, mnn_json
+
+    prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    (res,) = quantize(prep, ["mnn"], cls_calib, tmp_path / "q", spec=PPOCR_SPECS["cls"],
+                      budget=0.999).values()
+    assert res.ok and res.method == "mse", res.error
+    assert res.met and res.accuracy is not None and res.accuracy.cosine >= 0.999
+    assert res.int8_accuracy is not None and res.int8_accuracy.cosine < res.accuracy.cosine
+    assert res.fp32_bytes > 1.5 * res.int8_bytes
+    assert res.model is not None and res.trajectory[-1]["fp32_layers"] == res.fp32_layers
+    fp32_convs = {c.name for c in mnn_convs(mnn_json(tmp_path / "q" / "mnn-fp32" / "model.mnn"))}
+    assert set(res.fp32_layers) <= fp32_convs
+    n_int8 = count_int8_convs(res.model.files[0])
+    assert n_int8 == len(fp32_convs) - len(res.fp32_layers) > 20
+    # held-out lines (another seed, half of them upside down): the class rarely changes
+    lines = render_text_lines(60, seed=11)
+    feeds = [{"x": preprocess(im if i % 2 else np.ascontiguousarray(im[::-1, ::-1]), PPOCR_SPECS["cls"])[0]}
+             for i, im in enumerate(lines)]
+    fp32 = res.model.__class__("mnn", "fp32", [tmp_path / "q" / "mnn-fp32" / "model.mnn"],
+                               {**res.model.meta, "precision": "fp32", "files": {"model": "model.mnn"}})
+    ref, got = run_model(fp32, feeds), run_model(res.model, feeds)
+    name = next(iter(ref[0]))
+    assert top1_agreement([r[name] for r in ref], [g[name] for g in got]) >= 0.98
 
 
 def test_quantize_cli_json_on_tiny_model(tiny_classifier: Path, tmp_path: Path) -> None:
@@ -124,18 +157,21 @@ def test_int8_needs_calib_and_calib_needs_int8(tiny_classifier: Path, tmp_path: 
 @pytest.mark.slow
 def test_deploy_int8_on_the_board(emulated_board: BoardEntry, cls_model: Path, cls_calib: Path,
                                   tmp_path: Path) -> None:
-    r = run_cli("deploy", str(cls_model), "--board", emulated_board.name, "--engine", "ncnn",
+    r = run_cli("deploy", str(cls_model), "--board", emulated_board.name, "--engine", "all",
                 "--input-shape", "x=1,3,48,192", "--preprocess", CLS_PRE, "--precision", "int8",
                 "--calib", str(cls_calib), "--runs", "3", "--warmup", "1", "--json", "-q",
                 "--report-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     eng = doc["device"]["engines"]
-    assert set(eng) == {"ncnn", "ncnn-fp32"}
-    assert eng["ncnn"]["precision"] == "int8" and eng["ncnn-fp32"]["precision"] == "fp32"
+    assert set(eng) == {"ncnn", "ncnn-fp32", "mnn", "mnn-fp32"}
+    for e in ("ncnn", "mnn"):
+        assert eng[e]["precision"] == "int8" and eng[f"{e}-fp32"]["precision"] == "fp32"
     for res in eng.values():
         assert res["ok"] and res["latency_ms"]["p50"] > 0
-    # the board reproduces the host's int8 run; the host measured int8 against fp32
-    assert all(o["cosine"] >= 0.99 for o in eng["ncnn"]["outputs"])
-    q = doc["quantization"]["ncnn"]
-    assert q["met"] and q["accuracy"]["cosine"] >= 0.99 and q["int8_bytes"] < q["fp32_bytes"]
+    for e in ("ncnn", "mnn"):
+        # the board (ARM int8 kernels) reproduces the host's int8 run; the host measured
+        # int8 against fp32
+        assert all(o["cosine"] >= 0.99 for o in eng[e]["outputs"]), (e, eng[e]["outputs"])
+        q = doc["quantization"][e]
+        assert q["met"] and q["accuracy"]["cosine"] >= 0.99 and q["int8_bytes"] < q["fp32_bytes"], e

@@ -29,10 +29,14 @@ if TYPE_CHECKING:
     from sdk.convert import EngineModel, PreparedModel
     from sdk.device.preprocess import ImageSpec
 
-METHODS = ("kl", "minmax", "percentile", "aciq")
+# The SDK's own calibration methods (both engines), then MNN's own quantizer's (MNN only).
+SDK_METHODS = ("kl", "minmax", "percentile", "aciq", "mse")
+MNN_QUANTIZER_METHODS = ("mnn-kl", "mnn-admm", "mnn-ema")
+METHODS = SDK_METHODS + MNN_QUANTIZER_METHODS
 # Per engine, the method that held up on the real PP-OCR models: KL clips ncnn's outlier
-# channels far too hard (rec int8 read nothing); MNN's quantizer has no percentile.
-DEFAULT_METHOD = {"ncnn": "percentile", "mnn": "kl"}
+# channels far too hard (rec int8 read nothing); MNN's own quantizer (mnn-kl) turned the
+# text detector into noise, so MNN too gets the SDK's calibration by default.
+DEFAULT_METHOD = {"ncnn": "percentile", "mnn": "mse"}
 DEFAULT_BUDGET = 0.99
 MAX_FP32_LAYERS = 16
 ANALYSIS_SAMPLES = 2
@@ -182,6 +186,9 @@ class _Ncnn(_Engine):
 
 
 class _Mnn(_Engine):
+    """MNN's own offline quantizer (``--method mnn-kl|mnn-admm|mnn-ema``): it calibrates
+    again for every skip list."""
+
     engine = "mnn"
 
     def build(self, skip: Sequence[str]) -> EngineModel:
@@ -190,7 +197,8 @@ class _Mnn(_Engine):
 
         inp = self.prepared.inputs[0]
         t0 = time.perf_counter()
-        path = quantize_mnn(self.fp32.files[0], self.calib, self._dir(skip), method=self.method,
+        path = quantize_mnn(self.fp32.files[0], self.calib, self._dir(skip),
+                            method=self.method.removeprefix("mnn-"),
                             per_channel=self.per_channel, skip=list(skip), input_name=inp.name,
                             input_shape=tuple(inp.shape))
         if not skip:
@@ -210,7 +218,56 @@ class _Mnn(_Engine):
         return dump_mnn_tensors(model.files[0], feed, list(names))
 
 
-ADAPTERS: dict[str, type[_Engine]] = {"ncnn": _Ncnn, "mnn": _Mnn}
+class _MnnSdk(_Mnn):
+    """MNN int8 from the SDK's calibration (:mod:`sdk.quantize.mnn_params`): one statistics
+    pass, then each skip list is one converter run."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        from sdk.quantize.mnn_params import calibrate_mnn
+
+        t0 = time.perf_counter()
+        self.table = calibrate_mnn(self.fp32.files[0], self.calib, self._inputs(), method=self.method,
+                                   per_channel=self.per_channel)
+        self.calib_seconds = time.perf_counter() - t0
+
+    def _inputs(self) -> list[str]:
+        return [t.name for t in self.prepared.inputs]
+
+    def build(self, skip: Sequence[str]) -> EngineModel:
+        from sdk.convert import EngineModel
+        from sdk.quantize.mnn_params import write_mnn_int8
+
+        path, done = write_mnn_int8(self.prepared.path, self.table, self._dir(skip), skip=skip)
+        return EngineModel("mnn", "int8", [path], {
+            **self.fp32.meta, "precision": "int8", "files": {"model": path.name},
+            "int8": {"method": self.method, "per_channel": self.per_channel, "layers": len(done),
+                     "skip": sorted(skip), "calibration": "sdk"}})
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        return [(c.name, c.input, c.output) for c in self.table.convs]
+
+    def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
+             stats: list[LayerStat]) -> list[str]:
+        """Each conv alone in int8, worst output first (one converter run per conv)."""
+        from sdk.quantize.mnn_params import mnn_sensitivity
+
+        sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
+                               self._inputs(), [t.name for t in self.prepared.outputs],
+                               self.workdir / "mnn-sensitivity")
+        return list(sens)
+
+
+ADAPTERS: dict[str, type[_Engine]] = {"ncnn": _Ncnn, "mnn": _MnnSdk}
+
+
+def _adapter(engine: str, method: str) -> type[_Engine]:
+    if method in MNN_QUANTIZER_METHODS:
+        if engine != "mnn":
+            raise QuantizeError(f"--method {method} is MNN's own quantizer: it cannot quantize for {engine}",
+                                expected=" | ".join(SDK_METHODS), found=method)
+        return _Mnn
+    return ADAPTERS[engine]
 
 
 # ------------------------------------------------------------------------- evaluation
@@ -320,7 +377,7 @@ def quantize_engine(
     calib, held = split_feeds(feeds)
     res.calib_images, res.eval_images = len(calib), len(held)
     try:
-        adapter = ADAPTERS[engine](fp32, calib, workdir, method, per_channel, prepared)
+        adapter = _adapter(engine, method)(fp32, calib, workdir, method, per_channel, prepared)
         ref = run_model(fp32, held)
         int8 = adapter.build([])
         res.calib_seconds = adapter.calib_seconds

@@ -1,0 +1,336 @@
+"""MNN int8 from the SDK's own calibration, built by MNN's converter.
+
+MNN's offline quantizer (:mod:`sdk.quantize.mnn`) picks its own activation ranges, and on
+the real PP-OCR models they are poor (KL turned the text detector into noise). MNN's
+converter has a second door: ``--compressionParamsFile``, the ``MNN.Compression.Pipeline``
+message its compression tooling writes. Given one, the converter (``fullQuantAndCoding`` in
+MNN 3.x, run after graph optimisation) turns every single-input Convolution /
+ConvolutionDepthwise whose *output tensor name* matches a ``LayerQuantizeParams`` entry into
+an int8 convolution:
+
+- weights: the BN-folded float weights divided by our per-output-channel scale, rounded and
+  clamped to [-127, 127] (so the scales must come from the converted model's weights, which
+  we read from MNN's own JSON dump of the fp32 model);
+- activations: the conv's input and output tensors get ``scale = threshold / 127`` (zero
+  point 0), and MNN's runtime inserts the float <-> int8 casts where needed.
+
+So the activation thresholds are ours (the same statistics and methods as the ncnn path,
+:func:`sdk.quantize.ncnn.threshold_from_stats`), measured on the fp32 MNN model's tensors
+through MNN's Module API. Mixed precision is cheap: leaving a conv out of the message keeps
+it float, and rebuilding costs one converter run (no recalibration).
+
+The protobuf classes are built at run time from a descriptor written here (only the fields
+the converter reads); nothing imports ``MNN.tools``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdk.convert.tool import run_tool
+from sdk.errors import QuantizeError
+
+__all__ = [
+    "MnnCalibration",
+    "MnnConv",
+    "calibrate_mnn",
+    "mnn_convs",
+    "mnn_json",
+    "mnn_sensitivity",
+    "write_mnn_int8",
+]
+
+CONV_TYPES = ("Convolution", "ConvolutionDepthwise")
+CONVERT_TIMEOUT_S = 900
+_CHILD = "import sys\nimport _tools\n_tools.mnnconvert(sys.argv[1:])\n"
+_TINY = 1e-30
+
+
+@dataclass(frozen=True)
+class MnnConv:
+    """A convolution the converter can make int8: its op name, tensors and weight abs max."""
+
+    name: str
+    type: str
+    input: str
+    output: str
+    weight_absmax: np.ndarray  # per output channel, of the converted (BN-folded) weights
+
+
+@dataclass
+class MnnCalibration:
+    """Per tensor: the |x| clipping threshold; per conv: the weight scales (float per step)."""
+
+    method: str
+    per_channel: bool
+    convs: list[MnnConv]
+    thresholds: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def weight_scales(self, conv: MnnConv) -> np.ndarray:
+        am = conv.weight_absmax.astype(np.float64)
+        if not self.per_channel:
+            am = np.full_like(am, am.max() if am.size else 0.0)
+        return np.where(am > _TINY, am / 127.0, 1.0).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "per_channel": self.per_channel, "seconds": round(self.seconds, 3),
+                "layers": {c.name: {"input": c.input, "output": c.output,
+                                    "input_threshold": self.thresholds.get(c.input),
+                                    "output_threshold": self.thresholds.get(c.output)}
+                           for c in self.convs}}
+
+
+# --------------------------------------------------------------------------- MNN's converter
+
+
+def _convert(argv: list[str], cwd: Path, what: str, out: Path) -> str:
+    out.unlink(missing_ok=True)
+    returncode, log = run_tool([sys.executable, "-c", _CHILD, "mnnconvert", *argv], cwd=cwd,
+                               timeout=CONVERT_TIMEOUT_S,
+                               on_timeout=lambda: QuantizeError(f"MNN's converter did not finish {what}"))
+    if returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        lines = [ln for ln in log.splitlines() if ln.strip()]
+        raise QuantizeError(f"MNN's converter failed on {what}",
+                            found=" ".join((lines[-1] if lines else "no output").split())[:200],
+                            fix=f"exit code {returncode}")
+    return log
+
+
+def mnn_json(model: Path) -> dict[str, Any]:
+    """MNN's own JSON dump of ``model`` (ops, tensor names, weights)."""
+    src = Path(model)
+    if not src.is_file():
+        raise QuantizeError(f"MNN model {src} does not exist", fix="convert the model for MNN first")
+    with tempfile.TemporaryDirectory(prefix="sdk-mnn-json-") as tmp:
+        out = Path(tmp) / "model.json"
+        _convert(["-f", "MNN", "--modelFile", str(src.resolve()), "--JsonFile", str(out)], Path(tmp),
+                 f"the dump of {src.name}", out)
+        doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
+
+
+def mnn_convs(doc: Mapping[str, Any]) -> list[MnnConv]:
+    """The convolutions of a dumped fp32 MNN model that the converter can quantize."""
+    names: list[str] = list(doc.get("tensorName", []))
+    convs = []
+    for op in doc.get("oplists", []):
+        ins, outs = op.get("inputIndexes", []), op.get("outputIndexes", [])
+        if op.get("type") not in CONV_TYPES or len(ins) != 1 or len(outs) != 1:
+            continue
+        main = op.get("main", {})
+        w = np.asarray(main.get("weight", []), dtype=np.float32)
+        oc = int(main.get("common", {}).get("outputCount", 0))
+        if w.size == 0 or oc <= 0 or w.size % oc or main.get("quanParameter"):
+            continue  # weights elsewhere (an input), or already quantized
+        convs.append(MnnConv(str(op.get("name", "")), str(op["type"]), names[ins[0]], names[outs[0]],
+                             np.abs(w.reshape(oc, -1)).max(axis=1)))
+    return convs
+
+
+def count_int8_convs(model: Path) -> int:
+    """How many convolutions of ``model`` carry int8 weights (MNN's ``quanParameter``)."""
+    doc = mnn_json(model)
+    return sum(1 for op in doc.get("oplists", [])
+               if op.get("type") in CONV_TYPES and op.get("main", {}).get("quanParameter"))
+
+
+# --------------------------------------------------------------------------- the message
+
+
+@lru_cache(maxsize=1)
+def _pipeline_class() -> Any:
+    """``MNN.Compression.Pipeline``: only the messages and fields full int8 needs."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    F = descriptor_pb2.FieldDescriptorProto
+    fd = descriptor_pb2.FileDescriptorProto(name="sdk_mnn_compression.proto", package="MNN.Compression",
+                                            syntax="proto2")
+
+    def add(msg: Any, name: str, num: int, typ: int, label: int = F.LABEL_OPTIONAL,
+            type_name: str | None = None, default: str | None = None) -> None:
+        f = msg.field.add(name=name, number=num, type=typ, label=label)
+        if type_name:
+            f.type_name = type_name
+        if default is not None:
+            f.default_value = default
+
+    lq_name = ".MNN.Compression.LayerQuantizeParams"
+    qp = fd.message_type.add(name="QuantizeParams")
+    add(qp, "layer", 4, F.TYPE_MESSAGE, F.LABEL_REPEATED, lq_name)
+    lq = fd.message_type.add(name="LayerQuantizeParams")
+    act = lq.nested_type.add(name="ActivationParams")
+    add(act, "name", 1, F.TYPE_STRING, F.LABEL_REQUIRED)
+    add(act, "bits", 2, F.TYPE_INT32, default="8")
+    add(act, "scales", 3, F.TYPE_FLOAT, F.LABEL_REPEATED)
+    add(act, "zero_point", 4, F.TYPE_INT32, default="0")
+    add(act, "clamp_min", 5, F.TYPE_INT32, default="-128")
+    add(act, "clamp_max", 6, F.TYPE_INT32, default="127")
+    wp = lq.nested_type.add(name="WeightParams")
+    add(wp, "name", 1, F.TYPE_STRING, F.LABEL_REQUIRED)
+    add(wp, "bits", 2, F.TYPE_INT32, default="8")
+    add(wp, "scales", 3, F.TYPE_FLOAT, F.LABEL_REPEATED)
+    add(wp, "clamp_min", 4, F.TYPE_INT32, default="-128")
+    add(wp, "clamp_max", 5, F.TYPE_INT32, default="127")
+    qm = lq.enum_type.add(name="QuantMethod")
+    for i, n in enumerate(("QAT", "OverflowAware", "WinogradAware")):
+        qm.value.add(name=n, number=i)
+    add(lq, "input", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, f"{lq_name}.ActivationParams")
+    add(lq, "weight", 2, F.TYPE_MESSAGE, F.LABEL_REPEATED, f"{lq_name}.WeightParams")
+    add(lq, "output", 3, F.TYPE_MESSAGE, F.LABEL_REPEATED, f"{lq_name}.ActivationParams")
+    add(lq, "method", 4, F.TYPE_ENUM, type_name=f"{lq_name}.QuantMethod", default="QAT")
+    add(lq, "op_name", 6, F.TYPE_STRING)
+    ca = fd.message_type.add(name="CompressionAlgo")
+    ct = ca.enum_type.add(name="CompressionType")
+    ct.value.add(name="QUANTIZE", number=0)
+    ct.value.add(name="PRUNE", number=1)
+    add(ca, "type", 1, F.TYPE_ENUM, type_name=".MNN.Compression.CompressionAlgo.CompressionType",
+        default="QUANTIZE")
+    add(ca, "quant_params", 2, F.TYPE_MESSAGE, type_name=".MNN.Compression.QuantizeParams")
+    pl = fd.message_type.add(name="Pipeline")
+    add(pl, "version", 1, F.TYPE_STRING, F.LABEL_REQUIRED, default="0.0.0")
+    add(pl, "algo", 2, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".MNN.Compression.CompressionAlgo")
+    add(pl, "mnn_uuid", 3, F.TYPE_STRING)
+    add(pl, "for_guide", 4, F.TYPE_BOOL, default="false")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("MNN.Compression.Pipeline"))
+
+
+def compression_params(calib: MnnCalibration, skip: Iterable[str] = ()) -> tuple[bytes, list[str]]:
+    """The serialized Pipeline for every conv not in ``skip``, and the names it quantizes."""
+    skip = set(skip)
+    pl = _pipeline_class()(version="3")
+    quant = pl.algo.add().quant_params  # type QUANTIZE (the default)
+    done = []
+    for conv in calib.convs:
+        if conv.name in skip:
+            continue
+        layer = quant.layer.add(op_name=conv.name, method=0)
+        for rep, tensor in ((layer.input, conv.input), (layer.output, conv.output)):
+            t = max(float(calib.thresholds[tensor]), 1e-8)
+            rep.add(name=tensor, bits=8, scales=[t / 127.0], zero_point=0, clamp_min=-127, clamp_max=127)
+        layer.weight.add(name=f"{conv.name}.weight", bits=8, scales=calib.weight_scales(conv).tolist(),
+                         clamp_min=-127, clamp_max=127)
+        done.append(conv.name)
+    return pl.SerializeToString(), done
+
+
+def write_mnn_int8(onnx_path: Path, calib: MnnCalibration, out_dir: Path, *,
+                   skip: Iterable[str] = ()) -> tuple[Path, list[str]]:
+    """Convert ``onnx_path`` to ``out_dir/model.int8.mnn`` with our scales; the quantized convs.
+
+    ``skip`` names convs to keep float (unknown names are an error).
+    """
+    skip = set(skip)
+    unknown = sorted(skip - {c.name for c in calib.convs})
+    if unknown:
+        raise QuantizeError(f"cannot keep unknown conv(s) {', '.join(unknown[:5])} in float",
+                            expected="names of quantizable MNN convolutions")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params, done = compression_params(calib, skip)
+    # any suffix but .json is read as the binary message; the file must exist (else the
+    # converter *writes* one instead of reading it)
+    pfile = out_dir / "compression.params"
+    pfile.write_bytes(params)
+    dst = out_dir / "model.int8.mnn"
+    log = _convert(["-f", "ONNX", "--modelFile", str(Path(onnx_path).resolve()), "--MNNModel", str(dst),
+                    "--bizCode", "sdk", "--compressionParamsFile", str(pfile)], out_dir,
+                   Path(onnx_path).name, dst)
+    (out_dir / "mnnconvert.log").write_text(log)
+    return dst, done
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def _load(model: Path, inputs: Sequence[str], outputs: Sequence[str]) -> Any:
+    import MNN.nn as mnn_nn
+
+    rt = mnn_nn.create_runtime_manager(({"backend": "CPU", "precision": "high", "numThread": 2},))
+    net = mnn_nn.load_module_from_file(str(model), list(inputs), list(outputs), runtime_manager=rt)
+    if net is None:
+        raise QuantizeError(f"MNN cannot load {Path(model).name} with {len(outputs)} outputs")
+    return net
+
+
+def _forward(net: Any, inputs: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    import MNN.expr as F
+
+    args = []
+    for n in inputs:
+        if n not in feed:
+            raise QuantizeError(f"calibration feed has no input {n!r}", found=", ".join(sorted(feed)))
+        arr = np.ascontiguousarray(feed[n], dtype=np.float32)
+        args.append(F.const(arr, list(arr.shape), F.NCHW, F.float))
+    outs = net.forward(args)
+    if not isinstance(outs, (list, tuple)):
+        outs = [outs]
+    res = []
+    for v in outs:
+        if v.data_format == F.NC4HW4:
+            v = F.convert(v, F.NCHW)
+        res.append(np.array(v.read(), dtype=np.float32, copy=True))
+    return res
+
+
+def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inputs: Sequence[str], *,
+                  method: str = "mse", per_channel: bool = True) -> MnnCalibration:
+    """Statistics of every quantizable conv's input and output tensor over ``feeds`` (one pass
+    of the fp32 MNN model), and the thresholds ``method`` picks from them."""
+    from sdk.quantize.ncnn import METHODS, BlobStats, threshold_from_stats
+
+    if method not in METHODS:
+        raise QuantizeError(f"unknown calibration method {method!r}", expected=" | ".join(METHODS))
+    t0 = time.perf_counter()
+    convs = mnn_convs(mnn_json(fp32_mnn))
+    if not convs:
+        raise QuantizeError(f"{Path(fp32_mnn).name} has no convolution MNN can run in int8")
+    names = sorted({t for c in convs for t in (c.input, c.output)})
+    stats = {n: BlobStats() for n in names}
+    net = _load(fp32_mnn, inputs, names)
+    n = 0
+    for feed in feeds:
+        for name, arr in zip(names, _forward(net, inputs, feed), strict=True):
+            stats[name].update(arr, moments=method == "aciq")
+        n += 1
+    if n == 0:
+        raise QuantizeError("no calibration feeds", fix="pass at least one preprocessed image")
+    calib = MnnCalibration(method=method, per_channel=per_channel, convs=convs,
+                           thresholds={k: float(threshold_from_stats(s, method)) for k, s in stats.items()})
+    calib.seconds = time.perf_counter() - t0
+    return calib
+
+
+def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
+                    feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[str], outputs: Sequence[str],
+                    workdir: Path) -> dict[str, float]:
+    """For each conv, the mean output cosine vs fp32 when *only* that conv is int8; worst first.
+
+    (Leaving one conv out of a fully int8 model ranks poorly in MNN: its input and output
+    tensors stay int8 when a neighbouring conv shares them.)
+    """
+    from sdk.device.metrics import cosine
+
+    ref_net = _load(fp32_mnn, inputs, outputs)
+    refs = [_forward(ref_net, inputs, f) for f in feeds]
+    names = {c.name for c in calib.convs}
+    result: dict[str, float] = {}
+    for conv in calib.convs:
+        path, _ = write_mnn_int8(onnx_path, calib, Path(workdir), skip=names - {conv.name})
+        net = _load(path, inputs, outputs)
+        coss = [min(cosine(r, g) for r, g in zip(ref, _forward(net, inputs, f), strict=True))
+                for ref, f in zip(refs, feeds, strict=True)]
+        result[conv.name] = float(np.mean(coss))
+    return dict(sorted(result.items(), key=lambda kv: kv[1]))
