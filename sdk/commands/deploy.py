@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sdk.quantize import DEFAULT_METHOD, METHODS
+from sdk.quantize import METHODS
 
 
 @click.command("deploy")
@@ -21,9 +21,10 @@ from sdk.quantize import DEFAULT_METHOD, METHODS
               show_default=True, help="int8 needs --calib; the fp32 model is deployed beside it.")
 @click.option("--calib", type=click.Path(path_type=Path), default=None,
               help="int8: calibration images, preprocessed with --preprocess.")
-@click.option("--method", type=click.Choice(METHODS), default=None,
-              show_default=", ".join(f"{e}: {m}" for e, m in DEFAULT_METHOD.items()),
-              help="int8: activation range method; mnn-* methods run MNN's own quantizer.")
+@click.option("--method", type=click.Choice(METHODS), default="auto",
+              show_default=True,
+              help="int8: activation range method; auto tries percentile and mse and keeps the"
+              " closer to fp32; mnn-* run MNN's own quantizer.")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True)
 @click.option("--budget", type=float, default=0.99, show_default=True,
               help="int8: minimum output cosine vs fp32 (mixed precision below it).")

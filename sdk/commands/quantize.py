@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sdk.errors import SdkError
-from sdk.quantize import DEFAULT_METHOD, METHODS
+from sdk.quantize import METHODS
 
 
 def parse_preprocess(text: str | None) -> object:
@@ -30,9 +30,10 @@ def parse_preprocess(text: str | None) -> object:
 @click.option("--engine", "-e", type=click.Choice(["ncnn", "mnn", "all"]), default="all", show_default=True)
 @click.option("--calib", "calib", type=click.Path(path_type=Path), required=True,
               help="Directory of calibration images (png/jpg/bmp) or .npy input tensors.")
-@click.option("--method", type=click.Choice(METHODS), default=None,
-              show_default=", ".join(f"{e}: {m}" for e, m in DEFAULT_METHOD.items()),
-              help="How activation ranges are chosen; mnn-* methods run MNN's own quantizer.")
+@click.option("--method", type=click.Choice(METHODS), default="auto",
+              show_default=True,
+              help="How activation ranges are chosen; auto tries percentile and mse and keeps the"
+              " closer to fp32; mnn-* run MNN's own quantizer.")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True,
               help="Weight scales per output channel or one per layer.")
 @click.option("--budget", type=float, default=0.99, show_default=True,

@@ -26,6 +26,7 @@ the converter reads); nothing imports ``MNN.tools``.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
@@ -76,6 +77,19 @@ class MnnCalibration:
     convs: list[MnnConv]
     thresholds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict, repr=False)  # per tensor BlobStats
+
+    def with_method(self, method: str) -> MnnCalibration:
+        """The same statistics, thresholds picked by another method."""
+        from sdk.quantize.ncnn import METHODS, threshold_from_stats
+
+        if method not in METHODS:
+            raise QuantizeError(f"unknown calibration method {method!r}", expected=" | ".join(METHODS))
+        if method == "aciq" and not any(s.count for s in self.stats.values()):
+            raise QuantizeError("aciq needs moments these statistics lack", fix="calibrate with method aciq")
+        return MnnCalibration(method, self.per_channel, list(self.convs),
+                              {k: float(threshold_from_stats(s, method)) for k, s in self.stats.items()},
+                              self.seconds, self.stats)
 
     def weight_scales(self, conv: MnnConv) -> np.ndarray:
         am = conv.weight_absmax.astype(np.float64)
@@ -116,7 +130,10 @@ def mnn_json(model: Path) -> dict[str, Any]:
         out = Path(tmp) / "model.json"
         _convert(["-f", "MNN", "--modelFile", str(src.resolve()), "--JsonFile", str(out)], Path(tmp),
                  f"the dump of {src.name}", out)
-        doc: dict[str, Any] = json.loads(out.read_text())
+        # MNN prints non-finite floats (e.g. int8 buffers read as floats) as bare nan/inf
+        text = re.sub(r"(?<=[\[\s,:])(-?)(nan|inf)\b",
+                      lambda m: "NaN" if m.group(2) == "nan" else f"{m.group(1)}Infinity", out.read_text())
+        doc: dict[str, Any] = json.loads(text)
     return doc
 
 
@@ -138,11 +155,15 @@ def mnn_convs(doc: Mapping[str, Any]) -> list[MnnConv]:
     return convs
 
 
-def count_int8_convs(model: Path) -> int:
-    """How many convolutions of ``model`` carry int8 weights (MNN's ``quanParameter``)."""
+def int8_conv_names(model: Path) -> set[str]:
+    """The convolutions of ``model`` that carry int8 weights (MNN's ``quanParameter``)."""
     doc = mnn_json(model)
-    return sum(1 for op in doc.get("oplists", [])
-               if op.get("type") in CONV_TYPES and op.get("main", {}).get("quanParameter"))
+    return {str(op.get("name", "")) for op in doc.get("oplists", [])
+            if op.get("type") in CONV_TYPES and op.get("main", {}).get("quanParameter")}
+
+
+def count_int8_convs(model: Path) -> int:
+    return len(int8_conv_names(model))
 
 
 # --------------------------------------------------------------------------- the message
@@ -286,9 +307,15 @@ def _forward(net: Any, inputs: Sequence[str], feed: Mapping[str, np.ndarray]) ->
 
 
 def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inputs: Sequence[str], *,
-                  method: str = "mse", per_channel: bool = True) -> MnnCalibration:
+                  method: str = "mse", per_channel: bool = True, onnx_path: Path | None = None,
+                  workdir: Path | None = None) -> MnnCalibration:
     """Statistics of every quantizable conv's input and output tensor over ``feeds`` (one pass
-    of the fp32 MNN model), and the thresholds ``method`` picks from them."""
+    of the fp32 MNN model), and the thresholds ``method`` picks from them.
+
+    With ``onnx_path`` (and a ``workdir``), one probe conversion drops the convs the converter
+    does not turn into int8 (e.g. a MatMul it rewrites into a conv later than it quantizes):
+    their tensors would be int8 with float weights, which MNN's runtime refuses.
+    """
     from sdk.quantize.ncnn import METHODS, BlobStats, threshold_from_stats
 
     if method not in METHODS:
@@ -301,16 +328,75 @@ def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inp
     stats = {n: BlobStats() for n in names}
     net = _load(fp32_mnn, inputs, names)
     n = 0
+    first: Mapping[str, np.ndarray] | None = None
     for feed in feeds:
+        first = feed if first is None else first
         for name, arr in zip(names, _forward(net, inputs, feed), strict=True):
             stats[name].update(arr, moments=method == "aciq")
         n += 1
     if n == 0:
         raise QuantizeError("no calibration feeds", fix="pass at least one preprocessed image")
     calib = MnnCalibration(method=method, per_channel=per_channel, convs=convs,
-                           thresholds={k: float(threshold_from_stats(s, method)) for k, s in stats.items()})
+                           thresholds={k: float(threshold_from_stats(s, method)) for k, s in stats.items()},
+                           stats=stats)
+    if onnx_path is not None and first is not None:
+        _probe(calib, onnx_path, Path(workdir or tempfile.mkdtemp()) / "probe", inputs, first)
     calib.seconds = time.perf_counter() - t0
     return calib
+
+
+_NO_INT8_WEIGHTS = re.compile(r"op '([^']+)' has no quantized weight data")
+
+
+def _probe(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Sequence[str],
+           feed: Mapping[str, np.ndarray], rounds: int = 4) -> None:
+    """Build the all-int8 model and run it once; drop the convs the converter left without int8
+    weights (the runtime then refuses the model: their tensors are int8, their weights float)."""
+    for _ in range(rounds):
+        probe, done = write_mnn_int8(onnx_path, calib, workdir)
+        quantized = int8_conv_names(probe)
+        calib.convs = [c for c in calib.convs if c.name in quantized or c.name not in done]
+        ok, log = _run_captured(probe, inputs, feed)
+        if ok:
+            return
+        bad = set(_NO_INT8_WEIGHTS.findall(log))
+        if not bad & {c.name for c in calib.convs}:
+            lines = [ln for ln in log.splitlines() if ln.strip()]
+            raise QuantizeError(f"MNN cannot run the int8 model of {Path(onnx_path).name}",
+                                found=(lines[-1] if lines else "no message")[:200])
+        calib.convs = [c for c in calib.convs if c.name not in bad]
+    raise QuantizeError(f"MNN cannot run the int8 model of {Path(onnx_path).name}",
+                        found=f"still failing after {rounds} rounds")
+
+
+def _run_captured(model: Path, inputs: Sequence[str], feed: Mapping[str, np.ndarray]) -> tuple[bool, str]:
+    """Run ``model`` once; whether it produced its outputs, and what MNN printed (C-level)."""
+    import os
+
+    with tempfile.TemporaryFile(mode="w+b") as cap:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(cap.fileno(), 1)
+        os.dup2(cap.fileno(), 2)
+        try:
+            import MNN.nn as mnn_nn
+
+            rt = mnn_nn.create_runtime_manager(({"backend": "CPU", "precision": "high", "numThread": 1},))
+            net = mnn_nn.load_module_from_file(str(model), list(inputs), [], runtime_manager=rt)
+            outs = _forward(net, inputs, feed) if net is not None else []
+            ok = len(outs) > 0 and all(np.isfinite(o).all() for o in outs)
+        except Exception:  # any failure means "does not run"
+            ok = False
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        cap.seek(0)
+        return ok, cap.read().decode(errors="replace")
 
 
 def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,

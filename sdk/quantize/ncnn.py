@@ -63,6 +63,7 @@ __all__ = [
     "layer_sensitivity",
     "quantizable_layers",
     "quantize_ncnn",
+    "rethreshold",
     "threshold_from_stats",
     "weight_scales",
     "write_int8_model",
@@ -294,6 +295,8 @@ class CalibrationTable:
     per_channel: bool = True
     thresholds: dict[str, float] = field(default_factory=dict)  # |x| clip per layer input
     seconds: float = 0.0  # calibration wall time
+    # (layers, blob statistics) it came from, for :func:`rethreshold`; not saved
+    source: tuple[list[Any], dict[str, BlobStats]] | None = field(default=None, repr=False, compare=False)
 
     def text(self) -> str:
         """ncnn's table format: ``<layer>_param_0 w0 w1 ...`` lines, then ``<layer> s`` lines."""
@@ -505,6 +508,13 @@ def calibrate_ncnn(
         net.clear()
     if n == 0:
         raise QuantizeError("no calibration feeds", fix="pass at least one preprocessed image")
+    table = _table(targets, stats, method, per_channel)
+    table.seconds = time.perf_counter() - t0
+    return table
+
+
+def _table(targets: list[Any], stats: dict[str, BlobStats], method: str,
+           per_channel: bool) -> CalibrationTable:
     table = CalibrationTable(method=method, per_channel=per_channel)
     for _, layer, weights in targets:
         st = stats[layer.bottoms[0]]
@@ -513,8 +523,22 @@ def calibrate_ncnn(
         ws = weight_scales(weights.weight, weight_groups(layer), per_channel)
         table.layers[layer.name] = (ws, float(input_scale))
         table.thresholds[layer.name] = float(threshold)
-    table.seconds = time.perf_counter() - t0
+    table.source = (targets, stats)
     return table
+
+
+def rethreshold(table: CalibrationTable, method: str) -> CalibrationTable:
+    """The same calibration with another threshold method (no new pass over the images)."""
+    if method not in METHODS:
+        raise _unknown_method(method)
+    if table.source is None:
+        raise QuantizeError("this int8 table has no statistics (loaded from a file): calibrate again")
+    targets, stats = table.source
+    if method == "aciq" and not any(st.count for st in stats.values()):
+        raise QuantizeError("aciq needs moments these statistics lack", fix="calibrate with method aciq")
+    out = _table(targets, stats, method, table.per_channel)
+    out.seconds = table.seconds
+    return out
 
 
 def _int8_scale_term(layer_type: str) -> str:
