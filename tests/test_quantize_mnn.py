@@ -247,7 +247,7 @@ def test_dump_mnn_tensors_matches_outputs(cls_mnn: Fp32Mnn) -> None:
 
 
 def test_quantizing_installs_nothing_and_opens_no_socket(
-    cls_mnn: Fp32Mnn, calib_lines_dir: Path, tmp_path: Path
+    cls_mnn: Fp32Mnn, cls_model: Path, calib_lines_dir: Path, tmp_path: Path
 ) -> None:
     before = site_state()
     code = textwrap.dedent(
@@ -263,13 +263,21 @@ def test_quantizing_installs_nothing_and_opens_no_socket(
         q = quantize_mnn(Path({str(cls_mnn.path)!r}), feeds, Path({str(tmp_path / "q")!r}),
                          input_name="x", input_shape=(1, 3, 48, 192))
         assert mnn_op_names(q)
+        # the SDK's own MNN int8 (statistics, probe run, converter with our params)
+        from sdk.convert import prepare
+        from sdk.quantize.mnn_params import calibrate_mnn, count_int8_convs, write_mnn_int8
+        prep = prepare(Path({str(cls_model)!r}), Path({str(tmp_path / "p")!r}), {{"x": (1, 3, 48, 192)}})
+        cal = calibrate_mnn(Path({str(cls_mnn.path)!r}), feeds, ["x"], onnx_path=prep.path,
+                            workdir=Path({str(tmp_path / "probe")!r}))
+        ours, done = write_mnn_int8(prep.path, cal, Path({str(tmp_path / "ours")!r}))
+        assert count_int8_convs(ours) == len(done) > 20
         bad = sorted(m for m in sys.modules if m.startswith("MNN.tools"))
         assert not bad, bad
-        print("OK", q.name)
+        print("OK", q.name, ours.name)
         """
     )
     proc, events = run_audited(code, tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "OK model.int8.mnn" in proc.stdout
+    assert "OK model.int8.mnn model.int8.mnn" in proc.stdout
     assert_offline(events, child="mnnquant")  # the child was audited
     assert site_state() == before

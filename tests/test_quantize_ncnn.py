@@ -455,3 +455,25 @@ def test_det_model_mixed_precision_meets_targets(det_model: Path, tmp_path: Path
 
 DET_MIN_COSINE = 0.9
 DET_MIN_IOU = 0.85
+
+
+def test_rethreshold_equals_a_fresh_calibration(
+    conv_fp32: C.EngineModel, calib_feeds: list[dict[str, np.ndarray]]
+) -> None:
+    """auto tries several methods from one statistics pass: that must be the same calibration."""
+    from sdk.quantize.ncnn import rethreshold
+
+    param, binf = conv_fp32.files
+    base = calibrate_ncnn(param, binf, calib_feeds, conv_fp32.meta, method="percentile")
+    for method in ("mse", "kl", "minmax"):
+        fresh = calibrate_ncnn(param, binf, calib_feeds, conv_fp32.meta, method=method)
+        again = rethreshold(base, method)
+        assert again.method == method and again.thresholds == fresh.thresholds
+        assert again.layers.keys() == fresh.layers.keys()
+    assert rethreshold(base, "minmax").thresholds != base.thresholds
+    with pytest.raises(QuantizeError, match="moments"):
+        rethreshold(base, "aciq")
+    from sdk.quantize.ncnn import CalibrationTable
+
+    with pytest.raises(QuantizeError, match="statistics"):
+        rethreshold(CalibrationTable.parse(base.text()), "mse")
