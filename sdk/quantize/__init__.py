@@ -43,6 +43,7 @@ DEFAULT_METHOD = {"ncnn": "auto", "mnn": "auto"}
 DEFAULT_BUDGET = 0.99
 MAX_FP32_LAYERS = 16
 ANALYSIS_SAMPLES = 2
+MAX_EVAL_FEEDS = 40
 
 Log = Callable[[str], None]
 
@@ -373,10 +374,11 @@ def _host_ms(model: EngineModel, feed: dict[str, np.ndarray], runs: int = 5) -> 
 
 def split_feeds(feeds: list[dict[str, np.ndarray]]) -> tuple[list[dict[str, np.ndarray]],
                                                              list[dict[str, np.ndarray]]]:
-    """Calibration and held-out evaluation feeds: every fifth image is held out (at most 16)."""
+    """Calibration and held-out evaluation feeds: every fifth image is held out (at most
+    :data:`MAX_EVAL_FEEDS`: the method choice and mixed precision are only as good as this set)."""
     if len(feeds) < 5:
         return feeds, feeds
-    held = feeds[4::5][:16]
+    held = feeds[4::5][:MAX_EVAL_FEEDS]
     ids = {id(f) for f in held}
     return [f for f in feeds if id(f) not in ids], held
 
