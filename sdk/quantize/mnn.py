@@ -30,6 +30,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -338,6 +339,38 @@ def mnn_op_names(mnn_model: Path) -> list[str]:
     return [op.name for op in mnn_ops(mnn_model) if op.quantizable]
 
 
+def load_module(model: Path, inputs: Sequence[str], outputs: Sequence[str], threads: int = 2) -> Any:
+    """``model`` through MNN's Module API with ``outputs`` (any tensors) as its outputs."""
+    import MNN.nn as mnn_nn
+
+    rt = mnn_nn.create_runtime_manager(({"backend": "CPU", "precision": "high", "numThread": int(threads)},))
+    net = mnn_nn.load_module_from_file(str(model), list(inputs), list(outputs), runtime_manager=rt)
+    if net is None:
+        raise QuantizeError(f"MNN cannot load {Path(model).name} with outputs {list(outputs)[:3]}...")
+    return net
+
+
+def module_forward(net: Any, inputs: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """One run of a :func:`load_module` net: its outputs as float32 NCHW arrays."""
+    import MNN.expr as F
+
+    args = []
+    for n in inputs:
+        if n not in feed:
+            raise QuantizeError(f"feed has no input {n!r}", found=", ".join(sorted(feed)) or "no inputs")
+        arr = np.ascontiguousarray(feed[n], dtype=np.float32)
+        args.append(F.const(arr, list(arr.shape), F.NCHW, F.float))
+    outs = net.forward(args)
+    if not isinstance(outs, (list, tuple)):
+        outs = [outs]
+    res = []
+    for v in outs:
+        if v.data_format == F.NC4HW4:
+            v = F.convert(v, F.NCHW)
+        res.append(np.array(v.read(), dtype=np.float32, copy=True))
+    return res
+
+
 def dump_mnn_tensors(
     mnn_model: Path, feeds: Mapping[str, np.ndarray], names: Sequence[str], *, threads: int = 1
 ) -> dict[str, np.ndarray]:
@@ -346,24 +379,6 @@ def dump_mnn_tensors(
     The model is loaded with those tensors as its outputs (MNN's Module API), so any
     intermediate tensor can be read, in a float or an int8 model alike.
     """
-    import MNN.expr as F
-    import MNN.nn as mnn_nn
-
     inputs = list(feeds)
-    rt = mnn_nn.create_runtime_manager(({"backend": "CPU", "precision": "high", "numThread": int(threads)},))
-    net = mnn_nn.load_module_from_file(str(mnn_model), inputs, list(names), runtime_manager=rt)
-    if net is None:
-        raise QuantizeError(f"MNN cannot load {Path(mnn_model).name} with outputs {list(names)[:3]}...")
-    args = []
-    for n in inputs:
-        arr = np.ascontiguousarray(feeds[n], dtype=np.float32)
-        args.append(F.const(arr, list(arr.shape), F.NCHW, F.float))
-    outs = net.forward(args)
-    if not isinstance(outs, (list, tuple)):
-        outs = [outs]
-    result: dict[str, np.ndarray] = {}
-    for n, var in zip(names, outs, strict=True):
-        if var.data_format == F.NC4HW4:
-            var = F.convert(var, F.NCHW)
-        result[n] = np.array(var.read(), dtype=np.float32, copy=True)
-    return result
+    outs = module_forward(load_module(mnn_model, inputs, names, threads), inputs, feeds)
+    return dict(zip(names, outs, strict=True))

@@ -40,6 +40,8 @@ import numpy as np
 
 from sdk.convert.tool import run_tool
 from sdk.errors import QuantizeError
+from sdk.quantize.mnn import load_module as _load
+from sdk.quantize.mnn import module_forward as _forward
 
 __all__ = [
     "MnnCalibration",
@@ -276,36 +278,6 @@ def write_mnn_int8(onnx_path: Path, calib: MnnCalibration, out_dir: Path, *,
 # --------------------------------------------------------------------------- calibration
 
 
-def _load(model: Path, inputs: Sequence[str], outputs: Sequence[str]) -> Any:
-    import MNN.nn as mnn_nn
-
-    rt = mnn_nn.create_runtime_manager(({"backend": "CPU", "precision": "high", "numThread": 2},))
-    net = mnn_nn.load_module_from_file(str(model), list(inputs), list(outputs), runtime_manager=rt)
-    if net is None:
-        raise QuantizeError(f"MNN cannot load {Path(model).name} with {len(outputs)} outputs")
-    return net
-
-
-def _forward(net: Any, inputs: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    import MNN.expr as F
-
-    args = []
-    for n in inputs:
-        if n not in feed:
-            raise QuantizeError(f"calibration feed has no input {n!r}", found=", ".join(sorted(feed)))
-        arr = np.ascontiguousarray(feed[n], dtype=np.float32)
-        args.append(F.const(arr, list(arr.shape), F.NCHW, F.float))
-    outs = net.forward(args)
-    if not isinstance(outs, (list, tuple)):
-        outs = [outs]
-    res = []
-    for v in outs:
-        if v.data_format == F.NC4HW4:
-            v = F.convert(v, F.NCHW)
-        res.append(np.array(v.read(), dtype=np.float32, copy=True))
-    return res
-
-
 def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inputs: Sequence[str], *,
                   method: str = "mse", per_channel: bool = True, onnx_path: Path | None = None,
                   workdir: Path | None = None) -> MnnCalibration:
@@ -380,11 +352,7 @@ def _run_captured(model: Path, inputs: Sequence[str], feed: Mapping[str, np.ndar
         os.dup2(cap.fileno(), 1)
         os.dup2(cap.fileno(), 2)
         try:
-            import MNN.nn as mnn_nn
-
-            rt = mnn_nn.create_runtime_manager(({"backend": "CPU", "precision": "high", "numThread": 1},))
-            net = mnn_nn.load_module_from_file(str(model), list(inputs), [], runtime_manager=rt)
-            outs = _forward(net, inputs, feed) if net is not None else []
+            outs = _forward(_load(model, inputs, [], 1), inputs, feed)
             ok = len(outs) > 0 and all(np.isfinite(o).all() for o in outs)
         except Exception:  # any failure means "does not run"
             ok = False
