@@ -477,3 +477,35 @@ def test_rethreshold_equals_a_fresh_calibration(
 
     with pytest.raises(QuantizeError, match="statistics"):
         rethreshold(CalibrationTable.parse(base.text()), "mse")
+
+
+def test_bias_correction_removes_the_mean_shift(
+    conv_fp32: C.EngineModel, calib_feeds: list[dict[str, np.ndarray]],
+    held_out: list[dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    """Coarse int8 (minmax, per-tensor weights) shifts output means; the correction measured
+    on calibration images must cut that shift on held-out ones, and be written into the bias."""
+    from sdk.quantize.ncnn import correct_bias, extract_blobs
+
+    param, binf = conv_fp32.files
+    table = calibrate_ncnn(param, binf, calib_feeds, conv_fp32.meta, method="minmax", per_channel=False)
+    plain_p, plain_b = tmp_path / "plain.param", tmp_path / "plain.bin"
+    write_int8_model(param, binf, table, plain_p, plain_b)
+    shifts = correct_bias(param, binf, table, calib_feeds, conv_fp32.meta, tmp_path / "bc")
+    assert shifts and set(shifts) <= set(table.layers)
+    bc_p, bc_b = tmp_path / "bc.param", tmp_path / "bc.bin"
+    write_int8_model(param, binf, table, bc_p, bc_b)
+    assert bc_b.read_bytes() != plain_b.read_bytes() and bc_p.read_text() == plain_p.read_text()
+    last = list(shifts)[-1]
+    top = NcnnParam.load(param).layer(last).tops[0]
+
+    def mean_shift(p: Path, b: Path) -> float:
+        errs = []
+        for f in held_out:
+            ref = extract_blobs(param, binf, f, conv_fp32.meta, [top])[top]
+            got = extract_blobs(p, b, f, conv_fp32.meta, [top])[top]
+            errs.append((got - ref).reshape(ref.shape[0], -1).mean(axis=1))
+        return float(np.abs(np.mean(errs, axis=0)).mean())
+
+    before, after = mean_shift(plain_p, plain_b), mean_shift(bc_p, bc_b)
+    assert after < 0.5 * before, (before, after)

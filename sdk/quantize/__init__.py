@@ -79,6 +79,7 @@ class QuantResult:
     met: bool = False
     fp32_layers: list[str] = field(default_factory=list)
     method_trials: dict[str, float] = field(default_factory=dict)  # method -> int8 output cosine
+    bias_correction: dict[str, Any] = field(default_factory=dict)
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     layers: list[LayerStat] = field(default_factory=list)
     fp32_bytes: int = 0
@@ -121,6 +122,11 @@ class _Engine:
         """Use another threshold method from the same statistics."""
         raise QuantizeError(f"{self.engine}: cannot change the method of this calibration")
 
+    def correct(self, on: bool = True, skip: Sequence[str] = ()) -> int:
+        """Turn bias correction on (computed for the model with ``skip`` in fp32) or off;
+        how many layers it corrects."""
+        return 0
+
     def layers(self) -> list[tuple[str, str, str]]:
         """Quantizable layers in execution order: (name, input tensor, output tensor)."""
         raise NotImplementedError
@@ -155,6 +161,16 @@ class _Ncnn(_Engine):
         from sdk.quantize.ncnn import rethreshold
 
         self.table, self.method = rethreshold(self.table, method), method
+
+    def correct(self, on: bool = True, skip: Sequence[str] = ()) -> int:
+        from sdk.quantize.ncnn import correct_bias
+
+        if not on:
+            self.table.bias_shift = {}
+            return 0
+        param, bin_ = self._files(self.fp32)
+        return len(correct_bias(param, bin_, self.table, self.calib, self.fp32.meta,
+                                self.workdir / "ncnn-bias-correction", skip=skip))
 
     @staticmethod
     def _files(m: EngineModel) -> tuple[Path, Path]:
@@ -387,6 +403,7 @@ def quantize_engine(
     engine: str, prepared: PreparedModel, fp32: EngineModel, feeds: list[dict[str, np.ndarray]],
     workdir: Path, *, method: str | None = None, per_channel: bool = True, budget: float = DEFAULT_BUDGET,
     analyze: bool = False, max_fp32_layers: int = MAX_FP32_LAYERS, log: Log | None = None,
+    bias_correction: bool = True,
 ) -> QuantResult:
     """Quantize one engine's fp32 model; mixed precision until ``budget`` holds (or give up)."""
     say = log or (lambda _m: None)
@@ -436,6 +453,25 @@ def quantize_engine(
                     best, best_acc, best_skip = cand, cand_acc, list(skip)
                 if cand_acc.cosine >= budget:
                     break
+        if bias_correction:  # a last polish of the chosen configuration, kept only if closer
+            t_bc = time.perf_counter()
+            n_bc = adapter.correct(skip=best_skip)
+            if n_bc:
+                cand = adapter.build(best_skip)
+                cand_acc = accuracy(ref, run_model(cand, held))
+                kept = cand_acc.cosine > best_acc.cosine
+                res.bias_correction = {"layers": n_bc, "cosine_before": best_acc.cosine,
+                                       "cosine_after": cand_acc.cosine, "kept": kept,
+                                       "seconds": round(time.perf_counter() - t_bc, 3)}
+                say(f"{engine}: bias correction of {n_bc} int8 layers -> cosine {cand_acc.cosine:.5f} "
+                    f"({'kept' if kept else 'dropped: no closer'})")
+                if kept:
+                    best, best_acc = cand, cand_acc
+                    res.trajectory.append({"fp32_layers": list(best_skip), "cosine": cand_acc.cosine,
+                                           "bytes": _bytes(cand), "bias_correction": True})
+                else:
+                    adapter.correct(on=False)
+                    best = adapter.build(best_skip)
         res.model, res.accuracy, res.fp32_layers = best, best_acc, best_skip
         res.met = best_acc.cosine >= budget
         res.fp32_bytes, res.int8_bytes = _bytes(fp32), _bytes(best)

@@ -126,7 +126,7 @@ def calibration_time(n: int, work: Path, log: Any) -> dict[str, float]:
     from sdk.quantize import AUTO_METHODS
     from sdk.quantize.mnn import quantize_mnn
     from sdk.quantize.mnn_params import calibrate_mnn
-    from sdk.quantize.ncnn import calibrate_ncnn, rethreshold
+    from sdk.quantize.ncnn import calibrate_ncnn, correct_bias, rethreshold
     from sdk.quantize.synth import PPOCR_SPECS
 
     prep = prepare(ppocr_model("det"), work, {"x": SHAPES["det"]})
@@ -136,9 +136,11 @@ def calibration_time(n: int, work: Path, log: Any) -> dict[str, float]:
     param = next(f for f in nc.files if f.suffix == ".param")
     t0 = time.perf_counter()
     # what the flow's calibration does: one statistics pass, thresholds for every auto method
+    # (and for ncnn the bias correction)
     table = calibrate_ncnn(param, param.with_suffix(".bin"), feeds, nc.meta, method=AUTO_METHODS[0])
     for m in AUTO_METHODS[1:]:
         rethreshold(table, m)
+    correct_bias(param, param.with_suffix(".bin"), table, feeds, nc.meta, work / "ncnn-bc")
     t_ncnn = time.perf_counter() - t0
     t0 = time.perf_counter()
     mcal = calibrate_mnn(mn.files[0], feeds, ["x"], method=AUTO_METHODS[0], onnx_path=prep.path,
