@@ -104,6 +104,13 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
     for e, r in results.items():
         con.print(f"{e}: {r.method} {'per-channel' if r.per_channel else 'per-tensor'}, calibrated on "
                   f"{r.calib_images} images in {r.calib_seconds:.1f}s, evaluated on {r.eval_images}")
+        if len(r.method_trials) > 1:
+            trials = ", ".join(f"{m} {c:.5f}" for m, c in r.method_trials.items())
+            con.print(f"{e}: auto kept {r.method} (int8 cosine vs fp32: {trials})")
+        if r.bias_correction:
+            bc = r.bias_correction
+            con.print(f"{e}: bias correction of {bc['layers']} layers: cosine {bc['cosine_before']:.5f} -> "
+                      f"{bc['cosine_after']:.5f}, {'kept' if bc['kept'] else 'dropped (no closer)'}")
         if r.error:
             con.print(f"{e}: {r.error}")
         if r.fp32_layers:
