@@ -648,6 +648,24 @@ def quantize_ncnn(
 BIAS_CORRECTION_SAMPLES = 32
 
 
+def _run_blobs(
+    param: Path, bin: Path, feeds: Sequence[dict[str, np.ndarray]], meta: dict[str, Any],
+    blobs: Sequence[str], *, threads: int | None = None, int8: bool = True,
+) -> list[list[np.ndarray]]:
+    """Per feed, the values of ``blobs`` (one net load for all feeds)."""
+    net = _open_net(param, bin, threads, int8)
+    try:
+        out = []
+        for feed in feeds:
+            ex = net.create_extractor()
+            _feed(ex, meta, feed)
+            out.append([_extract(ex, b) for b in blobs])
+            ex.clear()
+        return out
+    finally:
+        net.clear()
+
+
 def _channel_mean(a: np.ndarray) -> np.ndarray:
     """Per-channel mean of an ncnn blob: ``c, h, w`` -> c; ``h, w`` (rows of an InnerProduct) -> w."""
     a = np.asarray(a, dtype=np.float64)
@@ -689,32 +707,16 @@ def correct_bias(
     table.bias_shift = {}
     if not order or not feeds:
         return table.bias_shift
-    net = _open_net(param, bin, threads, int8=False)
-    ref: dict[str, list[np.ndarray]] = {}
-    try:
-        for feed in feeds:
-            ex = net.create_extractor()
-            _feed(ex, meta, feed)
-            for layer, _ in order:
-                ref.setdefault(layer.name, []).append(_channel_mean(_extract(ex, layer.tops[0])))
-            ex.clear()
-    finally:
-        net.clear()
+    tops = [layer.tops[0] for layer, _ in order]
+    ref_runs = _run_blobs(param, bin, feeds, meta, tops, threads=threads, int8=False)
+    ref = {layer.name: [_channel_mean(run[i]) for run in ref_runs] for i, (layer, _) in enumerate(order)}
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     cur_p, cur_b = workdir / "bc.ncnn.param", workdir / "bc.ncnn.bin"
     for layer, w in order:
         write_int8_model(param, bin, table, cur_p, cur_b, skip=skip)
-        net = _open_net(cur_p, cur_b, threads)
-        got = []
-        try:
-            for feed in feeds:
-                ex = net.create_extractor()
-                _feed(ex, meta, feed)
-                got.append(_channel_mean(_extract(ex, layer.tops[0])))
-                ex.clear()
-        finally:
-            net.clear()
+        got = [_channel_mean(run[0]) for run in _run_blobs(cur_p, cur_b, feeds, meta, [layer.tops[0]],
+                                                           threads=threads)]
         shift = np.mean(got, axis=0) - np.mean(ref[layer.name], axis=0)
         assert w.bias is not None
         if shift.shape == w.bias.shape and np.isfinite(shift).all():
@@ -742,16 +744,7 @@ def layer_sensitivity(
     """
     names = list(layers) if layers is not None else list(table.layers)
     outputs = [t["blob"] for t in meta["outputs"]]
-    net = _open_net(param, bin, threads, int8=False)
-    try:
-        ref = []
-        for feed in feeds:
-            ex = net.create_extractor()
-            _feed(ex, meta, feed)
-            ref.append([_extract(ex, o) for o in outputs])
-            ex.clear()
-    finally:
-        net.clear()
+    ref = _run_blobs(param, bin, feeds, meta, outputs, threads=threads, int8=False)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     one_param, one_bin = workdir / "one.ncnn.param", workdir / "one.ncnn.bin"
@@ -759,18 +752,9 @@ def layer_sensitivity(
     result: dict[str, float] = {}
     for name in names:
         write_int8_model(param, bin, table, one_param, one_bin, skip=all_layers - {name})
-        net = _open_net(one_param, one_bin, threads)
-        worst = 1.0
-        try:
-            for feed, outs in zip(feeds, ref, strict=True):
-                ex = net.create_extractor()
-                _feed(ex, meta, feed)
-                for o, r in zip(outputs, outs, strict=True):
-                    worst = min(worst, _cosine(r, _extract(ex, o)))
-                ex.clear()
-        finally:
-            net.clear()
-        result[name] = worst
+        got = _run_blobs(one_param, one_bin, feeds, meta, outputs, threads=threads)
+        result[name] = min((_cosine(r, g) for rs, gs in zip(ref, got, strict=True)
+                            for r, g in zip(rs, gs, strict=True)), default=1.0)
     return dict(sorted(result.items(), key=lambda kv: kv[1]))
 
 
