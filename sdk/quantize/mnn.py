@@ -44,6 +44,7 @@ __all__ = [
     "MnnOp",
     "QuantizeError",
     "dump_mnn_tensors",
+    "mnn_json",
     "mnn_op_names",
     "mnn_ops",
     "quantize_mnn",
@@ -300,8 +301,8 @@ def _last_line(log: str) -> str:
     return _one_line(lines[-1]) if lines else "(no output)"
 
 
-def mnn_ops(mnn_model: Path) -> list[MnnOp]:
-    """The ops of an MNN model in execution order, read from MNN's own JSON dump of it."""
+def mnn_json(mnn_model: Path) -> dict[str, Any]:
+    """MNN's own JSON dump of a model (ops, tensor names, weights, quantization parameters)."""
     import tempfile
 
     src = Path(mnn_model)
@@ -317,7 +318,16 @@ def mnn_ops(mnn_model: Path) -> list[MnnOp]:
         if returncode != 0 or not out.is_file():
             why = _signal_name(returncode) if returncode < 0 else _last_line(log)
             raise QuantizeError(f"MNN cannot read {src.name}", found=why, fix="convert the model again")
-        doc = json.loads(out.read_text())
+        # MNN prints non-finite floats (e.g. int8 buffers read as floats) as bare nan/inf
+        text = re.sub(r"(?<=[\[\s,:])(-?)(nan|inf)\b",
+                      lambda m: "NaN" if m.group(2) == "nan" else f"{m.group(1)}Infinity", out.read_text())
+        doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def mnn_ops(mnn_model: Path) -> list[MnnOp]:
+    """The ops of an MNN model in execution order, read from MNN's own JSON dump of it."""
+    doc = mnn_json(mnn_model)
     names: list[str] = doc.get("tensorName", [])
 
     def tensor(i: int) -> str:

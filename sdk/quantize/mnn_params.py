@@ -25,7 +25,6 @@ the converter reads); nothing imports ``MNN.tools``.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import numpy as np
 
 from sdk.convert.tool import run_tool
 from sdk.errors import QuantizeError
+from sdk.quantize.mnn import _CONVERT_CHILD, mnn_json
 from sdk.quantize.mnn import load_module as _load
 from sdk.quantize.mnn import module_forward as _forward
 
@@ -55,7 +55,6 @@ __all__ = [
 
 CONV_TYPES = ("Convolution", "ConvolutionDepthwise")
 CONVERT_TIMEOUT_S = 900
-_CHILD = "import sys\nimport _tools\n_tools.mnnconvert(sys.argv[1:])\n"
 _TINY = 1e-30
 
 
@@ -112,7 +111,7 @@ class MnnCalibration:
 
 def _convert(argv: list[str], cwd: Path, what: str, out: Path) -> str:
     out.unlink(missing_ok=True)
-    returncode, log = run_tool([sys.executable, "-c", _CHILD, "mnnconvert", *argv], cwd=cwd,
+    returncode, log = run_tool([sys.executable, "-c", _CONVERT_CHILD, "mnnconvert", *argv], cwd=cwd,
                                timeout=CONVERT_TIMEOUT_S,
                                on_timeout=lambda: QuantizeError(f"MNN's converter did not finish {what}"))
     if returncode != 0 or not out.is_file() or out.stat().st_size == 0:
@@ -121,22 +120,6 @@ def _convert(argv: list[str], cwd: Path, what: str, out: Path) -> str:
                             found=" ".join((lines[-1] if lines else "no output").split())[:200],
                             fix=f"exit code {returncode}")
     return log
-
-
-def mnn_json(model: Path) -> dict[str, Any]:
-    """MNN's own JSON dump of ``model`` (ops, tensor names, weights)."""
-    src = Path(model)
-    if not src.is_file():
-        raise QuantizeError(f"MNN model {src} does not exist", fix="convert the model for MNN first")
-    with tempfile.TemporaryDirectory(prefix="sdk-mnn-json-") as tmp:
-        out = Path(tmp) / "model.json"
-        _convert(["-f", "MNN", "--modelFile", str(src.resolve()), "--JsonFile", str(out)], Path(tmp),
-                 f"the dump of {src.name}", out)
-        # MNN prints non-finite floats (e.g. int8 buffers read as floats) as bare nan/inf
-        text = re.sub(r"(?<=[\[\s,:])(-?)(nan|inf)\b",
-                      lambda m: "NaN" if m.group(2) == "nan" else f"{m.group(1)}Infinity", out.read_text())
-        doc: dict[str, Any] = json.loads(text)
-    return doc
 
 
 def mnn_convs(doc: Mapping[str, Any]) -> list[MnnConv]:
