@@ -125,6 +125,15 @@ def describe(argv: Sequence[str], limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def checked_command(argv: Sequence[str], env: Mapping[str, str] | None, board: str) -> list[str]:
+    """``argv`` as strings, refused (one line) when empty or when ``env`` has a bad name."""
+    args = [str(a) for a in argv]
+    if not args:
+        raise RemoteError(f"empty command for board {board}", expected="an argv list")
+    check_env_names(env, board)
+    return args
+
+
 def check_env_names(env: Mapping[str, str] | None, board: str) -> None:
     for key in env or {}:
         if not key or not (key[0].isalpha() or key[0] == "_") or not all(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from sdk.errors import RemoteError
-from sdk.remote.base import LineStream, OutputCallback, RunResult, SessionBase, check_env_names
+from sdk.remote.base import LineStream, OutputCallback, RunResult, SessionBase, checked_command
 
 
 class LocalSession(SessionBase):
@@ -43,10 +43,7 @@ class LocalSession(SessionBase):
         on_output: OutputCallback | None = None,
         check: bool = True,
     ) -> RunResult:
-        args = [str(a) for a in argv]
-        if not args:
-            raise RemoteError(f"empty command for board {self.board}", expected="an argv list")
-        check_env_names(env, self.board)
+        args = checked_command(argv, env, self.board)
         full_env = dict(os.environ)
         full_env.update(env or {})
         workdir = self.resolve(cwd) if cwd is not None else self._home

@@ -41,7 +41,7 @@ from sdk.remote.base import (
     RunResult,
     Session,
     SessionBase,
-    check_env_names,
+    checked_command,
 )
 
 if TYPE_CHECKING:
@@ -387,10 +387,7 @@ class SSHSession(SessionBase):
         on_output: OutputCallback | None = None,
         check: bool = True,
     ) -> RunResult:
-        args = [str(a) for a in argv]
-        if not args:
-            raise RemoteError(f"empty command for board {self.board}", expected="an argv list")
-        check_env_names(env, self.board)
+        args = checked_command(argv, env, self.board)
         command = self._command(args, cwd, env)
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
