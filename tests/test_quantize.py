@@ -83,6 +83,43 @@ def test_mnn_budget_miss_is_reported_with_numbers(cls_model: Path, cls_calib: Pa
 
 
 @pytest.mark.slow
+def test_mnn_weight_only_convs_do_not_count_as_int8(cls_model: Path, tmp_path: Path) -> None:
+    """Without output scales in the message, MNN's converter writes weight-only convs (int8
+    weights, float compute, the input scales ignored): they must not pass for int8."""
+    from sdk.convert import convert_engine
+    from sdk.quantize.mnn_params import (
+        _convert,
+        _pipeline_class,
+        calibrate_mnn,
+        compression_params,
+        count_int8_convs,
+        mnn_json,
+        write_mnn_int8,
+    )
+
+    prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
+    fp32 = convert_engine("mnn", prep, tmp_path / "fp32", "fp32")
+    feeds = [{"x": preprocess(im, PPOCR_SPECS["cls"])[0]} for im in render_text_lines(4, seed=5)]
+    cal = calibrate_mnn(fp32.files[0], feeds, ["x"], method="percentile", onnx_path=prep.path,
+                        workdir=tmp_path / "probe")
+    full, done = write_mnn_int8(prep.path, cal, tmp_path / "full")
+    assert count_int8_convs(full) == len(done) > 20
+    msg = _pipeline_class()()
+    msg.ParseFromString(compression_params(cal)[0])
+    for layer in msg.algo[0].quant_params.layer:
+        del layer.output[:]
+    (tmp_path / "wo").mkdir()
+    pfile = tmp_path / "wo" / "compression.params"
+    pfile.write_bytes(msg.SerializeToString())
+    wo = tmp_path / "wo" / "model.mnn"
+    _convert(["-f", "ONNX", "--modelFile", str(prep.path), "--MNNModel", str(wo), "--bizCode", "sdk",
+              "--compressionParamsFile", str(pfile)], tmp_path / "wo", "weight-only", wo)
+    with_weights = [op for op in mnn_json(wo)["oplists"] if op.get("main", {}).get("quanParameter")]
+    assert len(with_weights) == len(done)  # int8 weights everywhere ...
+    assert count_int8_convs(wo) == 0  # ... but no activation scale: not int8 inference
+
+
+@pytest.mark.slow
 def test_mnn_int8_from_sdk_calibration(cls_model: Path, cls_calib: Path, tmp_path: Path) -> None:
     """MNN int8 built by MNN's converter from our scales: real int8 convs, and mixed precision
     (convs left out of the compression message) brings it to the budget on held-out lines."""

@@ -141,10 +141,21 @@ def mnn_convs(doc: Mapping[str, Any]) -> list[MnnConv]:
 
 
 def int8_conv_names(model: Path) -> set[str]:
-    """The convolutions of ``model`` that carry int8 weights (MNN's ``quanParameter``)."""
+    """The convolutions of ``model`` that run in int8: int8 weights (``quanParameter``) *and*
+    an input activation scale.
+
+    A conv with int8 weights but ``scaleIn`` 0 is weight-only: MNN stores int8 weights and
+    computes in float. The converter writes that when a ``LayerQuantizeParams`` entry has no
+    output scale (measured on PP-OCR cls: the input thresholds are then ignored entirely,
+    scaling them by 0.1 changed nothing), which is why every entry here carries both.
+    """
     doc = mnn_json(model)
-    return {str(op.get("name", "")) for op in doc.get("oplists", [])
-            if op.get("type") in CONV_TYPES and op.get("main", {}).get("quanParameter")}
+    out = set()
+    for op in doc.get("oplists", []):
+        qp = op.get("main", {}).get("quanParameter")
+        if op.get("type") in CONV_TYPES and qp and float(qp.get("scaleIn", 0.0)) > 0.0:
+            out.add(str(op.get("name", "")))
+    return out
 
 
 def count_int8_convs(model: Path) -> int:
