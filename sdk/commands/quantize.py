@@ -113,8 +113,13 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
                       f"{bc['cosine_after']:.5f}, {'kept' if bc['kept'] else 'dropped (no closer)'}")
         if r.error:
             con.print(f"{e}: {r.error}")
-        if r.fp32_layers:
-            con.print(f"{e}: back to fp32 for the budget: {', '.join(r.fp32_layers)}")
+        budget_fp32 = [n for n in r.fp32_layers if n not in r.kept_float]
+        if budget_fp32:
+            con.print(f"{e}: back to fp32 for the budget: {', '.join(budget_fp32)}")
+        for why in dict.fromkeys(r.kept_float.values()):
+            names = [n for n, w in r.kept_float.items() if w == why]
+            con.print(f"{e}: kept float ({why}): {len(names)} ({', '.join(names[:4])}"
+                      f"{', ...' if len(names) > 4 else ''})")
         if analyze and r.layers:
             lt = Table(title=f"{e}: worst layers (int8 vs fp32)", title_justify="left")
             for c in ("layer", "output cosine", "max-abs", "error added"):

@@ -79,6 +79,7 @@ class QuantResult:
     met: bool = False
     fp32_layers: list[str] = field(default_factory=list)
     method_trials: dict[str, float] = field(default_factory=dict)  # method -> int8 output cosine
+    kept_float: dict[str, str] = field(default_factory=dict)  # layer -> why it is never int8
     bias_correction: dict[str, Any] = field(default_factory=dict)
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     layers: list[LayerStat] = field(default_factory=list)
@@ -130,6 +131,15 @@ class _Engine:
     def layers(self) -> list[tuple[str, str, str]]:
         """Quantizable layers in execution order: (name, input tensor, output tensor)."""
         raise NotImplementedError
+
+    def kept_float(self) -> dict[str, str]:
+        """Layers this engine keeps float whatever the budget, and why."""
+        return {}
+
+    def float_candidates(self) -> tuple[list[str], str]:
+        """Layers this engine is known to handle badly in int8, and why: the flow keeps them
+        float when that brings the model closer to fp32."""
+        return [], ""
 
     def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -276,10 +286,20 @@ class _MnnSdk(_Mnn):
         return EngineModel("mnn", "int8", [path], {
             **self.fp32.meta, "precision": "int8", "files": {"model": path.name},
             "int8": {"method": self.method, "per_channel": self.per_channel, "layers": len(done),
+                     "kept_float": dict(self.table.kept_float),
                      "skip": sorted(skip), "calibration": "sdk"}})
 
     def layers(self) -> list[tuple[str, str, str]]:
         return [(c.name, c.input, c.output) for c in self.table.convs]
+
+    def kept_float(self) -> dict[str, str]:
+        return dict(self.table.kept_float)
+
+    def float_candidates(self) -> tuple[list[str], str]:
+        from sdk.quantize.mnn_params import POOLED_INPUT
+
+        live = {c.name for c in self.table.convs}
+        return [n for n in self.table.pooled if n in live], POOLED_INPUT
 
     def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
              stats: list[LayerStat]) -> list[str]:
@@ -432,6 +452,7 @@ def quantize_engine(
         if adapter.method != chosen:
             adapter.set_method(chosen)
         res.method = chosen
+        res.kept_float = adapter.kept_float()
         res.calib_seconds = adapter.calib_seconds
         res.int8_accuracy = acc
         res.trajectory.append({"fp32_layers": [], "cosine": acc.cosine, "bytes": _bytes(int8)})
@@ -439,10 +460,24 @@ def quantize_engine(
         best, best_acc = int8, acc
         best_skip: list[str] = []
         skip: list[str] = []
+        known, why = adapter.float_candidates()
+        if known:  # layers the engine is known to mishandle in int8: float if that is closer
+            cand = adapter.build(known)
+            cand_acc = accuracy(ref, run_model(cand, held))
+            res.trajectory.append({"fp32_layers": list(known), "cosine": cand_acc.cosine,
+                                   "bytes": _bytes(cand), "reason": why})
+            kept = cand_acc.cosine > acc.cosine
+            say(f"{engine}: {len(known)} layers float ({why}) -> cosine {cand_acc.cosine:.5f} "
+                f"({'kept' if kept else 'dropped: no closer'})")
+            if kept:
+                best, best_acc, acc, int8 = cand, cand_acc, cand_acc, cand
+                best_skip, skip = list(known), list(known)
+                res.kept_float.update(dict.fromkeys(known, why))
         if analyze or acc.cosine < budget:
             res.layers = analyze_layers(adapter, int8, held[:ANALYSIS_SAMPLES])
         if acc.cosine < budget:
-            for name in adapter.rank(int8, held[:4], res.layers)[:max_fp32_layers]:
+            ranked = [n for n in adapter.rank(int8, held[:4], res.layers) if n not in skip]
+            for name in ranked[:max_fp32_layers]:
                 skip = [*skip, name]
                 cand = adapter.build(skip)
                 cand_acc = accuracy(ref, run_model(cand, held))

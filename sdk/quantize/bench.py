@@ -117,7 +117,8 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
         res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=budget,
                               max_fp32_layers=max_fp32[engine], log=log)
         row: dict[str, Any] = {"ok": res.ok, "method": res.method, "budget": budget, "error": res.error,
-                               "fp32_layers": res.fp32_layers, "seconds": time.perf_counter() - t0,
+                               "fp32_layers": res.fp32_layers, "kept_float": res.kept_float,
+                               "seconds": time.perf_counter() - t0,
                                "calib_seconds": res.calib_seconds, "fp32_bytes": res.fp32_bytes,
                                "int8_bytes": res.int8_bytes, "host_ms": res.host_ms}
         if res.ok and res.model is not None:

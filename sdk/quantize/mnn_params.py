@@ -79,6 +79,10 @@ class MnnCalibration:
     thresholds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict, repr=False)  # per tensor BlobStats
+    # convs the converter or runtime cannot make int8, and why (found by the probe run)
+    kept_float: dict[str, str] = field(default_factory=dict)
+    # convs on a pooling's output (see :func:`pooled_convs`): the flow tries them float
+    pooled: list[str] = field(default_factory=list)
 
     def with_method(self, method: str) -> MnnCalibration:
         """The same statistics, thresholds picked by another method."""
@@ -90,7 +94,7 @@ class MnnCalibration:
             raise QuantizeError("aciq needs moments these statistics lack", fix="calibrate with method aciq")
         return MnnCalibration(method, self.per_channel, list(self.convs),
                               {k: float(threshold_from_stats(s, method)) for k, s in self.stats.items()},
-                              self.seconds, self.stats)
+                              self.seconds, self.stats, dict(self.kept_float), list(self.pooled))
 
     def weight_scales(self, conv: MnnConv) -> np.ndarray:
         am = conv.weight_absmax.astype(np.float64)
@@ -100,6 +104,7 @@ class MnnCalibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "per_channel": self.per_channel, "seconds": round(self.seconds, 3),
+                "kept_float": dict(self.kept_float),
                 "layers": {c.name: {"input": c.input, "output": c.output,
                                     "input_threshold": self.thresholds.get(c.input),
                                     "output_threshold": self.thresholds.get(c.output)}
@@ -138,6 +143,40 @@ def mnn_convs(doc: Mapping[str, Any]) -> list[MnnConv]:
         convs.append(MnnConv(str(op.get("name", "")), str(op["type"]), names[ins[0]], names[outs[0]],
                              np.abs(w.reshape(oc, -1)).max(axis=1)))
     return convs
+
+
+_POOLING = ("Pooling", "Pooling3D")
+_RESHAPING = ("Reshape", "Flatten", "ConvertTensor", "Squeeze", "Unsqueeze")
+POOLED_INPUT = "input comes from a pooling: MNN's int8 path garbles it"
+NOT_CONVERTED = "MNN's converter leaves it without int8 weights"
+REFUSED = "MNN's runtime refuses it in int8 (int8 tensors, float weights)"
+
+
+def pooled_convs(doc: Mapping[str, Any], convs: Sequence[MnnConv]) -> list[str]:
+    """The convs whose input is a pooling's output (through reshapes): SE blocks and
+    classifier heads on a global average pool.
+
+    Given an int8 scale, that tensor makes MNN run the pooling in int8, and the pooled
+    vector comes out wrong. Measured on PP-OCR cls with only such a conv in int8: its input
+    is at cosine 0.77-0.94 to fp32 (even with a 10x wider scale), the classifier logits
+    come out ~10x too small, and the fully int8 model agrees with fp32 top-1 on 78% of
+    lines (95% with these convs float). They hold a negligible share of the MACs, but not
+    always of the weights (10 SE convs of PP-OCR det: 0.16 MB), and on det and rec keeping
+    them float changed little, so the flow measures it (``_Engine.float_candidates``).
+    """
+    names: list[str] = list(doc.get("tensorName", []))
+    producer = {names[i]: op for op in doc.get("oplists", []) for i in op.get("outputIndexes", [])}
+
+    def pooled(tensor: str, depth: int = 0) -> bool:
+        op = producer.get(tensor)
+        if op is None or depth > 4:
+            return False
+        if op.get("type") in _POOLING:
+            return True
+        ins = op.get("inputIndexes", [])
+        return op.get("type") in _RESHAPING and bool(ins) and pooled(names[ins[0]], depth + 1)
+
+    return [c.name for c in convs if pooled(c.input)]
 
 
 def int8_conv_names(model: Path) -> set[str]:
@@ -287,7 +326,8 @@ def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inp
     if method not in METHODS:
         raise QuantizeError(f"unknown calibration method {method!r}", expected=" | ".join(METHODS))
     t0 = time.perf_counter()
-    convs = mnn_convs(mnn_json(fp32_mnn))
+    doc = mnn_json(fp32_mnn)
+    convs = mnn_convs(doc)
     if not convs:
         raise QuantizeError(f"{Path(fp32_mnn).name} has no convolution MNN can run in int8")
     names = sorted({t for c in convs for t in (c.input, c.output)})
@@ -304,7 +344,7 @@ def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inp
         raise QuantizeError("no calibration feeds", fix="pass at least one preprocessed image")
     calib = MnnCalibration(method=method, per_channel=per_channel, convs=convs,
                            thresholds={k: float(threshold_from_stats(s, method)) for k, s in stats.items()},
-                           stats=stats)
+                           stats=stats, pooled=pooled_convs(doc, convs))
     if onnx_path is not None and first is not None:
         _probe(calib, onnx_path, Path(workdir or tempfile.mkdtemp()) / "probe", inputs, first)
     calib.seconds = time.perf_counter() - t0
@@ -321,6 +361,9 @@ def _probe(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Sequen
     for _ in range(rounds):
         probe, done = write_mnn_int8(onnx_path, calib, workdir)
         quantized = int8_conv_names(probe)
+        for c in calib.convs:
+            if c.name in done and c.name not in quantized:
+                calib.kept_float[c.name] = NOT_CONVERTED
         calib.convs = [c for c in calib.convs if c.name in quantized or c.name not in done]
         ok, log = _run_captured(probe, inputs, feed)
         if ok:
@@ -330,6 +373,7 @@ def _probe(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Sequen
             lines = [ln for ln in log.splitlines() if ln.strip()]
             raise QuantizeError(f"MNN cannot run the int8 model of {Path(onnx_path).name}",
                                 found=(lines[-1] if lines else "no message")[:200])
+        calib.kept_float.update(dict.fromkeys(sorted(bad & {c.name for c in calib.convs}), REFUSED))
         calib.convs = [c for c in calib.convs if c.name not in bad]
     raise QuantizeError(f"MNN cannot run the int8 model of {Path(onnx_path).name}",
                         found=f"still failing after {rounds} rounds")
