@@ -99,43 +99,32 @@ _DIGITS = "0123456789"
 _PUNCT = ".,:;-/()#%&+*'!?"
 
 
+def _fonts_in(dirs: Sequence[tuple[str, str]], suffixes: tuple[str, ...], what: str) -> tuple[Path, ...]:
+    fonts: list[Path] = []
+    for d, _pkg in dirs:
+        p = Path(d)
+        if p.is_dir():
+            fonts += sorted(f for f in p.iterdir() if f.suffix in suffixes and "Math" not in f.name)
+    if not fonts:
+        raise SdkError(
+            f"no {what}",
+            expected=f"{' or '.join('*' + x for x in suffixes)} under {', '.join(d for d, _ in dirs)}",
+            found="none",
+            fix=f"apt-get install {' '.join(pkg for _, pkg in dirs)}",
+        )
+    return tuple(fonts)
+
+
 @lru_cache(maxsize=1)
 def find_fonts() -> tuple[Path, ...]:
     """The TrueType fonts used for rendering, sorted (so rendering is deterministic)."""
-    fonts: list[Path] = []
-    for d, _pkg in FONT_DIRS:
-        p = Path(d)
-        if p.is_dir():
-            fonts += sorted(f for f in p.glob("*.ttf") if "Math" not in f.name)
-    if not fonts:
-        dirs = ", ".join(d for d, _ in FONT_DIRS)
-        pkgs = " ".join(pkg for _, pkg in FONT_DIRS)
-        raise SdkError(
-            "no TrueType fonts to render synthetic text",
-            expected=f"*.ttf under {dirs}",
-            found="none",
-            fix=f"apt-get install {pkgs}",
-        )
-    return tuple(fonts)
+    return _fonts_in(FONT_DIRS, (".ttf",), "TrueType fonts to render synthetic text")
 
 
-@lru_cache(maxsize=256)
 @lru_cache(maxsize=1)
 def find_cjk_fonts() -> tuple[Path, ...]:
     """The fonts used for Chinese lines (TrueType collections; face 0 is used), sorted."""
-    fonts: list[Path] = []
-    for d, _pkg in CJK_FONT_DIRS:
-        p = Path(d)
-        if p.is_dir():
-            fonts += sorted(f for f in p.iterdir() if f.suffix in (".ttc", ".ttf"))
-    if not fonts:
-        raise SdkError(
-            "no CJK font to render Chinese text lines",
-            expected=f"a .ttc/.ttf under {', '.join(d for d, _ in CJK_FONT_DIRS)}",
-            found="none",
-            fix=f"apt-get install {' '.join(pkg for _, pkg in CJK_FONT_DIRS)}",
-        )
-    return tuple(fonts)
+    return _fonts_in(CJK_FONT_DIRS, (".ttc", ".ttf"), "CJK font to render Chinese text lines")
 
 
 @lru_cache(maxsize=1)
@@ -155,6 +144,7 @@ def _random_hanzi_text(rng: np.random.Generator, max_chars: int = 28) -> str:
     return text[:max_chars]
 
 
+@lru_cache(maxsize=256)
 def _font(path: str, size: int):  # type: ignore[no-untyped-def]
     from PIL import ImageFont
 
