@@ -13,6 +13,7 @@ from sdk.quantize import metrics as M
 from sdk.quantize.calib import CalibrationError, calibration_sha, load_calibration
 from sdk.quantize.synth import (
     PPOCR_SPECS,
+    is_chinese,
     render_pages,
     render_text_lines,
     render_text_lines_with_labels,
@@ -54,7 +55,7 @@ def test_chinese_lines_are_real_text_the_recogniser_reads() -> None:
 
     latin = render_text_lines_with_labels(40, seed=21)
     mixed = render_text_lines_with_labels(40, seed=21, cjk=0.5)
-    is_zh = [any(ord(c) >= 0x4E00 for c in t) for _, t in mixed]
+    is_zh = [is_chinese(t) for _, t in mixed]
     zh = [line for line, z in zip(mixed, is_zh, strict=True) if z]
     assert 10 <= len(zh) <= 30
     for (a, ta), (b, tb), z in zip(latin, mixed, is_zh, strict=True):

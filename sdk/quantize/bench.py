@@ -58,13 +58,13 @@ def _images(kind: str, n: int, seed: int, cjk: float = CJK) -> tuple[list[Any], 
     as it meets them)."""
     import numpy as np
 
-    from sdk.quantize.synth import render_pages, render_text_lines_with_labels
+    from sdk.quantize.synth import is_chinese, render_pages, render_text_lines_with_labels
 
     if kind == "det":
         return render_pages(n, seed, (640, 640)), ["latin"] * n
     labelled = render_text_lines_with_labels(n, seed, cjk=cjk)
     lines = [im for im, _ in labelled]
-    scripts = ["zh" if any(ord(c) >= 0x3000 for c in text) else "latin" for _, text in labelled]
+    scripts = ["zh" if is_chinese(text) else "latin" for _, text in labelled]
     if kind == "cls":
         lines = [im if i % 2 == 0 else np.ascontiguousarray(im[::-1, ::-1]) for i, im in enumerate(lines)]
     return lines, scripts

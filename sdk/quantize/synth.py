@@ -36,6 +36,7 @@ __all__ = [
     "PPOCR_SPECS",
     "find_cjk_fonts",
     "find_fonts",
+    "is_chinese",
     "render_pages",
     "render_text_lines",
     "render_text_lines_with_labels",
@@ -132,6 +133,11 @@ def _hanzi() -> tuple[str, ...]:
     """GB2312 level 1: the 3755 most common simplified Chinese characters (rows 16-55)."""
     return tuple(bytes([a, b]).decode("gb2312") for a in range(0xB0, 0xD8) for b in range(0xA1, 0xFF)
                  if not (a == 0xD7 and b > 0xF9))
+
+
+def is_chinese(text: str) -> bool:
+    """Whether a rendered line's text is one of the Chinese lines (it holds hanzi)."""
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
 
 
 def _random_hanzi_text(rng: np.random.Generator, max_chars: int = 28) -> str:
