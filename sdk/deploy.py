@@ -17,6 +17,7 @@ from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
 from sdk.device.preprocess import ImageSpec
 from sdk.errors import BundleError, SdkError
 from sdk.paths import cache_dir
+from sdk.quantize import MAX_FP32_LAYERS
 from sdk.report import DeployReport, Steps
 
 ENGINE_CHOICES = ("ncnn", "mnn", "all")
@@ -44,6 +45,7 @@ class DeployOptions:
     method: str | None = None  # int8: calibration method (None: each engine's best)
     per_channel: bool = True
     budget: float = 0.99  # int8: minimum output cosine vs fp32 (mixed precision below it)
+    max_fp32_layers: int = MAX_FP32_LAYERS  # int8: most layers mixed precision returns to fp32
 
 
 def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
@@ -302,7 +304,8 @@ def _int8_models(
     info: dict[str, Any] = {}
     for engine, em in fp32.items():
         res = q.quantize_engine(engine, prepared, em, calib, work / "int8", method=opts.method,
-                                per_channel=opts.per_channel, budget=opts.budget, log=steps.log)
+                                per_channel=opts.per_channel, budget=opts.budget,
+                                max_fp32_layers=opts.max_fp32_layers, log=steps.log)
         info[engine] = res.to_dict()
         models[f"{engine}-fp32"] = em
         if not res.ok or res.model is None:

@@ -230,3 +230,36 @@ def test_mask_iou_top1_cosine() -> None:
     assert M.top1_agreement(np.array([[1, 0], [0, 1]]), np.array([[1, 0], [1, 0]])) == 0.5
     assert M.top1_agreement([np.array([[1.0, 0.0]])], [np.array([[0.7, 0.3]])]) == 1.0
     assert M.cosine(np.ones(3), 2 * np.ones(3)) == pytest.approx(1.0)
+
+
+def _softmax(logits: list[list[float]]) -> np.ndarray:
+    x = np.asarray(logits, np.float64)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_decision_margins_are_the_logit_lead_and_flip_sign() -> None:
+    ref = _softmax([[12.0, 0.0], [0.0, 3.0]])
+    got = _softmax([[7.0, 0.0], [0.5, 0.0]])  # the second row flips
+    a, b = M.decision_margins(ref, got)
+    np.testing.assert_allclose(a, [12.0, 3.0], rtol=1e-4)
+    np.testing.assert_allclose(b, [7.0, -0.5], rtol=1e-4)
+    # three classes: the lead over the best *other* class, fp32's top class in both
+    a, b = M.decision_margins(_softmax([[1.0, 5.0, 2.0]]), _softmax([[1.0, 2.0, 4.0]]))
+    np.testing.assert_allclose(a, [3.0], rtol=1e-4)
+    np.testing.assert_allclose(b, [-2.0], rtol=1e-4)
+    with pytest.raises(ValueError, match="decision_margins"):
+        M.decision_margins(np.ones((2, 3)), np.ones((3, 2)))
+
+
+def test_margin_cosine_sees_logit_drift_that_saturated_probabilities_hide() -> None:
+    """Every sample keeps its class and the probabilities barely move, but the logits drifted
+    by several units: the next near-tie would flip. Only the margins show it."""
+    ref = [_softmax([[d, 0.0]]) for d in (12.0, 10.0, 11.0, 3.0)]
+    got = [_softmax([[d, 0.0]]) for d in (17.0, 5.0, 15.0, 2.5)]
+    prob_cos = np.mean([M.cosine(r, g) for r, g in zip(ref, got, strict=True)])
+    assert prob_cos > 0.9995  # what a 0.999 budget on the probabilities would accept
+    margin_cos = M.margin_cosine(ref, got)
+    expected = M.cosine(np.array([12.0, 10.0, 11.0, 3.0]), np.array([17.0, 5.0, 15.0, 2.5]))
+    assert margin_cos == pytest.approx(expected, abs=1e-4) and margin_cos < 0.95
+    assert M.margin_cosine(ref, ref) == pytest.approx(1.0)

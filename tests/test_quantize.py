@@ -172,7 +172,35 @@ def test_quantize_cli_json_on_tiny_model(tiny_classifier: Path, tmp_path: Path) 
     res = doc["engines"]["ncnn"]
     assert res["ok"] and res["calib_images"] + res["eval_images"] >= 10
     assert res["accuracy"]["cosine"] >= 0.99 and res["layers"]
+    # a softmax output: the budget is judged on its decision margins
+    assert res["margin_outputs"] == ["prob"] and set(res["accuracy"]["per_output"]) == {"prob"}
     assert (tmp_path / "work" / "int8" / "quantize.json").is_file()
+
+
+def test_softmax_outputs_are_last_axis_softmax_through_identity(tmp_path: Path) -> None:
+    """Class scores (softmax over the last axis, maybe behind Identity) are judged on their
+    margins; a per-pixel softmax over channels or a sigmoid map is not."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from sdk.quantize import softmax_outputs
+
+    def model(nodes: list[onnx.NodeProto], outs: dict[str, list[int]], opset: int = 13) -> Path:
+        vi = helper.make_tensor_value_info
+        g = helper.make_graph(nodes, "g", [vi("x", TensorProto.FLOAT, [1, 4, 2, 3])],
+                              [vi(n, TensorProto.FLOAT, s) for n, s in outs.items()])
+        path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.onnx"
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), str(path))
+        return path
+
+    node = helper.make_node
+    last = model([node("Softmax", ["x"], ["s"]), node("Identity", ["s"], ["cls"]),
+                  node("Softmax", ["x"], ["seg"], axis=1), node("Sigmoid", ["x"], ["p"])],
+                 {"cls": [1, 4, 2, 3], "seg": [1, 4, 2, 3], "p": [1, 4, 2, 3]})
+    assert softmax_outputs(last) == ["cls"]
+    # before opset 13 a Softmax without an axis is over axis 1: the last one only for [N, C]
+    old = model([node("Softmax", ["x"], ["s"])], {"s": [1, 4, 2, 3]}, opset=11)
+    assert softmax_outputs(old) == []
 
 
 def test_calibration_errors_are_one_line(tiny_classifier: Path, tmp_path: Path) -> None:

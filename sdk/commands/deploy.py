@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sdk.quantize import METHODS
+from sdk.quantize import MAX_FP32_LAYERS, METHODS
 
 
 @click.command("deploy")
@@ -27,7 +27,10 @@ from sdk.quantize import METHODS
               " closer to fp32; mnn-* run MNN's own quantizer.")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True)
 @click.option("--budget", type=float, default=0.99, show_default=True,
-              help="int8: minimum output cosine vs fp32 (mixed precision below it).")
+              help="int8: minimum output cosine vs fp32, of the decision margins for a softmax"
+              " output (mixed precision below it).")
+@click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
+              show_default=True, help="int8: most layers mixed precision returns to fp32.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
               help="Fix an input's shape (needed for dynamic dims), e.g. x=1,3,48,192.")
 @click.option("--runs", type=click.IntRange(1, 100000), default=20, show_default=True)
@@ -44,7 +47,7 @@ from sdk.quantize import METHODS
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
-           method: str | None, per_channel: bool, budget: float,
+           method: str | None, per_channel: bool, budget: float, max_fp32: int,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
            preprocess: str | None, image: Path | None, report_dir: Path | None, as_json: bool,
            quiet: bool) -> None:
@@ -70,7 +73,7 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
                          input_shapes=parse_input_shapes(input_shape), runs=runs,
                          warmup=warmup, threads=threads, report_dir=report_dir, preprocess=spec,
                          image=image, calib=calib, method=method, per_channel=per_channel,
-                         budget=budget)
+                         budget=budget, max_fp32_layers=max_fp32)
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if as_json:

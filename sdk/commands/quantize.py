@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sdk.errors import SdkError
-from sdk.quantize import METHODS
+from sdk.quantize import MAX_FP32_LAYERS, METHODS
 
 
 def parse_preprocess(text: str | None) -> object:
@@ -37,7 +37,10 @@ def parse_preprocess(text: str | None) -> object:
 @click.option("--per-channel/--per-tensor", default=True, show_default=True,
               help="Weight scales per output channel or one per layer.")
 @click.option("--budget", type=float, default=0.99, show_default=True,
-              help="Minimum output cosine vs fp32; below it, layers go back to fp32 one at a time.")
+              help="Minimum output cosine vs fp32 (for a softmax output: of its decision margins, "
+              "the logit lead of fp32's top class); below it, layers go back to fp32 one at a time.")
+@click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
+              show_default=True, help="int8: most layers mixed precision returns to fp32.")
 @click.option("--analyze", is_flag=True, help="Per-layer accuracy: print the worst layers.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...")
 @click.option("--preprocess", default=None, metavar="SPEC",
@@ -49,8 +52,8 @@ def parse_preprocess(text: str | None) -> object:
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
 @click.option("-q", "--quiet", is_flag=True)
 def quantize(model: Path, engine: str, calib: Path, method: str | None, per_channel: bool, budget: float,
-             analyze: bool, input_shape: tuple[str, ...], preprocess: str | None, limit: int | None,
-             out: Path | None, as_json: bool, quiet: bool) -> None:
+             max_fp32: int, analyze: bool, input_shape: tuple[str, ...], preprocess: str | None,
+             limit: int | None, out: Path | None, as_json: bool, quiet: bool) -> None:
     """Quantize MODEL.onnx to int8 for ncnn and/or MNN and report the accuracy vs fp32."""
     from sdk import quantize as q
     from sdk.convert import parse_input_shapes, prepare
@@ -67,7 +70,7 @@ def quantize(model: Path, engine: str, calib: Path, method: str | None, per_chan
         with steps.step("quantize"):
             results = q.quantize(prepared, engines, calib, work / "int8", spec=spec,  # type: ignore[arg-type]
                                  method=method, per_channel=per_channel, budget=budget, analyze=analyze,
-                                 limit=limit, log=steps.log)
+                                 limit=limit, max_fp32_layers=max_fp32, log=steps.log)
     doc = {"model": str(model), "calib": str(calib), "engines": {e: r.to_dict() for e, r in results.items()}}
     (work / "int8").mkdir(parents=True, exist_ok=True)
     report = work / "int8" / "quantize.json"

@@ -5,7 +5,8 @@ One flow for both engines::
     fp32 model (cached conversion)
       -> calibration feeds: the images through exactly the deployment's preprocessing
       -> int8 model (ncnn: our own calibration + rewrite; MNN: its compiled quantizer)
-      -> accuracy vs fp32 on held-out calibration images (cosine, max-abs, top-1)
+      -> accuracy vs fp32 on held-out calibration images (cosine, max-abs, top-1; a softmax
+         output's cosine is of its decision margins, what flips its argmax)
       -> per-layer analysis: each quantized layer's output vs fp32, and the error it adds
       -> mixed precision: while the output cosine is below the budget, return the most
          sensitive layer to fp32 (ncnn: leave it float; MNN: skip-quant), one at a time
@@ -16,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ DEFAULT_METHOD = {"ncnn": "auto", "mnn": "auto"}
 DEFAULT_BUDGET = 0.99
 MAX_FP32_LAYERS = 16
 ANALYSIS_SAMPLES = 2
+RANK_SAMPLES = 4
 MAX_EVAL_FEEDS = 40
 
 Log = Callable[[str], None]
@@ -80,6 +82,7 @@ class QuantResult:
     fp32_layers: list[str] = field(default_factory=list)
     method_trials: dict[str, float] = field(default_factory=dict)  # method -> int8 output cosine
     kept_float: dict[str, str] = field(default_factory=dict)  # layer -> why it is never int8
+    margin_outputs: list[str] = field(default_factory=list)  # softmax outputs: budget on their margins
     bias_correction: dict[str, Any] = field(default_factory=dict)
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     layers: list[LayerStat] = field(default_factory=list)
@@ -115,6 +118,7 @@ class _Engine:
         self.per_channel = per_channel
         self.prepared = prepared
         self.calib_seconds = 0.0
+        self.margins: list[str] = []  # softmax outputs, compared on their decision margins
 
     def build(self, skip: Sequence[str]) -> EngineModel:
         raise NotImplementedError
@@ -215,7 +219,7 @@ class _Ncnn(_Engine):
 
         param, bin_ = self._files(self.fp32)
         sens = layer_sensitivity(param, bin_, self.table, list(feeds), self.fp32.meta,
-                                 self.workdir / "ncnn-sensitivity")
+                                 self.workdir / "ncnn-sensitivity", margins=self.margins)
         return sorted(sens, key=lambda k: sens[k])
 
     def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
@@ -308,7 +312,7 @@ class _MnnSdk(_Mnn):
 
         sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
                                self._inputs(), [t.name for t in self.prepared.outputs],
-                               self.workdir / "mnn-sensitivity")
+                               self.workdir / "mnn-sensitivity", margins=self.margins)
         return list(sens)
 
 
@@ -337,16 +341,48 @@ def run_model(model: EngineModel, feeds: Sequence[dict[str, np.ndarray]]) -> lis
         runner.close()
 
 
-def accuracy(ref: Sequence[dict[str, np.ndarray]], out: Sequence[dict[str, np.ndarray]]) -> Accuracy:
-    """Per output: mean cosine over the images; the model's figure is its worst output."""
+def softmax_outputs(onnx_path: Path) -> list[str]:
+    """The graph outputs that are a Softmax over their last axis (through Identity nodes):
+    class scores, whose budget is measured on the decision margins (see :func:`accuracy`)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    producer = {t: n for n in model.graph.node for t in n.output}
+    found = []
+    for out in model.graph.output:
+        rank = len(out.type.tensor_type.shape.dim)
+        node = producer.get(out.name)
+        while node is not None and node.op_type == "Identity":
+            node = producer.get(node.input[0])
+        if node is None or node.op_type != "Softmax" or rank < 1:
+            continue
+        axes = [onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"]
+        axis = axes[0] if axes else (-1 if model.opset_import[0].version >= 13 else 1)
+        if axis in (-1, rank - 1):
+            found.append(out.name)
+    return found
+
+
+def accuracy(ref: Sequence[dict[str, np.ndarray]], out: Sequence[dict[str, np.ndarray]],
+             margins: Collection[str] = ()) -> Accuracy:
+    """Per output: mean cosine over the images; the model's figure is its worst output.
+
+    For the outputs in ``margins`` (softmax class scores) the cosine is of the decision
+    margins of all images pooled (:func:`sdk.quantize.metrics.margin_cosine`): the cosine of
+    saturated probabilities stays near 1 while the logits drift far enough to flip near-ties.
+    """
     from sdk.device import metrics
+    from sdk.quantize.metrics import margin_cosine
 
     per_output: dict[str, float] = {}
     max_abs = 0.0
     top1: list[float] = []
     for name in ref[0]:
-        coss = [metrics.cosine(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
-        per_output[name] = float(sum(coss) / len(coss))
+        if name in margins:
+            per_output[name] = margin_cosine([r[name] for r in ref], [o[name] for o in out])
+        else:
+            coss = [metrics.cosine(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
+            per_output[name] = float(sum(coss) / len(coss))
         max_abs = max(max_abs, *(metrics.max_abs(r[name], o[name]) for r, o in zip(ref, out, strict=True)))
         t = [metrics.top1(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
         top1 += [x for x in t if x is not None]
@@ -435,13 +471,14 @@ def quantize_engine(
     res.calib_images, res.eval_images = len(calib), len(held)
     try:
         adapter = _adapter(engine, candidates[0])(fp32, calib, workdir, candidates[0], per_channel, prepared)
+        margins = adapter.margins = res.margin_outputs = softmax_outputs(prepared.path)
         ref = run_model(fp32, held)
         best_method: tuple[float, str, EngineModel, Accuracy] | None = None
         for m in candidates:
             if m != adapter.method:
                 adapter.set_method(m)
             cand = adapter.build([])
-            cand_acc = accuracy(ref, run_model(cand, held))
+            cand_acc = accuracy(ref, run_model(cand, held), margins)
             res.method_trials[m] = cand_acc.cosine
             if len(candidates) > 1:
                 say(f"{engine} int8 ({m}): cosine vs fp32 {cand_acc.cosine:.5f}")
@@ -463,7 +500,7 @@ def quantize_engine(
         known, why = adapter.float_candidates()
         if known:  # layers the engine is known to mishandle in int8: float if that is closer
             cand = adapter.build(known)
-            cand_acc = accuracy(ref, run_model(cand, held))
+            cand_acc = accuracy(ref, run_model(cand, held), margins)
             res.trajectory.append({"fp32_layers": list(known), "cosine": cand_acc.cosine,
                                    "bytes": _bytes(cand), "reason": why})
             kept = cand_acc.cosine > acc.cosine
@@ -476,11 +513,13 @@ def quantize_engine(
         if analyze or acc.cosine < budget:
             res.layers = analyze_layers(adapter, int8, held[:ANALYSIS_SAMPLES])
         if acc.cosine < budget:
-            ranked = [n for n in adapter.rank(int8, held[:4], res.layers) if n not in skip]
+            # margins pool the images, and a 2-class output has one per image: rank on all
+            rank_feeds = held if margins else held[:RANK_SAMPLES]
+            ranked = [n for n in adapter.rank(int8, rank_feeds, res.layers) if n not in skip]
             for name in ranked[:max_fp32_layers]:
                 skip = [*skip, name]
                 cand = adapter.build(skip)
-                cand_acc = accuracy(ref, run_model(cand, held))
+                cand_acc = accuracy(ref, run_model(cand, held), margins)
                 res.trajectory.append({"fp32_layers": list(skip), "cosine": cand_acc.cosine,
                                        "bytes": _bytes(cand)})
                 say(f"{engine}: {name} back to fp32 -> cosine {cand_acc.cosine:.5f}")
@@ -493,7 +532,7 @@ def quantize_engine(
             n_bc = adapter.correct(skip=best_skip)
             if n_bc:
                 cand = adapter.build(best_skip)
-                cand_acc = accuracy(ref, run_model(cand, held))
+                cand_acc = accuracy(ref, run_model(cand, held), margins)
                 kept = cand_acc.cosine > best_acc.cosine
                 res.bias_correction = {"layers": n_bc, "cosine_before": best_acc.cosine,
                                        "cosine_after": cand_acc.cosine, "kept": kept,

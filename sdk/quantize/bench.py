@@ -26,13 +26,20 @@ from typing import Any
 
 TARGETS = {"det": "cosine >= 0.99 and mask IoU >= 0.95", "rec": "chars >= 0.98", "cls": "top-1 >= 0.99"}
 SHAPES = {"det": (1, 3, 640, 640), "rec": (1, 3, 48, 320), "cls": (1, 3, 48, 192)}
-# The mixed-precision budget (output cosine vs fp32 on the calibration hold-out) each task
-# target needs: a prob map, a CTC sequence and a 2-class decision degrade differently for
-# the same cosine, so one number cannot serve all three.
-BUDGETS = {"det": 0.997, "rec": 0.997, "cls": 0.999}
+# The mixed-precision budget (output cosine vs fp32 on the calibration hold-out; rec's and
+# cls's outputs are softmax scores, so theirs is the cosine of the decision margins) each
+# task target needs: a prob map, a CTC sequence and a 2-class decision degrade differently
+# for the same cosine, so one number cannot serve all three.
+BUDGETS = {"det": 0.997, "rec": 0.998, "cls": 0.9998}
 # cls and rec sit close to their targets, where 200 lines move the figure by 0.5% per flip
 # (cls full int8 ranged 0.980-0.990 over five 200-line seeds): 1000 / 500 lines narrow that.
 EVAL_IMAGES = {"det": 50, "rec": 500, "cls": 1000}
+# Calibration images per model; every fifth (at most 40) is the hold-out on which the method,
+# the budget and the layers to return to fp32 are judged. rec and cls are judged on their
+# decision margins (softmax outputs): cls has one per line, and on 12 lines its budget stopped
+# at held-out top-1 0.990 (Latin lines 0.982); on 40 lines 0.991-0.997 over three seeds.
+CALIB_IMAGES = {"det": 60, "rec": 200, "cls": 200}
+HELDOUT_SEED = 2
 
 
 def per_model(text: str, defaults: Mapping[str, Any], cast: Any = float) -> dict[str, Any]:
@@ -98,7 +105,7 @@ def _met(kind: str, t: dict[str, float]) -> bool:
 
 def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: Path,
                 max_fp32: dict[str, int], log: Any, budget: float = 0.99,
-                cjk: float = CJK) -> dict[str, Any]:
+                cjk: float = CJK, seed: int = 1) -> dict[str, Any]:
     from sdk.convert import convert_engine, prepare
     from sdk.device.preprocess import preprocess
     from sdk.models import ppocr_model
@@ -107,8 +114,8 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
 
     spec = PPOCR_SPECS[kind]
     prep = prepare(ppocr_model(kind), work, {"x": SHAPES[kind]})
-    calib = [{"x": preprocess(img, spec)[0]} for img in _images(kind, n_calib, 1, cjk)[0]]
-    held_images, scripts = _images(kind, n_eval, 2, cjk)
+    calib = [{"x": preprocess(img, spec)[0]} for img in _images(kind, n_calib, seed, cjk)[0]]
+    held_images, scripts = _images(kind, n_eval, HELDOUT_SEED, cjk)
     held = [{"x": preprocess(img, spec)[0]} for img in held_images]
     out: dict[str, Any] = {}
     for engine in engines:
@@ -117,6 +124,8 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
         res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=budget,
                               max_fp32_layers=max_fp32[engine], log=log)
         row: dict[str, Any] = {"ok": res.ok, "method": res.method, "budget": budget, "error": res.error,
+                               "calib_images": res.calib_images, "budget_images": res.eval_images,
+                               "margin_outputs": res.margin_outputs,
                                "fp32_layers": res.fp32_layers, "kept_float": res.kept_float,
                                "seconds": time.perf_counter() - t0,
                                "calib_seconds": res.calib_seconds, "fp32_bytes": res.fp32_bytes,
@@ -181,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="det,rec,cls")
     ap.add_argument("--engines", default="ncnn,mnn")
-    ap.add_argument("--calib", type=int, default=60, help="calibration images per model")
+    ap.add_argument("--calib", default=",".join(f"{k}={v}" for k, v in CALIB_IMAGES.items()),
+                    help="calibration images: N, or per model det=N,rec=N,cls=N")
+    ap.add_argument("--seed", type=int, default=1,
+                    help=f"seed of the calibration images (the held-out ones use {HELDOUT_SEED})")
     ap.add_argument("--eval", default=",".join(f"{k}={v}" for k, v in EVAL_IMAGES.items()),
                     help="held-out images: N, or per model det=N,rec=N,cls=N")
     ap.add_argument("--cjk", type=float, default=CJK,
                     help="share of Chinese text lines in the rec and cls images (0: Latin only)")
-    ap.add_argument("--max-fp32", type=int, default=24, help="most layers mixed precision returns to fp32")
+    ap.add_argument("--max-fp32", type=int, default=32, help="most layers mixed precision returns to fp32")
     ap.add_argument("--time-images", type=int, default=100)
     ap.add_argument("--budget", default=",".join(f"{k}={v}" for k, v in BUDGETS.items()),
                     help="mixed-precision budget (output cosine vs fp32 on the calibration hold-out): "
@@ -201,13 +213,16 @@ def main(argv: list[str] | None = None) -> int:
 
     budgets = per_model(args.budget, BUDGETS)
     n_eval = per_model(args.eval, EVAL_IMAGES, int)
-    doc: dict[str, Any] = {"targets": TARGETS, "budget": budgets, "eval_images": n_eval, "cjk": args.cjk,
-                           "models": {}}
+    n_calib = per_model(args.calib, CALIB_IMAGES, int)
+    if args.seed == HELDOUT_SEED:
+        raise SystemExit(f"--seed {HELDOUT_SEED} is the held-out images' seed: pick another")
+    doc: dict[str, Any] = {"targets": TARGETS, "budget": budgets, "calib_images": n_calib,
+                           "eval_images": n_eval, "cjk": args.cjk, "seed": args.seed, "models": {}}
     with tempfile.TemporaryDirectory(prefix="sdk-int8-bench-") as td, stdout_to_stderr():
         for kind in args.models.split(","):
-            doc["models"][kind] = bench_model(kind, args.engines.split(","), args.calib, n_eval[kind],
+            doc["models"][kind] = bench_model(kind, args.engines.split(","), n_calib[kind], n_eval[kind],
                                               Path(td) / kind, {"ncnn": args.max_fp32, "mnn": args.max_fp32},
-                                              log, budgets[kind], args.cjk)
+                                              log, budgets[kind], args.cjk, args.seed)
         if args.time_images:
             doc["calibration_time"] = calibration_time(args.time_images, Path(td) / "time", log)
     if args.json:

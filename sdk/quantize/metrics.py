@@ -15,7 +15,9 @@ __all__ = [
     "char_agreement",
     "cosine",
     "ctc_decode",
+    "decision_margins",
     "levenshtein",
+    "margin_cosine",
     "mask_iou",
     "top1_agreement",
 ]
@@ -33,6 +35,44 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     if nx == 0.0 or ny == 0.0 or not np.isfinite(nx * ny):
         return 0.0 if np.isfinite(nx * ny) else float("nan")
     return float(np.dot(x, y) / (nx * ny))
+
+
+def decision_margins(ref_probs: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of two softmax outputs ([..., C]), how far the reference's top class leads.
+
+    The margin is ``log p[c] - max(log p[other])`` with ``c`` the reference's argmax, in both
+    tensors: positive while the int8 model still picks ``c``, negative once it flips. It is
+    the logit difference the softmax hides: two confident rows both read ``[1, 0]`` however
+    far their logits moved, and that movement is what flips the next near-tie.
+    """
+    a = np.asarray(ref_probs, dtype=np.float64)
+    b = np.asarray(probs, dtype=np.float64)
+    if a.shape != b.shape or a.ndim == 0 or a.shape[-1] < 2:
+        raise ValueError(f"decision_margins: expected equal [..., C>=2] shapes, got {a.shape} and {b.shape}")
+    la = np.log(np.maximum(a.reshape(-1, a.shape[-1]), 1e-30))
+    lb = np.log(np.maximum(b.reshape(-1, b.shape[-1]), 1e-30))
+    rows = np.arange(la.shape[0])
+    top = la.argmax(axis=1)
+
+    def lead(x: np.ndarray) -> np.ndarray:
+        other = x.copy()
+        other[rows, top] = -np.inf
+        return x[rows, top] - other.max(axis=1)
+
+    return lead(la), lead(lb)
+
+
+def margin_cosine(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray]) -> float:
+    """Cosine of the decision margins (:func:`decision_margins`) of all samples together.
+
+    One number for a softmax output that moves with the logit noise on every sample, not
+    only on those that already flipped (one 2-class sample alone has one margin, so the
+    samples are pooled).
+    """
+    pairs = [decision_margins(r, g) for r, g in zip(refs, gots, strict=True)]
+    if not pairs:
+        return 1.0
+    return cosine(np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs]))
 
 
 def mask_iou(prob_a: np.ndarray, prob_b: np.ndarray, thresh: float = 0.3) -> float:

@@ -29,7 +29,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -407,13 +407,16 @@ def _run_captured(model: Path, inputs: Sequence[str], feed: Mapping[str, np.ndar
 
 def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
                     feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[str], outputs: Sequence[str],
-                    workdir: Path) -> dict[str, float]:
+                    workdir: Path, margins: Collection[str] = ()) -> dict[str, float]:
     """For each conv, the mean output cosine vs fp32 when *only* that conv is int8; worst first.
+    Outputs named in ``margins`` (softmax class scores) are compared on their decision
+    margins over all feeds pooled.
 
     (Leaving one conv out of a fully int8 model ranks poorly in MNN: its input and output
     tensors stay int8 when a neighbouring conv shares them.)
     """
     from sdk.device.metrics import cosine
+    from sdk.quantize.metrics import margin_cosine
 
     ref_net = _load(fp32_mnn, inputs, outputs)
     refs = [_forward(ref_net, inputs, f) for f in feeds]
@@ -422,7 +425,9 @@ def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
     for conv in calib.convs:
         path, _ = write_mnn_int8(onnx_path, calib, Path(workdir), skip=names - {conv.name})
         net = _load(path, inputs, outputs)
-        coss = [min(cosine(r, g) for r, g in zip(ref, _forward(net, inputs, f), strict=True))
-                for ref, f in zip(refs, feeds, strict=True)]
-        result[conv.name] = float(np.mean(coss))
+        gots = [_forward(net, inputs, f) for f in feeds]
+        result[conv.name] = min(
+            margin_cosine([r[i] for r in refs], [g[i] for g in gots]) if name in margins
+            else float(np.mean([cosine(r[i], g[i]) for r, g in zip(refs, gots, strict=True)]))
+            for i, name in enumerate(outputs))
     return dict(sorted(result.items(), key=lambda kv: kv[1]))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -734,14 +734,18 @@ def layer_sensitivity(
     *,
     layers: Sequence[str] | None = None,
     threads: int | None = None,
+    margins: Collection[str] = (),
 ) -> dict[str, float]:
     """For each layer, the worst output cosine vs fp32 when *only* that layer is int8.
 
     The ranking mixed precision needs: the layers whose own quantization hurts the outputs
     most (the blob-by-blob cosine of a fully int8 model blames layers that merely amplify
     their inputs' error). ``feeds`` should be a few held-out samples; each layer costs one
-    model rewrite and ``len(feeds)`` runs. Sorted worst first.
+    model rewrite and ``len(feeds)`` runs. Sorted worst first. Outputs named in ``margins``
+    (softmax class scores) are compared on their decision margins over all feeds pooled.
     """
+    from sdk.quantize.metrics import margin_cosine
+
     names = list(layers) if layers is not None else list(table.layers)
     outputs = [t["blob"] for t in meta["outputs"]]
     ref = _run_blobs(param, bin, feeds, meta, outputs, threads=threads, int8=False)
@@ -753,8 +757,10 @@ def layer_sensitivity(
     for name in names:
         write_int8_model(param, bin, table, one_param, one_bin, skip=all_layers - {name})
         got = _run_blobs(one_param, one_bin, feeds, meta, outputs, threads=threads)
-        result[name] = min((_cosine(r, g) for rs, gs in zip(ref, got, strict=True)
-                            for r, g in zip(rs, gs, strict=True)), default=1.0)
+        result[name] = min(
+            (margin_cosine([rs[i] for rs in ref], [gs[i] for gs in got]) if t["name"] in margins
+             else min((_cosine(rs[i], gs[i]) for rs, gs in zip(ref, got, strict=True)), default=1.0))
+            for i, t in enumerate(meta["outputs"]))
     return dict(sorted(result.items(), key=lambda kv: kv[1]))
 
 
