@@ -53,7 +53,7 @@ def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None)
     inv = Inventory()
     if name is not None:
         try:
-            return inv.get(name)
+            entry = inv.get(name)
         except SdkError:
             # An emulated board may be asked for by its profile name ("rk3399-emu").
             if name.endswith("-emu"):
@@ -61,6 +61,11 @@ def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None)
 
                 return ensure_emulated(name.removesuffix("-emu"), log=log)
             raise
+        if entry.emulated:  # its sshd may have stopped with the host: start it again
+            from sdk.emulate import start_emulated
+
+            return start_emulated(entry.profile, entry.name, log=log)
+        return entry
     real = inv.real_boards()
     if len(real) == 1:
         return real[0]

@@ -177,6 +177,24 @@ def test_stop_then_start_reuses_the_rootfs(emulated_board: BoardEntry) -> None:
 
 
 @pytest.mark.emulated
+def test_deploy_restarts_a_named_emulated_board_that_stopped(emulated_board: BoardEntry) -> None:
+    """The inventory outlives the emulated sshd (a host reboot): naming the board starts it
+    again instead of failing to connect."""
+    from sdk.deploy import resolve_board
+    from sdk.emulate import is_running, stop_emulated
+
+    stop_emulated(emulated_board.name)
+    assert not is_running(Inventory().get(emulated_board.name))
+    entry = resolve_board(emulated_board.name)
+    assert entry.name == emulated_board.name and is_running(entry) and port_open(entry.port)
+    client = connect(entry)
+    try:
+        assert run(client, "uname -m").strip() == "aarch64"
+    finally:
+        client.close()
+
+
+@pytest.mark.emulated
 def test_armv7_board_runs_on_a_cortex_a7(emulated_rv1126: BoardEntry) -> None:
     """rv1126: 32-bit armhf userland, NEON, no AES (cortex-a7), Debian's numpy."""
     script = (

@@ -250,3 +250,5 @@ def test_deploy_int8_on_the_board(emulated_board: BoardEntry, cls_model: Path, c
         assert all(o["cosine"] >= 0.99 for o in eng[e]["outputs"]), (e, eng[e]["outputs"])
         q = doc["quantization"][e]
         assert q["met"] and q["accuracy"]["cosine"] >= 0.99 and q["int8_bytes"] < q["fp32_bytes"], e
+        assert q["margin_outputs"] == [o["output"] for o in doc["host_validation"][e]["outputs"]]
+    assert any("decision margins" in n for n in doc["notes"]), doc["notes"]

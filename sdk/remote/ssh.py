@@ -304,7 +304,7 @@ def open_session(
         f"after {attempts} attempts",
         found=_reason(last),
         fix=f"check the board is powered and sshd listens on port {entry.port} "
-        f"('sdk board status {entry.name}')",
+        "('sdk board list' shows which boards answer)",
     ) from last
 
 

@@ -147,8 +147,11 @@ class DeployReport:
                             "outputs": [{"output": k, "cosine": v}
                                         for k, v in acc.get("per_output", {}).items()]}
         if quant:
+            margins = sorted({o for info in quant.values() for o in info.get("margin_outputs") or []})
             self.notes.append("int8 rows: 'cosine host' is int8 vs fp32 on held-out calibration "
-                              "images; 'cosine board' is the board vs the host's int8 outputs")
+                              "images" + (f" (of the decision margins for the softmax output "
+                                          f"{', '.join(margins)})" if margins else "")
+                              + "; 'cosine board' is the board vs the host's int8 outputs")
 
     def add_board_result(self, doc: dict[str, Any]) -> None:
         self.device = doc
