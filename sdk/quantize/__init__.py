@@ -118,7 +118,7 @@ class _Engine:
         self.per_channel = per_channel
         self.prepared = prepared
         self.calib_seconds = 0.0
-        self.margins: list[str] = []  # softmax outputs, compared on their decision margins
+        self.margins = softmax_outputs(prepared.path)  # compared on their decision margins
 
     def build(self, skip: Sequence[str]) -> EngineModel:
         raise NotImplementedError
@@ -372,17 +372,14 @@ def accuracy(ref: Sequence[dict[str, np.ndarray]], out: Sequence[dict[str, np.nd
     saturated probabilities stays near 1 while the logits drift far enough to flip near-ties.
     """
     from sdk.device import metrics
-    from sdk.quantize.metrics import margin_cosine
+    from sdk.quantize.metrics import output_cosine
 
     per_output: dict[str, float] = {}
     max_abs = 0.0
     top1: list[float] = []
     for name in ref[0]:
-        if name in margins:
-            per_output[name] = margin_cosine([r[name] for r in ref], [o[name] for o in out])
-        else:
-            coss = [metrics.cosine(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
-            per_output[name] = float(sum(coss) / len(coss))
+        per_output[name] = output_cosine([r[name] for r in ref], [o[name] for o in out],
+                                         margins=name in margins)
         max_abs = max(max_abs, *(metrics.max_abs(r[name], o[name]) for r, o in zip(ref, out, strict=True)))
         t = [metrics.top1(r[name], o[name]) for r, o in zip(ref, out, strict=True)]
         top1 += [x for x in t if x is not None]
@@ -471,7 +468,8 @@ def quantize_engine(
     res.calib_images, res.eval_images = len(calib), len(held)
     try:
         adapter = _adapter(engine, candidates[0])(fp32, calib, workdir, candidates[0], per_channel, prepared)
-        margins = adapter.margins = res.margin_outputs = softmax_outputs(prepared.path)
+        margins = adapter.margins
+        res.margin_outputs = list(margins)
         ref = run_model(fp32, held)
         best_method: tuple[float, str, EngineModel, Accuracy] | None = None
         for m in candidates:

@@ -19,6 +19,7 @@ __all__ = [
     "levenshtein",
     "margin_cosine",
     "mask_iou",
+    "output_cosine",
     "top1_agreement",
 ]
 
@@ -73,6 +74,19 @@ def margin_cosine(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray]) -> flo
     if not pairs:
         return 1.0
     return cosine(np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs]))
+
+
+def output_cosine(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], *, margins: bool = False,
+                  worst: bool = False) -> float:
+    """How close one output stays to the reference over the samples: for a softmax output
+    (``margins``) the cosine of the decision margins of all samples pooled
+    (:func:`margin_cosine`), else the mean (``worst``: the lowest) per-sample cosine."""
+    if margins:
+        return margin_cosine(refs, gots)
+    coss = [cosine(r, g) for r, g in zip(refs, gots, strict=True)]
+    if not coss:
+        return 1.0
+    return float(min(coss) if worst else sum(coss) / len(coss))
 
 
 def mask_iou(prob_a: np.ndarray, prob_b: np.ndarray, thresh: float = 0.3) -> float:

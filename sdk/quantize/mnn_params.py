@@ -415,8 +415,7 @@ def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
     (Leaving one conv out of a fully int8 model ranks poorly in MNN: its input and output
     tensors stay int8 when a neighbouring conv shares them.)
     """
-    from sdk.device.metrics import cosine
-    from sdk.quantize.metrics import margin_cosine
+    from sdk.quantize.metrics import output_cosine
 
     ref_net = _load(fp32_mnn, inputs, outputs)
     refs = [_forward(ref_net, inputs, f) for f in feeds]
@@ -426,8 +425,7 @@ def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
         path, _ = write_mnn_int8(onnx_path, calib, Path(workdir), skip=names - {conv.name})
         net = _load(path, inputs, outputs)
         gots = [_forward(net, inputs, f) for f in feeds]
-        result[conv.name] = min(
-            margin_cosine([r[i] for r in refs], [g[i] for g in gots]) if name in margins
-            else float(np.mean([cosine(r[i], g[i]) for r, g in zip(refs, gots, strict=True)]))
-            for i, name in enumerate(outputs))
+        result[conv.name] = min(output_cosine([r[i] for r in refs], [g[i] for g in gots],
+                                              margins=name in margins)
+                                for i, name in enumerate(outputs))
     return dict(sorted(result.items(), key=lambda kv: kv[1]))

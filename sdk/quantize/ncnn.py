@@ -744,7 +744,7 @@ def layer_sensitivity(
     model rewrite and ``len(feeds)`` runs. Sorted worst first. Outputs named in ``margins``
     (softmax class scores) are compared on their decision margins over all feeds pooled.
     """
-    from sdk.quantize.metrics import margin_cosine
+    from sdk.quantize.metrics import output_cosine
 
     names = list(layers) if layers is not None else list(table.layers)
     outputs = [t["blob"] for t in meta["outputs"]]
@@ -757,18 +757,7 @@ def layer_sensitivity(
     for name in names:
         write_int8_model(param, bin, table, one_param, one_bin, skip=all_layers - {name})
         got = _run_blobs(one_param, one_bin, feeds, meta, outputs, threads=threads)
-        result[name] = min(
-            (margin_cosine([rs[i] for rs in ref], [gs[i] for gs in got]) if t["name"] in margins
-             else min((_cosine(rs[i], gs[i]) for rs, gs in zip(ref, got, strict=True)), default=1.0))
-            for i, t in enumerate(meta["outputs"]))
+        result[name] = min(output_cosine([rs[i] for rs in ref], [gs[i] for gs in got],
+                                         margins=t["name"] in margins, worst=True)
+                           for i, t in enumerate(meta["outputs"]))
     return dict(sorted(result.items(), key=lambda kv: kv[1]))
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
-    if nx == 0.0 and ny == 0.0:
-        return 1.0
-    if nx == 0.0 or ny == 0.0:
-        return 0.0
-    return float(x @ y / (nx * ny))
