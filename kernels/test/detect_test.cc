@@ -1,15 +1,23 @@
-// decode + class-aware NMS: dispatched vs scalar, and scalar vs a naive O(n^2) greedy NMS per
-// class; all bit-exact (same float expressions, same ordering rules).
+// decode + class-aware NMS, one case per pair of micro-kernels (class max, IoU row) that the
+// tester hands the real driver (see variants.h); all bit-exact (same float expressions, same
+// ordering rules):
+//   f32_class_max__scalar+f32_iou_suppress__scalar  vs a naive O(n^2) greedy NMS per class
+//   any pair with a NEON micro-kernel                vs the scalar pair
 #include <algorithm>
 #include <numeric>
 #include <vector>
 
 #include "sdk_kernels/kernels.h"
 #include "tester.h"
+#include "variants.h"
 
 namespace {
 
 using sdk_kernels::Detection;
+using ktest::Dispatch;
+using ClassMaxFn = void (*)(const float*, size_t, size_t, size_t, float*, int32_t*, size_t);
+using IouFn = void (*)(const float*, const float*, const float*, const float*, const float*,
+                       size_t, size_t, size_t, float, uint8_t*);
 
 class NmsTester {
  public:
@@ -20,7 +28,7 @@ class NmsTester {
   NmsTester& letterbox(bool v) { lb_ = v; return *this; }
   NmsTester& seed(uint64_t s) { seed_ = s; return *this; }
 
-  void test() const {
+  void test(ClassMaxFn class_max, IouFn iou) const {
     ktest::current_seed() = seed_;
     std::mt19937_64 rng(seed_);
     std::uniform_real_distribution<float> u(0.f, 1.f);
@@ -45,24 +53,37 @@ class NmsTester {
     p.clip_width = lb_ ? 1280.f : 0.f;
     p.clip_height = lb_ ? 960.f : 0.f;
     std::vector<uint64_t> ws(sdk_kernels::decode_nms_workspace_size(n_, c_) / 8 + 1);
-    std::vector<Detection> ref(max_det_ + 1), opt(max_det_ + 1);
-    sdk_kernels::force_scalar(true);
-    const size_t rn = sdk_kernels::decode_nms(data.data(), p, ws.data(), ref.data());
-    sdk_kernels::force_scalar(false);
-    const size_t on = sdk_kernels::decode_nms(data.data(), p, ws.data(), opt.data());
-    const char* what = sdk_kernels::kernel_variant(sdk_kernels::Op::DecodeNMS);
-    CHECK(rn == on, "%s n=%zu c=%zu: ref %zu dets, got %zu", what, n_, c_, rn, on);
-    for (size_t k = 0; k < std::min(rn, on); k++)
-      if (!CHECK(std::memcmp(&ref[k], &opt[k], sizeof(Detection)) == 0, "%s n=%zu c=%zu det %zu differs", what, n_, c_, k)) break;
-    const std::vector<Detection> naive = naive_nms(data, p);
-    CHECK(naive.size() == rn, "naive n=%zu c=%zu: want %zu dets, got %zu", n_, c_, naive.size(), rn);
-    for (size_t k = 0; k < std::min(rn, naive.size()); k++)
+    const ClassMaxFn scalar_class_max = sdk_kernels::internal::f32_class_max__scalar;
+    const IouFn scalar_iou = sdk_kernels::internal::f32_iou_suppress__scalar;
+    std::vector<Detection> ref(max_det_ + 1);  // the scalar pair's detections
+    ref.resize(run(scalar_class_max, scalar_iou, data, p, ws, ref));
+    if (class_max != scalar_class_max || iou != scalar_iou) {
+      std::vector<Detection> opt(max_det_ + 1);
+      const size_t on = run(class_max, iou, data, p, ws, opt), rn = ref.size();
+      const char* what = ktest::current_case().c_str();
+      CHECK(rn == on, "%s n=%zu c=%zu: ref %zu dets, got %zu", what, n_, c_, rn, on);
+      for (size_t k = 0; k < std::min(rn, on); k++)
+        if (!CHECK(std::memcmp(&ref[k], &opt[k], sizeof(Detection)) == 0, "%s n=%zu c=%zu det %zu differs", what, n_, c_, k)) break;
+      return;  // the scalar pair is checked against the naive NMS in its own cases
+    }
+    const size_t on = ref.size();
+    const std::vector<Detection> naive = naive_nms(data, p);  // the scalar pair vs naive
+    CHECK(naive.size() == on, "naive n=%zu c=%zu: want %zu dets, got %zu", n_, c_, naive.size(), on);
+    for (size_t k = 0; k < std::min(on, naive.size()); k++)
       if (!CHECK(std::memcmp(&ref[k], &naive[k], sizeof(Detection)) == 0,
                  "scalar vs naive n=%zu c=%zu det %zu: want cls %d score %g got cls %d score %g", n_, c_, k,
                  naive[k].class_id, naive[k].score, ref[k].class_id, ref[k].score)) break;
   }
 
  private:
+  size_t run(ClassMaxFn class_max, IouFn iou, const std::vector<float>& data,
+             const sdk_kernels::DecodeParams& p, std::vector<uint64_t>& ws,
+             std::vector<Detection>& out) const {
+    ktest::UseKernels use;
+    use.set(&Dispatch::class_max, class_max).set(&Dispatch::iou_suppress, iou);
+    return sdk_kernels::decode_nms(data.data(), p, ws.data(), out.data());
+  }
+
   static std::vector<Detection> naive_nms(const std::vector<float>& data, const sdk_kernels::DecodeParams& p) {
     const size_t rs = p.row_stride;
     struct B { Detection d; size_t idx; };
@@ -116,18 +137,33 @@ class NmsTester {
   uint64_t seed_ = 1;
 };
 
-}  // namespace
-
-TEST(nms_sizes) {
+void nms_sizes(ClassMaxFn class_max, IouFn iou) {
   uint64_t s = 0;
   for (size_t n : {1, 7, 15, 17, 223, 1919})
     for (size_t c : {1, 3, 80})
-      NmsTester().boxes(n).classes(c).extra_stride(s % 3).letterbox(s % 2).seed(ktest::seed_for(s++)).test();
+      NmsTester().boxes(n).classes(c).extra_stride(s % 3).letterbox(s % 2).seed(ktest::seed_for(s++))
+          .test(class_max, iou);
 }
 
-TEST(nms_max_detections) {
+void nms_max_detections(ClassMaxFn class_max, IouFn iou) {
   uint64_t s = 100;
-  for (size_t m : {1, 5, 100}) NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test();
+  for (size_t m : {1, 5, 100})
+    NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test(class_max, iou);
 }
+
+}  // namespace
+
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__scalar, nms_sizes, nms_sizes);
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__scalar, nms_max_detections, nms_max_detections);
+#if defined(SDK_KERNELS_HAVE_NEON)
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_suppress__scalar, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_suppress__scalar, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__neon, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__neon, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_suppress__neon, nms_sizes, nms_sizes);
+#endif
+
+DISPATCH_PICK_TEST(sdk_kernels::Op::DecodeNMS, "f32_class_max+f32_iou_suppress",
+                   KTEST_SLOT(class_max, f32_class_max), KTEST_SLOT(iou_suppress, f32_iou_suppress));
 
 TEST_MAIN()

@@ -1,8 +1,11 @@
 // A tiny test harness (no framework download): TEST(name) registers a case, CHECK records a
-// failure with the case's seed, main() runs every case (or those matching argv[1]) and
-// returns non-zero on any failure. Run with SDK_TEST_SEED=<n> to replay one seed.
+// failure with the case's seed, main() runs every case (or those whose name contains argv[1])
+// and returns non-zero on any failure. Run with SDK_TEST_SEED=<n> to replay one seed.
+// A case may call ktest::skip(why) (see TEST_REQUIRES_ARM_NEON in dispatch_hook.h): it is
+// reported as "skip", and a run in which no case passed fails.
 #pragma once
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -16,7 +19,7 @@
 namespace ktest {
 
 struct Case {
-  const char* name;
+  std::string name;
   void (*fn)();
 };
 
@@ -26,7 +29,7 @@ inline std::vector<Case>& registry() {
 }
 
 struct Reg {
-  Reg(const char* n, void (*f)()) { registry().push_back({n, f}); }
+  Reg(std::string n, void (*f)()) { registry().push_back({std::move(n), f}); }
 };
 
 inline int& failures() {
@@ -41,6 +44,13 @@ inline std::string& current_case() {
   static std::string s;
   return s;
 }
+inline std::string& skip_reason() {
+  static std::string s;
+  return s;
+}
+
+// Marks the running case skipped (say why); its checks so far still count.
+inline void skip(const std::string& why) { skip_reason() = why; }
 
 inline uint64_t base_seed() {
   const char* e = std::getenv("SDK_TEST_SEED");
@@ -53,27 +63,41 @@ inline uint64_t seed_for(uint64_t i) {
   return current_seed();
 }
 
-inline bool report(bool ok, const char* file, int line, const std::string& what) {
+// `what` formats the message; it is called only on failure (a passing CHECK costs a branch).
+template <typename What>
+inline bool report(bool ok, const char* file, int line, What&& what) {
   if (!ok) {
     if (++failures() <= 20)
       std::fprintf(stderr, "FAIL %s (%s:%d) seed=%llu: %s\n", current_case().c_str(), file, line,
-                   static_cast<unsigned long long>(current_seed()), what.c_str());
+                   static_cast<unsigned long long>(current_seed()), std::string(what()).c_str());
   }
   return ok;
 }
 
 inline int run_all(int argc, char** argv) {
-  int ran = 0;
+  int ran = 0, skipped = 0;
   for (const auto& c : registry()) {
-    if (argc > 1 && std::strstr(c.name, argv[1]) == nullptr) continue;
+    if (argc > 1 && std::strstr(c.name.c_str(), argv[1]) == nullptr) continue;
     current_case() = c.name;
+    current_seed() = base_seed();
+    skip_reason().clear();
     const int before = failures();
+    const auto t0 = std::chrono::steady_clock::now();
     c.fn();
-    std::printf("%s %s\n", failures() == before ? "ok  " : "FAIL", c.name);
+    const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - t0).count();
     ran++;
+    if (failures() != before) {
+      std::printf("FAIL %s (%lld ms)\n", c.name.c_str(), ms);
+    } else if (!skip_reason().empty()) {
+      std::printf("skip %s: %s\n", c.name.c_str(), skip_reason().c_str());
+      skipped++;
+    } else {
+      std::printf("ok   %s (%lld ms)\n", c.name.c_str(), ms);
+    }
   }
-  std::printf("%d cases, %d failures\n", ran, failures());
-  return failures() == 0 && ran > 0 ? 0 : 1;
+  std::printf("%d cases, %d failures, %d skipped\n", ran, failures(), skipped);
+  return failures() == 0 && ran > skipped ? 0 : 1;
 }
 
 }  // namespace ktest
@@ -86,10 +110,4 @@ inline int run_all(int argc, char** argv) {
   static void name()
 #define CHECK(cond, ...)                                                  \
   ktest::report(static_cast<bool>(cond), __FILE__, __LINE__,              \
-                [&] { char b[512]; std::snprintf(b, sizeof b, __VA_ARGS__); return std::string(b); }())
-// Prints which variant the dispatcher picked (cpu_isa()) so a log shows what was tested.
-#define TEST_MAIN()                                                     \
-  int main(int argc, char** argv) {                                     \
-    std::printf("isa: %s\n", sdk_kernels::cpu_isa());                   \
-    return ktest::run_all(argc, argv);                                  \
-  }
+                [&] { char b[512]; std::snprintf(b, sizeof b, __VA_ARGS__); return std::string(b); })

@@ -7,7 +7,13 @@ Tolerances (u8 units, multiplied by |norm|):
 - NV12/NV21 vs ``cv2.resize(cv2.cvtColor(img, COLOR_YUV2BGR_NV12))`` on smooth images: 2.5.
   The kernel samples chroma bilinearly on the half-resolution plane and converts after the
   resize (one pass); OpenCV converts first with nearest chroma, so the two agree only where
-  the image is smooth. The exact specification is checked by the C++ tests (kernels/test).
+  the image is smooth.
+- NV12/NV21 vs ``_nv12_model``, a float64 model of the documented maths (kernels/README.md)
+  written independently of the kernel, on any image: per colour R 1.473, G 1.264, B 1.698.
+  Derived from the fixed point (8-bit vertical, 15-bit horizontal weights; float positions
+  like cv2): per plane sample E = 255 * (2^-9 + 2^-16 + 2 * 2^-14) = 0.533, times the sum of
+  the |coefficients| of that colour, + 0.002 for float rounding (the derivation is in
+  kernels/test/preprocess_test.cc, which checks the same bound for scalar and NEON under QEMU).
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ MEAN = (123.675, 116.28, 103.53)
 NORM = (1 / 58.395, 1 / 57.12, 1 / 57.375)
 TOL_PACKED = 1.25
 TOL_NV12 = 2.5
+# OpenCV's BT.601 limited-range coefficients (color_yuv.simd.hpp, ITUR_BT_601_* / 2^20).
+CY, CVR, CVG, CUG, CUB = (c / 2**20 for c in (1220542, 1673527, -852492, -409993, 2116026))
+PLANE_ERR = 255 * (2**-9 + 2**-16 + 2 * 2**-14)  # per Y/U/V sample, sources < 2048 px
+# Bound of the kernel vs _nv12_model per colour R, G, B (u8 LSB): sum of |coefficients| x E + float.
+TOL_NV12_RGB = tuple(c * PLANE_ERR + 0.002 for c in (CY + CVR, CY - CUG - CVG, CY + CUB))
 
 
 def _ref_packed(img: np.ndarray, size: tuple[int, int], mean=MEAN, norm=NORM) -> np.ndarray:
@@ -105,6 +116,82 @@ def test_nv12_matches_cv2_on_smooth_images(fmt: k.PixelFormat, size: tuple[int, 
     code = cv2.COLOR_YUV2BGR_NV21 if fmt == "nv21" else cv2.COLOR_YUV2BGR_NV12
     out, _ = k.preprocess(img, fmt, (223, 161), MEAN, NORM)
     _check(out, _ref_packed(cv2.cvtColor(img, code), (223, 161)), TOL_NV12)
+
+
+def _taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cv2 INTER_LINEAR along one axis, float64: left index, right index, weight of the right."""
+    s = (np.arange(dst, dtype=np.float64) + 0.5) * src / dst - 0.5
+    i0 = np.floor(s).astype(np.int64)
+    left, right = s <= 0, i0 >= src - 1
+    f = np.where(left | right, 0.0, s - i0)
+    i0 = np.where(left, 0, np.where(right, src - 1, i0))
+    return i0, np.minimum(i0 + 1, src - 1), f
+
+
+def _bilinear(plane: np.ndarray, rw: int, rh: int) -> np.ndarray:
+    x0, x1, fx = _taps(plane.shape[1], rw)
+    y0, y1, fy = _taps(plane.shape[0], rh)
+    p = plane.astype(np.float64)
+    top = (1 - fx) * p[np.ix_(y0, x0)] + fx * p[np.ix_(y0, x1)]
+    bottom = (1 - fx) * p[np.ix_(y1, x0)] + fx * p[np.ix_(y1, x1)]
+    return (1 - fy)[:, None] * top + fy[:, None] * bottom
+
+
+def _nv12_model(
+    img: np.ndarray, fmt: str, info: k.LetterboxInfo, out_hw: tuple[int, int], pad: int
+) -> np.ndarray:
+    """R, G, B planes (u8 units, float64) of the network input: Y bilinear at full resolution,
+    U/V bilinear on the half-resolution plane, OpenCV BT.601, clamp; ``pad`` outside."""
+    h = img.shape[0] * 2 // 3
+    rw, rh = info.resized_width, info.resized_height
+    luma = _bilinear(img[:h], rw, rh)
+    c0, c1 = _bilinear(img[h:, 0::2], rw, rh), _bilinear(img[h:, 1::2], rw, rh)
+    u, v = (c1, c0) if fmt == "nv21" else (c0, c1)
+    u, v, lum = u - 128, v - 128, CY * (luma - 16)
+    rgb = np.clip(np.stack([lum + CVR * v, lum + CUG * u + CVG * v, lum + CUB * u]), 0, 255)
+    out = np.full((3, *out_hw), float(pad))
+    out[:, info.offset_y : info.offset_y + rh, info.offset_x : info.offset_x + rw] = rgb
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["nv12", "nv21"])
+@pytest.mark.parametrize("extremes", [False, True], ids=["random", "0-255"])
+@pytest.mark.parametrize(
+    ("src", "dst", "letterbox", "swap_rb", "extra"),
+    [
+        pytest.param((2, 2), (7, 11), False, False, 0, id="2x2-7x11"),
+        pytest.param((8, 6), (1, 1), False, True, 3, id="8x6-1x1-rgb-stride"),
+        pytest.param((38, 22), (223, 161), True, False, 0, id="38x22-223x161-letterbox"),
+        pytest.param((222, 30), (17, 4), False, True, 6, id="222x30-17x4-rgb-stride"),
+        pytest.param((640, 480), (224, 224), True, True, 0, id="640x480-224x224-letterbox-rgb"),
+        pytest.param((1918, 8), (224, 9), False, False, 10, id="1918x8-224x9-stride"),
+    ],
+)
+def test_nv12_matches_float64_model(
+    fmt: k.PixelFormat,
+    extremes: bool,
+    src: tuple[int, int],
+    dst: tuple[int, int],
+    letterbox: bool,
+    swap_rb: bool,
+    extra: int,
+) -> None:
+    w, h = src
+    rng = np.random.default_rng(w * 31 + dst[0] + extremes)
+    big = rng.integers(0, 256, (h * 3 // 2, w + extra), dtype=np.uint8)
+    if extremes:  # neighbour differences of 255: the largest weight-rounding errors
+        big = (big & 1) * np.uint8(255)
+    img = big[:, :w]  # row stride w + extra
+    out, info = k.preprocess(img, fmt, dst, MEAN, NORM, letterbox=letterbox, pad=114, swap_rb=swap_rb)
+    rgb = _nv12_model(img, fmt, info, (dst[1], dst[0]), 114)
+    order = [0, 1, 2] if swap_rb else [2, 1, 0]  # output channels are BGR unless swap_rb
+    mean = np.float32(MEAN).astype(np.float64).reshape(3, 1, 1)
+    norm = np.float32(NORM).astype(np.float64).reshape(3, 1, 1)
+    want = (rgb[order] - mean) * norm
+    err = np.abs(out - want) / norm  # u8 LSB
+    tol = np.array(TOL_NV12_RGB)[order]
+    worst = err.reshape(3, -1).max(1)
+    assert (worst <= tol).all(), f"worst error per output channel {worst} LSB > bound {tol}"
 
 
 def test_nv12_with_row_stride() -> None:
