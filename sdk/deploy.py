@@ -13,21 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk import engines
 from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
 from sdk.device.preprocess import ImageSpec
 from sdk.errors import BundleError, SdkError
 from sdk.paths import cache_dir
 from sdk.quantize import MAX_FP32_LAYERS
+from sdk.records import BundledPreprocess, EngineModel
 from sdk.report import DeployReport, Steps
 
-ENGINE_CHOICES = ("ncnn", "mnn", "all")
-PRECISION_CHOICES = ("fp32", "fp16", "int8")
 DEFAULT_EMULATED = "rk3399"
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from sdk.convert import PreparedModel
+    from sdk.bundle import Bundle
+    from sdk.convert import ConversionResult, PreparedModel
+    from sdk.remote import Session
+    from sdk.remote.board import BoardFacts
 
 
 @dataclass
@@ -79,23 +82,6 @@ def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None)
     from sdk.emulate import ensure_emulated
 
     return ensure_emulated(DEFAULT_EMULATED, log=log)
-
-
-def _engines(choice: str, profile: BoardProfile) -> list[str]:
-    from sdk.bundle.wheels import ENGINES_BY_ARCH
-
-    if choice not in ENGINE_CHOICES:
-        raise SdkError(f"unknown engine '{choice}'", expected=" | ".join(ENGINE_CHOICES),
-                       found=choice)
-    avail = ENGINES_BY_ARCH[profile.arch]
-    if choice == "all":
-        return list(avail)
-    if choice not in avail:
-        raise SdkError(
-            f"engine '{choice}' has no build for {profile.arch} boards ({profile.name})",
-            expected=" | ".join(avail), found=choice,
-        )
-    return [choice]
 
 
 def synthetic_image(seed: int = 0, size: tuple[int, int] = (640, 480)) -> np.ndarray:
@@ -175,6 +161,41 @@ def app_name(model: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem) or "model"
 
 
+@dataclass
+class _HostModels:
+    """What the host made for the board: the variants, their golden outputs, the host rows."""
+
+    results: dict[str, ConversionResult]
+    models: list[EngineModel]
+    golden: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant id -> outputs
+    quant: dict[str, Any] = field(default_factory=dict)  # engine -> QuantResult
+
+
+def _check_options(opts: DeployOptions) -> None:
+    if opts.precision not in engines.precisions():
+        raise SdkError(f"unknown precision '{opts.precision}'",
+                       expected=" | ".join(engines.precisions()), found=opts.precision)
+    if (opts.precision == "int8") != (opts.calib is not None):
+        raise SdkError("--calib DIR goes with --precision int8 (and int8 needs it)",
+                       found=f"--precision {opts.precision}, --calib {opts.calib}",
+                       fix="pass both, e.g. --precision int8 --calib images/")
+
+
+def _prepare(model: Path, opts: DeployOptions) -> tuple[Path, PreparedModel, BundledPreprocess | None,
+                                                         np.ndarray | None, np.ndarray | None]:
+    """The prepared model and, with --preprocess, the input the board makes from an image."""
+    from sdk import convert as cv
+
+    work = work_dir(model)
+    prepared = cv.prepare(model, work, opts.input_shapes or None)
+    if opts.preprocess is None:
+        return work, prepared, None, None, None
+    name, image, image_x = image_input(prepared, opts.preprocess, opts.image)
+    pre = BundledPreprocess(spec=opts.preprocess.to_dict(), input=name,
+                            source="gray" if opts.preprocess.color == "gray" else "bgr")
+    return work, prepared, pre, image, image_x
+
+
 def deploy(
     model: Path,
     board: str | None = None,
@@ -183,37 +204,20 @@ def deploy(
     steps: Steps | None = None,
 ) -> DeployReport:
     """Deploy ``model`` to ``board`` (default: the emulated rk3399) and return the report."""
-    from sdk import convert as cv
-    from sdk.bundle import build_bundle
-    from sdk.bundle.push import activate, check_board, check_disk, ensure_venv, push, run_on_board
-    from sdk.bundle.wheels import board_wheels, requirements_for
-    from sdk.remote import open_session, probe
+    from sdk.remote import open_session
+    from sdk.remote.board import check_board, probe
 
     opts = options or DeployOptions()
     steps = steps or Steps()
     t_start = time.time()
-    if opts.precision not in PRECISION_CHOICES:
-        raise SdkError(f"unknown precision '{opts.precision}'",
-                       expected=" | ".join(PRECISION_CHOICES), found=opts.precision)
-    if (opts.precision == "int8") != (opts.calib is not None):
-        raise SdkError("--calib DIR goes with --precision int8 (and int8 needs it)",
-                       found=f"--precision {opts.precision}, --calib {opts.calib}",
-                       fix="pass both, e.g. --precision int8 --calib images/")
+    _check_options(opts)
     model = Path(model)
-    with steps.step("prepare"):
-        # cheap model checks first: a bad file fails before any board is started
-        work = work_dir(model)
-        prepared = cv.prepare(model, work, opts.input_shapes or None)
-        pre: dict[str, Any] | None = None
-        image = image_x = None
-        if opts.preprocess is not None:  # a bad spec or image fails before any board work
-            name, image, image_x = image_input(prepared, opts.preprocess, opts.image)
-            pre = {"spec": opts.preprocess.to_dict(), "input": name,
-                   "source": "gray" if opts.preprocess.color == "gray" else "bgr"}
+    with steps.step("prepare"):  # cheap model checks first: a bad file fails before any board work
+        work, prepared, pre, image, image_x = _prepare(model, opts)
     with steps.step("board"):
         entry = resolve_board(board, log=steps.log)
         profile = load_profile(entry.profile)
-        engines = _engines(opts.engine, profile)
+        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
         threads = opts.threads or profile.default_threads
         # connect and check the board before the slow work: a wrong board fails fast
         session = open_session(entry)
@@ -222,106 +226,119 @@ def deploy(
         check_board(entry.name, facts, profile)
         steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
                   f"{facts.free_bytes / 2**30:.1f} GiB free")
-        with steps.step("convert + validate on host"):
-            feeds = cv.make_golden_inputs(prepared)
-            if pre is not None and image_x is not None:
-                feeds[pre["input"]] = image_x
-            reference = cv.run_reference(prepared, feeds)
-            base = "fp32" if opts.precision == "int8" else opts.precision
-            results = cv.convert(prepared, engines, base, work / base, feeds=feeds, reference=reference)
-            for r in results.values():
-                steps.log(f"{r.engine}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
-        good = {e: r.model for e, r in results.items() if r.ok and r.model is not None}
-        golden_by_model: dict[str, Any] = {}
-        quant: dict[str, Any] = {}
-        if opts.precision == "int8" and good:
-            with steps.step("quantize to int8"):
-                good, golden_by_model, quant = _int8_models(prepared, good, feeds, work, opts, steps)
-        report = DeployReport.start(model, entry, profile, opts.precision, threads, results)
-        report.add_quantization(quant)
-        if not good:
+        feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
+        report = DeployReport.start(model, entry, profile, opts.precision, threads, host.results)
+        report.add_quantization(host.quant)
+        if not host.models:
             raise SdkError(
                 f"no engine could deploy {model.name}",
-                found="; ".join(f"{r.engine}: {r.error}" for r in results.values()),
+                found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()),
                 fix="run 'sdk convert' on the model for per-output numbers",
             )
-        kernels_so: list[Path] = []
-        if pre is not None:
-            with steps.step(f"build sdk._kernels for {profile.arch}"):
-                from sdk.kernels.build import build_for_board
-
-                kernels_so.append(build_for_board(profile.arch, profile.python, work / "kernels"))
-                steps.log(f"{kernels_so[0].name}")
-        with steps.step("bundle"):
-            wheels = board_wheels(profile, log=steps.log)
-            # int8 kernels round differently on x86 and ARM: the board must agree with the
-            # host's int8 run to 0.99; fp32 (and the int8 deploy's fp32 baseline) to 0.999
-            floor = {k: 0.99 if m.precision in ("fp16", "int8") else 0.999 for k, m in good.items()}
-            bundle = build_bundle(
-                work / f"bundle-{opts.precision}", prepared=prepared, profile=profile,
-                models=good, feeds=feeds, reference=reference, wheels=wheels,
-                requirements=requirements_for(profile),
-                options={"min_cosine": floor, "threads": threads},
-                preprocess=pre, image=image, extra_runtime=kernels_so,
-                golden_by_model=golden_by_model,
-            )
-            report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-            check_disk(entry.name, facts, bundle)
-        with steps.step("push"):
-            pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
-            report.push = {"files_sent": pushed.stats.files_sent,
-                           "bytes_sent": pushed.stats.bytes_sent,
-                           "files_skipped": pushed.stats.files_skipped,
-                           "remote_dir": pushed.bundle_dir}
-            steps.log(f"sent {pushed.stats.files_sent} files ({pushed.stats.bytes_sent} bytes), "
-                      f"{pushed.stats.files_skipped} unchanged")
-        with steps.step("install runtime on board"):
-            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-        with steps.step("run on board"):
-            doc = run_on_board(session, pushed, python, runs=opts.runs, warmup=opts.warmup,
-                               threads=threads, cpus=list(profile.big_cpus), log=steps.log)
-        report.add_board_result(doc)
-        if report.ok:
-            activate(session, pushed, bundle.id)
-            report.activated = True
+        bundle = _bundle(prepared, profile, host, feeds, reference, work, opts, steps, threads, pre, image)
+        report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
+        _on_board(session, entry.name, facts, bundle, model, opts, steps, threads, profile, report)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or work / "reports")
     return report
 
 
-def _int8_models(
-    prepared: PreparedModel, fp32: dict[str, Any], feeds: dict[str, Any], work: Path,
-    opts: DeployOptions, steps: Steps,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """int8 models (mixed precision to the budget) next to their fp32 baselines.
+def _host_models(prepared: PreparedModel, engine_names: list[str], opts: DeployOptions, work: Path,
+                 steps: Steps, pre: BundledPreprocess | None, image_x: np.ndarray | None,
+                 ) -> tuple[dict[str, Any], dict[str, Any], _HostModels]:
+    """Convert and validate on the host; int8 beside its fp32 baseline. The golden feeds,
+    the onnxruntime reference and what goes into the bundle."""
+    from sdk import convert as cv
 
-    Calibration images go through the deployment's own preprocessing (``opts.preprocess``).
-    The board must reproduce the host's int8 outputs; the fp32 model rides along so the
-    report shows int8 against fp32 on the same board.
+    with steps.step("convert + validate on host"):
+        feeds = cv.make_golden_inputs(prepared)
+        if pre is not None and image_x is not None:
+            feeds[pre.input] = image_x
+        reference = cv.run_reference(prepared, feeds)
+        base = "fp32" if opts.precision == "int8" else opts.precision
+        results = cv.convert(prepared, engine_names, base, work / base, feeds=feeds, reference=reference)
+        for r in results.values():
+            steps.log(f"{r.engine}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
+    good = {e: r.model for e, r in results.items() if r.ok and r.model is not None}
+    host = _HostModels(results, list(good.values()))
+    if opts.precision == "int8" and good:
+        with steps.step("quantize to int8"):
+            _int8_models(prepared, good, feeds, work, opts, steps, host)
+    return feeds, reference, host
+
+
+def _int8_models(prepared: PreparedModel, fp32: dict[str, EngineModel], feeds: dict[str, Any], work: Path,
+                 opts: DeployOptions, steps: Steps, host: _HostModels) -> None:
+    """int8 models (mixed precision to the budget) next to their fp32 baselines, by the same
+    function as ``sdk quantize``; calibration images go through the deployment's own
+    preprocessing. The board must reproduce the host's int8 outputs; the fp32 model rides
+    along so the report shows int8 against fp32 on the same board.
     """
     from sdk import quantize as q
-    from sdk.quantize.calib import load_calibration
 
-    inp = prepared.inputs[0]
-    calib = load_calibration(opts.calib, inp.name, tuple(inp.shape), opts.preprocess)  # type: ignore[arg-type]
-    models: dict[str, Any] = {}
-    golden: dict[str, Any] = {}
-    info: dict[str, Any] = {}
+    assert opts.calib is not None
+    host.quant = q.quantize(prepared, list(fp32), opts.calib, work / "int8", spec=opts.preprocess,
+                            method=opts.method, per_channel=opts.per_channel, budget=opts.budget,
+                            max_fp32_layers=opts.max_fp32_layers, log=steps.log, fp32=fp32)
+    host.models = []
     for engine, em in fp32.items():
-        res = q.quantize_engine(engine, prepared, em, calib, work / "int8", method=opts.method,
-                                per_channel=opts.per_channel, budget=opts.budget,
-                                max_fp32_layers=opts.max_fp32_layers, log=steps.log)
-        info[engine] = res.to_dict()
-        models[f"{engine}-fp32"] = em
+        res = host.quant[engine]
+        host.models.append(em)
         if not res.ok or res.model is None:
             steps.log(f"{engine}: int8 FAILED: {res.error}")
             continue
-        models[engine] = res.model
-        golden[engine] = q.run_model(res.model, [feeds])[0]
-    if not any(k for k in models if not k.endswith("-fp32")):
+        host.models.append(res.model)
+        host.golden[res.model.id] = q.run_model(res.model, [feeds])[0]
+    if not any(m.precision == "int8" for m in host.models):
         raise SdkError("no engine could be quantized",
-                       found="; ".join(f"{e}: {r['error']}" for e, r in info.items()))
-    return models, golden, info
+                       found="; ".join(f"{e}: {r.error}" for e, r in host.quant.items()))
+
+
+def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, feeds: dict[str, Any],
+            reference: dict[str, Any], work: Path, opts: DeployOptions, steps: Steps, threads: int,
+            pre: BundledPreprocess | None, image: np.ndarray | None) -> Bundle:
+    from sdk.bundle import build_bundle
+    from sdk.bundle.wheels import board_wheels, requirements_for
+
+    kernels_so: list[Path] = []
+    if pre is not None:
+        with steps.step(f"build sdk._kernels for {profile.arch}"):
+            from sdk.kernels.build import build_for_board
+
+            kernels_so.append(build_for_board(profile.arch, profile.python, work / "kernels"))
+            steps.log(f"{kernels_so[0].name}")
+    with steps.step("bundle"):
+        wheels = board_wheels(profile, log=steps.log)
+        return build_bundle(
+            work / f"bundle-{opts.precision}", prepared=prepared, profile=profile,
+            models=host.models, feeds=feeds, reference=reference, wheels=wheels,
+            requirements=requirements_for(profile), options={"threads": threads},
+            preprocess=pre, image=image, extra_runtime=kernels_so, golden_by_model=host.golden,
+        )
+
+
+def _on_board(session: Session, board: str, facts: BoardFacts, bundle: Bundle, model: Path,
+              opts: DeployOptions, steps: Steps, threads: int, profile: BoardProfile,
+              report: DeployReport) -> None:
+    """Push, install, run; switch ``current`` to the bundle only if it passed."""
+    from sdk.remote.board import activate, check_disk, ensure_venv, push, run_on_board
+
+    check_disk(board, facts, bundle)
+    with steps.step("push"):
+        pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
+        report.push = {"files_sent": pushed.stats.files_sent, "bytes_sent": pushed.stats.bytes_sent,
+                       "files_skipped": pushed.stats.files_skipped, "remote_dir": pushed.bundle_dir}
+        steps.log(f"sent {pushed.stats.files_sent} files ({pushed.stats.bytes_sent} bytes), "
+                  f"{pushed.stats.files_skipped} unchanged")
+    with steps.step("install runtime on board"):
+        python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
+    with steps.step("run on board"):
+        doc = run_on_board(session, pushed, python, runs=opts.runs, warmup=opts.warmup,
+                           threads=threads, cpus=list(profile.big_cpus), log=steps.log)
+    report.add_board_result(doc)
+    if report.ok:
+        activate(session, pushed, bundle.id)
+        report.activated = True
 
 
 def check_result(report: DeployReport) -> None:
@@ -332,5 +349,3 @@ def check_result(report: DeployReport) -> None:
             found="; ".join(report.failures()) or "no engine result",
             fix="see the report for per-output numbers",
         )
-
-

@@ -1,6 +1,6 @@
 """Fixtures: calibration data and fp32 MNN models of the real PP-OCR networks.
 
-Synthetic text lines and pages come from :mod:`sdk.quantize.synth` (seeded); the fp32 MNN
+Synthetic text lines and pages come from :mod:`sdk.tools.synth` (seeded); the fp32 MNN
 models are converted once per session with the SDK's own converter.
 """
 
@@ -31,7 +31,7 @@ class Fp32Mnn:
     spec: ImageSpec
 
     def meta(self, model_file: str | None = None) -> dict[str, object]:
-        """``meta`` for :class:`sdk.device.engines.MnnRunner` over this model or ``model_file``."""
+        """``meta`` for :class:`sdk.engines.mnn.runner.MnnRunner` over this model or ``model_file``."""
         return {
             "engine": "mnn",
             "precision": "fp32",
@@ -43,7 +43,7 @@ class Fp32Mnn:
 
 def _fp32_mnn(onnx_path: Path, workdir: Path, shape: tuple[int, ...], spec: ImageSpec) -> Fp32Mnn:
     import sdk.convert as C
-    from sdk.convert.mnn import convert_mnn
+    from sdk.engines.mnn.convert import convert_mnn
 
     prepared = C.prepare(onnx_path, workdir, {"x": shape})
     model = convert_mnn(prepared, workdir / "mnn")
@@ -53,21 +53,21 @@ def _fp32_mnn(onnx_path: Path, workdir: Path, shape: tuple[int, ...], spec: Imag
 
 @pytest.fixture(scope="session")
 def cls_mnn(cls_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Fp32Mnn:
-    from sdk.quantize.synth import PPOCR_SPECS
+    from sdk.tools.synth import PPOCR_SPECS
 
     return _fp32_mnn(cls_model, tmp_path_factory.mktemp("cls_mnn"), (1, 3, 48, 192), PPOCR_SPECS["cls"])
 
 
 @pytest.fixture(scope="session")
 def rec_mnn(rec_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Fp32Mnn:
-    from sdk.quantize.synth import PPOCR_SPECS
+    from sdk.tools.synth import PPOCR_SPECS
 
     return _fp32_mnn(rec_model, tmp_path_factory.mktemp("rec_mnn"), (1, 3, 48, 320), PPOCR_SPECS["rec"])
 
 
 @pytest.fixture(scope="session")
 def det_mnn(det_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Fp32Mnn:
-    from sdk.quantize.synth import PPOCR_SPECS
+    from sdk.tools.synth import PPOCR_SPECS
 
     spec = replace(PPOCR_SPECS["det"], width=DET_SIZE, height=DET_SIZE)
     return _fp32_mnn(det_model, tmp_path_factory.mktemp("det_mnn"), (1, 3, DET_SIZE, DET_SIZE), spec)
@@ -76,7 +76,7 @@ def det_mnn(det_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Fp32Mn
 @pytest.fixture(scope="session")
 def calib_lines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """50 rendered text lines (PNG), seed CALIB_SEED."""
-    from sdk.quantize.synth import render_text_lines, write_images
+    from sdk.tools.synth import render_text_lines, write_images
 
     d = tmp_path_factory.mktemp("calib_lines")
     write_images(render_text_lines(50, CALIB_SEED), d)
@@ -86,7 +86,7 @@ def calib_lines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def heldout_lines() -> list[np.ndarray]:
     """100 rendered text lines, seed HELDOUT_SEED."""
-    from sdk.quantize.synth import render_text_lines
+    from sdk.tools.synth import render_text_lines
 
     return render_text_lines(100, HELDOUT_SEED)
 
@@ -94,7 +94,7 @@ def heldout_lines() -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def calib_pages_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 rendered pages (PNG, 640x640), seed CALIB_SEED."""
-    from sdk.quantize.synth import render_pages, write_images
+    from sdk.tools.synth import render_pages, write_images
 
     d = tmp_path_factory.mktemp("calib_pages")
     write_images(render_pages(40, CALIB_SEED), d)

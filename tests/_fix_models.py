@@ -25,7 +25,7 @@ SUPPORTED_ENGINE = "ncnn"
 
 
 def _rapidocr_model(filename: str) -> Path:
-    from sdk.models import PPOCR, ppocr_model
+    from sdk.tools.demo_models import PPOCR, ppocr_model
 
     kind = {v: k for k, v in PPOCR.items()}[filename]
     return ppocr_model(kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 
 def run_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -18,3 +19,13 @@ def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, r.stderr
     return errors[0]
+
+
+def board_results(device: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """A report's board results (``doc["device"]``) keyed by (engine, precision)."""
+    return {(r["engine"], r["precision"]): r for r in device["results"]}
+
+
+def host_rows(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """A report's host validation rows keyed by (engine, precision)."""
+    return {(h["engine"], h["precision"]): h for h in doc["host_validation"]}

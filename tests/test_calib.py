@@ -11,7 +11,7 @@ from sdk.device.preprocess import ImageSpec, preprocess
 from sdk.errors import SdkError
 from sdk.quantize import metrics as M
 from sdk.quantize.calib import CalibrationError, calibration_sha, load_calibration
-from sdk.quantize.synth import (
+from sdk.tools.synth import (
     PPOCR_SPECS,
     is_chinese,
     render_pages,
@@ -51,7 +51,7 @@ def test_chinese_lines_are_real_text_the_recogniser_reads() -> None:
     import onnx
     import onnxruntime as ort
 
-    from sdk.models import ppocr_model
+    from sdk.tools.demo_models import ppocr_model
 
     latin = render_text_lines_with_labels(40, seed=21)
     mixed = render_text_lines_with_labels(40, seed=21, cjk=0.5)

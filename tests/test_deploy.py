@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from cli_util import one_error_line, run_cli
+from cli_util import board_results, host_rows, one_error_line, run_cli
 
 from sdk.boards import BoardEntry, Inventory
 from sdk.deploy import DeployOptions, deploy
@@ -32,8 +32,9 @@ def check_device_doc(doc: dict, engines: tuple[str, ...]) -> None:
     assert doc["verified"] is True
     assert doc["platform"]["machine"] == "aarch64"
     assert doc["platform"]["qemu_cpu"] == "cortex-a72"  # the rk3399's ISA, not QEMU's max
+    results = board_results(doc)
     for e in engines:
-        res = doc["engines"][e]
+        res = results[(e, "fp32")]
         assert res["ok"], res
         assert res["outputs"] and all(o["cosine"] >= 0.999 for o in res["outputs"]), res["outputs"]
         lat = res["latency_ms"]
@@ -95,10 +96,11 @@ def test_op_one_engine_lacks(emulated_board: BoardEntry, one_engine_unsupported_
                 "--json", "-q", "--report-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
-    assert doc["device"]["engines"][other]["ok"] is True
-    assert lacking not in doc["device"]["engines"]
-    assert doc["host_validation"][lacking]["ok"] is False
-    assert op in doc["host_validation"][lacking]["error"]
+    results = board_results(doc["device"])
+    assert results[(other, "fp32")]["ok"] is True
+    assert lacking not in {e for e, _ in results}
+    assert host_rows(doc)[(lacking, "fp32")]["ok"] is False
+    assert op in host_rows(doc)[(lacking, "fp32")]["error"]
     # only the lacking engine: one line naming the op
     line = one_error_line(run_cli("deploy", str(model), "--board", emulated_board.name,
                                   "--engine", lacking, "-q"))
@@ -177,7 +179,7 @@ def test_preprocess_runs_the_neon_kernel_on_the_board(
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     check_device_doc(doc["device"], ("ncnn", "mnn"))
-    for res in doc["device"]["engines"].values():
+    for res in doc["device"]["results"]:
         pp = res["preprocess"]
         # the board's own build of sdk._kernels, NEON variant picked by HWCAP on cortex-a72
         assert pp["impl"] == "u8_resize_bilinear_normalize_chw__neon", pp
@@ -207,8 +209,8 @@ def test_armv7_board_ncnn_with_kernels(emulated_rv1126: BoardEntry, cls_model: P
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     dev = doc["device"]
-    assert dev["platform"]["machine"] == "armv7l" and set(dev["engines"]) == {"ncnn"}
-    res = dev["engines"]["ncnn"]
+    assert dev["platform"]["machine"] == "armv7l" and set(board_results(dev)) == {("ncnn", "fp32")}
+    res = board_results(dev)[("ncnn", "fp32")]
     assert res["ok"] and all(o["cosine"] >= 0.999 for o in res["outputs"])
     assert res["preprocess"]["impl"] == "u8_resize_bilinear_normalize_chw__neon"
     assert res["latency_ms"]["p50"] > 0

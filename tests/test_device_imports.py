@@ -1,4 +1,9 @@
-"""Code that runs on the board imports only stdlib, numpy, the engines and sdk._kernels."""
+"""Code that runs on the board imports only stdlib, numpy, the engines and sdk._kernels.
+
+The board's code is what the bundle ships under ``runtime/`` (:func:`sdk.bundle.board_modules`):
+the runner, the records, the runner base class and each engine's runner. It may import the
+SDK's own modules only where those ship too.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,29 @@ import ast
 import sys
 from pathlib import Path
 
-DEVICE = Path(__file__).parents[1] / "sdk" / "device"
+from sdk.bundle import board_modules
+
+SDK = Path(__file__).parents[1] / "sdk"
 ALLOWED_THIRD_PARTY = {"numpy", "ncnn", "MNN"}
-ALLOWED_SDK = ("sdk.device", "sdk._kernels")
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:`` (never executed, on the board or not)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
 
 
 def imported_modules(path: Path) -> set[str]:
     mods: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             mods |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -23,23 +43,38 @@ def imported_modules(path: Path) -> set[str]:
     return mods
 
 
-def test_device_code_imports_only_what_the_board_has() -> None:
-    files = sorted(DEVICE.glob("*.py"))
-    assert len(files) >= 3  # runner, engines, metrics at least
+def _module_name(rel: str) -> str:
+    return rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def test_board_code_imports_only_what_the_board_has() -> None:
+    files = board_modules()
+    shipped = {_module_name(rel) for _, rel in files}
+    # the runner, the records and every engine's runner at least
+    assert {"sdk.device.runner", "sdk.device.metrics", "sdk.records", "sdk.engines.base",
+            "sdk.engines.ncnn.runner", "sdk.engines.mnn.runner"} <= shipped
+    allowed_sdk = shipped | {"sdk", "sdk._kernels", "sdk.device", "sdk.engines"}
     bad = {}
-    for f in files:
-        for mod in imported_modules(f):
+    for src, rel in files:
+        for mod in imported_modules(src):
+            assert not mod.startswith("MNN.tools"), f"{rel} imports {mod}"  # it runs pip and phones home
             top = mod.split(".")[0]
             if top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY or top == "__future__":
                 continue
-            if mod == "sdk" or mod.startswith(ALLOWED_SDK):
+            if mod in allowed_sdk:
                 continue
-            bad.setdefault(f.name, []).append(mod)
-    assert not bad, f"device code imports what the board does not have: {bad}"
+            bad.setdefault(rel, []).append(mod)
+    assert not bad, f"board code imports what the board does not have: {bad}"
+
+
+def test_every_device_module_ships() -> None:
+    shipped = {src for src, _ in board_modules()}
+    assert set((SDK / "device").glob("*.py")) <= shipped
 
 
 def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     f = tmp_path / "x.py"
-    f.write_text("import onnxruntime\nfrom sdk.convert import prepare\n")
+    f.write_text("import onnxruntime\nfrom sdk.convert import prepare\nif TYPE_CHECKING:\n    import onnx\n"
+                 "def f():\n    import cv2\n")
     mods = imported_modules(f)
-    assert "onnxruntime" in mods and "sdk.convert" in mods
+    assert {"onnxruntime", "sdk.convert", "cv2"} <= mods and "onnx" not in mods

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_util import one_error_line, run_cli
+from cli_util import board_results, host_rows, one_error_line, run_cli
 
 from sdk.boards import BoardEntry
 from sdk.convert import prepare
 from sdk.device.preprocess import preprocess
 from sdk.quantize import quantize
-from sdk.quantize.synth import PPOCR_SPECS, render_text_lines, write_images
+from sdk.tools.synth import PPOCR_SPECS, render_text_lines, write_images
 
 CLS_PRE = "size=192x48,color=bgr,mean=127.5,norm=0.0078431,letterbox=1,align=topleft,pad=127.5"
 
@@ -87,7 +87,7 @@ def test_mnn_weight_only_convs_do_not_count_as_int8(cls_model: Path, tmp_path: P
     """Without output scales in the message, MNN's converter writes weight-only convs (int8
     weights, float compute, the input scales ignored): they must not pass for int8."""
     from sdk.convert import convert_engine
-    from sdk.quantize.mnn_params import (
+    from sdk.engines.mnn.params import (
         _convert,
         _pipeline_class,
         calibrate_mnn,
@@ -123,9 +123,9 @@ def test_mnn_weight_only_convs_do_not_count_as_int8(cls_model: Path, tmp_path: P
 def test_mnn_int8_from_sdk_calibration(cls_model: Path, cls_calib: Path, tmp_path: Path) -> None:
     """MNN int8 built by MNN's converter from our scales: real int8 convs, and mixed precision
     (convs left out of the compression message) brings it to the budget on held-out lines."""
+    from sdk.engines.mnn.params import POOLED_INPUT, count_int8_convs, mnn_convs, mnn_json, pooled_convs
     from sdk.quantize import run_model
     from sdk.quantize.metrics import top1_agreement
-    from sdk.quantize.mnn_params import POOLED_INPUT, count_int8_convs, mnn_convs, mnn_json, pooled_convs
 
     prep = prepare(cls_model, tmp_path, {"x": (1, 3, 48, 192)})
     (res,) = quantize(prep, ["mnn"], cls_calib, tmp_path / "q", spec=PPOCR_SPECS["cls"],
@@ -238,17 +238,18 @@ def test_deploy_int8_on_the_board(emulated_board: BoardEntry, cls_model: Path, c
                 "--report-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
-    eng = doc["device"]["engines"]
-    assert set(eng) == {"ncnn", "ncnn-fp32", "mnn", "mnn-fp32"}
-    for e in ("ncnn", "mnn"):
-        assert eng[e]["precision"] == "int8" and eng[f"{e}-fp32"]["precision"] == "fp32"
+    eng = board_results(doc["device"])
+    assert set(eng) == {("ncnn", "int8"), ("ncnn", "fp32"), ("mnn", "int8"), ("mnn", "fp32")}
+    for (e, p), res in eng.items():
+        assert res["engine"] == e and res["precision"] == p
     for res in eng.values():
         assert res["ok"] and res["latency_ms"]["p50"] > 0
     for e in ("ncnn", "mnn"):
         # the board (ARM int8 kernels) reproduces the host's int8 run; the host measured
         # int8 against fp32
-        assert all(o["cosine"] >= 0.99 for o in eng[e]["outputs"]), (e, eng[e]["outputs"])
+        int8 = eng[(e, "int8")]
+        assert all(o["cosine"] >= 0.99 for o in int8["outputs"]), (e, int8["outputs"])
         q = doc["quantization"][e]
         assert q["met"] and q["accuracy"]["cosine"] >= 0.99 and q["int8_bytes"] < q["fp32_bytes"], e
-        assert q["margin_outputs"] == [o["output"] for o in doc["host_validation"][e]["outputs"]]
+        assert q["margin_outputs"] == [o["output"] for o in host_rows(doc)[(e, "int8")]["outputs"]]
     assert any("decision margins" in n for n in doc["notes"]), doc["notes"]

@@ -1,10 +1,13 @@
 """int8 with MNN's quantizer on the real PP-OCR models, calibrated with the SDK's preprocessing.
 
-Accuracy targets are the issue's: cls top-1 agreement >= 0.99, rec character agreement
->= 0.98, det prob-map cosine >= 0.99 and mask IoU >= 0.95 (all vs the fp32 MNN model, on
-held-out synthetic data). Where MNN's quantizer cannot reach a target the test records the
-measured numbers as an xfail (a finding), after checking the int8 model is at least sane. The
-SDK's own MNN int8 path (sdk.quantize.mnn_params) is tested in test_quantize.py.
+Accuracy targets: cls top-1 agreement >= 0.99, rec character agreement >= 0.98, det
+prob-map cosine >= 0.99 and mask IoU >= 0.95 (all vs the fp32 MNN model, on held-out
+synthetic data). MNN's own quantizer reaches none of them (measured: cls 0.960, rec 0.913,
+det 0.954 / 0.893). Each test measures its variants, checks the int8 model is at least sane,
+asserts the miss (a change in MNN that meets a target fails the test, so the README and the
+default path get revisited) and asserts that the SDK reports the miss when a user asks for
+that quantizer (``--method mnn-kl``: ``met`` false, the figure and the budget in the error).
+The SDK's own MNN int8 path (sdk.engines.mnn.params) is tested in test_quantize.py.
 """
 
 from __future__ import annotations
@@ -19,17 +22,15 @@ import pytest
 from _fix_calib import DET_SIZE, HELDOUT_SEED, Fp32Mnn
 from audit_util import assert_offline, run_audited, site_state
 
-from sdk.device.engines import MnnRunner
+from sdk.convert import prepare
 from sdk.device.preprocess import preprocess
+from sdk.engines.mnn.quantizer import quantize_mnn
+from sdk.engines.mnn.runner import MnnRunner
+from sdk.engines.mnn.tools import dump_mnn_tensors, mnn_op_names, mnn_ops
+from sdk.errors import QuantizeError
+from sdk.quantize import QuantResult, quantize
 from sdk.quantize import metrics as M
 from sdk.quantize.calib import load_calibration
-from sdk.quantize.mnn import (
-    QuantizeError,
-    dump_mnn_tensors,
-    mnn_op_names,
-    mnn_ops,
-    quantize_mnn,
-)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS: dict[str, dict[str, float]] = {}
@@ -44,16 +45,26 @@ def _record(key: str, **values: float) -> None:
 
 
 def _run(model: Fp32Mnn, model_file: Path, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-    runner = MnnRunner(model_file.parent, model.meta(model_file.name))
-    try:
+    with MnnRunner(model_file.parent, model.meta(model_file.name)) as runner:
         return [runner.run(f)["out"] for f in feeds]
-    finally:
-        runner.close()
 
 
-def _target(ok: bool, what: str) -> None:
-    if not ok:
-        pytest.xfail(f"finding: MNN's own quantizer misses the target: {what}")
+def _known_miss(met: bool, what: str) -> None:
+    assert not met, f"MNN's own quantizer now meets the target ({what}): revisit the README and this test"
+    print(f"\n[mnn-int8] finding: MNN's own quantizer misses the target: {what}")
+
+
+def _sdk_reports_miss(onnx: Path, model: Fp32Mnn, calib_dir: Path, work: Path, budget: float) -> QuantResult:
+    """MNN's own quantizer through the SDK's flow, as ``sdk quantize --method mnn-kl`` runs it
+    (fully int8, no mixed precision): the SDK must say the budget was missed, with the figure."""
+    prepared = prepare(onnx, work / "prep", {model.input_name: model.input_shape})
+    (res,) = quantize(prepared, ["mnn"], calib_dir, work / "q", spec=model.spec, method="mnn-kl",
+                      budget=budget, max_fp32_layers=0).values()
+    assert res.ok and res.model is not None, res.error
+    assert res.method == "mnn-kl" and res.accuracy is not None
+    assert not res.met and res.accuracy.cosine < budget
+    assert res.error is not None and f"cosine {res.accuracy.cosine:.5f} < budget {budget}" in res.error
+    return res
 
 
 def _quantize(model: Fp32Mnn, calib_dir: Path, work: Path, method: str = "kl", **kw: object) -> Path:
@@ -132,7 +143,7 @@ def _variants(model: Fp32Mnn, first: int) -> list[tuple[str, str, list[str]]]:
 
 
 def test_cls_int8_top1(
-    cls_mnn: Fp32Mnn, calib_lines_dir: Path, heldout_lines: list[np.ndarray], tmp_path: Path
+    cls_mnn: Fp32Mnn, cls_model: Path, calib_lines_dir: Path, heldout_lines: list[np.ndarray], tmp_path: Path
 ) -> None:
     # half the held-out lines turned 180 degrees, so both classes occur
     imgs = [im if i % 2 == 0 else np.ascontiguousarray(im[::-1, ::-1]) for i, im in enumerate(heldout_lines)]
@@ -148,11 +159,14 @@ def test_cls_int8_top1(
         )
         best = max(best, top1)
     assert best > 0.6  # sane: far above a broken model
-    _target(best >= 0.99, f"cls top-1 agreement {best:.3f} < 0.99")
+    _known_miss(best >= 0.99, f"cls top-1 agreement {best:.3f} < 0.99")
+    res = _sdk_reports_miss(cls_model, cls_mnn, calib_lines_dir, tmp_path / "sdk", budget=0.9998)
+    assert res.margin_outputs  # the budget is on the decision margins of the softmax output
 
 
-def test_rec_int8_char_agreement(rec_mnn: Fp32Mnn, calib_lines_dir: Path, tmp_path: Path) -> None:
-    from sdk.quantize.synth import render_text_lines
+def test_rec_int8_char_agreement(rec_mnn: Fp32Mnn, rec_model: Path, calib_lines_dir: Path,
+                                 tmp_path: Path) -> None:
+    from sdk.tools.synth import render_text_lines
 
     feeds = [{"x": preprocess(im, rec_mnn.spec)[0]} for im in render_text_lines(40, HELDOUT_SEED)]
     ref = _run(rec_mnn, rec_mnn.path, feeds)
@@ -176,11 +190,12 @@ def test_rec_int8_char_agreement(rec_mnn: Fp32Mnn, calib_lines_dir: Path, tmp_pa
             fp32_bytes=rec_mnn.path.stat().st_size,
         )
         best = max(best, agree)
-    _target(best >= 0.98, f"rec char agreement {best:.3f} < 0.98")
+    _known_miss(best >= 0.98, f"rec char agreement {best:.3f} < 0.98")
+    _sdk_reports_miss(rec_model, rec_mnn, calib_lines_dir, tmp_path / "sdk", budget=0.998)
 
 
-def test_det_int8_prob_map(det_mnn: Fp32Mnn, calib_pages_dir: Path, tmp_path: Path) -> None:
-    from sdk.quantize.synth import render_pages
+def test_det_int8_prob_map(det_mnn: Fp32Mnn, det_model: Path, calib_pages_dir: Path, tmp_path: Path) -> None:
+    from sdk.tools.synth import render_pages
 
     feeds = [{"x": preprocess(im, det_mnn.spec)[0]} for im in render_pages(8, HELDOUT_SEED)]
     ref = _run(det_mnn, det_mnn.path, feeds)
@@ -212,10 +227,12 @@ def test_det_int8_prob_map(det_mnn: Fp32Mnn, calib_pages_dir: Path, tmp_path: Pa
             best = (cos, iou, name)
         if name == "kl":
             _worst_layers(det_mnn, q, feeds[0])
-    _target(
+    _known_miss(
         best[0] >= 0.99 and best[1] >= 0.95,
         f"det best ({best[2]}) cosine {best[0]:.4f} / mask IoU {best[1]:.4f} < 0.99 / 0.95",
     )
+    res = _sdk_reports_miss(det_model, det_mnn, calib_pages_dir, tmp_path / "sdk", budget=0.99)
+    assert not res.margin_outputs  # a sigmoid map: the plain cosine
 
 
 def _worst_layers(model: Fp32Mnn, q: Path, feed: dict[str, np.ndarray], n: int = 5) -> None:
@@ -229,7 +246,7 @@ def _worst_layers(model: Fp32Mnn, q: Path, feed: dict[str, np.ndarray], n: int =
 
 
 def test_dump_mnn_tensors_matches_outputs(cls_mnn: Fp32Mnn) -> None:
-    from sdk.quantize.synth import render_text_lines
+    from sdk.tools.synth import render_text_lines
 
     feed = {"x": preprocess(render_text_lines(1, 9)[0], cls_mnn.spec)[0]}
     convs = [o.outputs[0] for o in mnn_ops(cls_mnn.path) if o.quantizable]
@@ -256,8 +273,9 @@ def test_quantizing_installs_nothing_and_opens_no_socket(
         import sys
         from pathlib import Path
         from sdk.quantize.calib import load_calibration
-        from sdk.quantize.mnn import quantize_mnn, mnn_op_names
-        from sdk.quantize.synth import PPOCR_SPECS
+        from sdk.engines.mnn.quantizer import quantize_mnn
+        from sdk.engines.mnn.tools import mnn_op_names
+        from sdk.tools.synth import PPOCR_SPECS
         feeds = load_calibration(
             Path({str(calib_lines_dir)!r}), "x", (1, 3, 48, 192), PPOCR_SPECS["cls"], limit=5
         )
@@ -266,7 +284,7 @@ def test_quantizing_installs_nothing_and_opens_no_socket(
         assert mnn_op_names(q)
         # the SDK's own MNN int8 (statistics, probe run, converter with our params)
         from sdk.convert import prepare
-        from sdk.quantize.mnn_params import calibrate_mnn, count_int8_convs, write_mnn_int8
+        from sdk.engines.mnn.params import calibrate_mnn, count_int8_convs, write_mnn_int8
         prep = prepare(Path({str(cls_model)!r}), Path({str(tmp_path / "p")!r}), {{"x": (1, 3, 48, 192)}})
         cal = calibrate_mnn(Path({str(cls_mnn.path)!r}), feeds, ["x"], onnx_path=prep.path,
                             workdir=Path({str(tmp_path / "probe")!r}))

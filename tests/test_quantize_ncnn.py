@@ -1,4 +1,8 @@
-"""ncnn int8: our calibration and model rewrite, run by the real ncnn (no mocks)."""
+"""ncnn int8: our calibration table and model rewrite, run by the real ncnn (no mocks).
+
+Every int8 model here is built the way ``sdk deploy --precision int8`` builds it: by the
+ncnn adapter the engine-neutral flow drives (:class:`sdk.engines.ncnn.int8.NcnnInt8`).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,13 @@ import numpy as np
 import pytest
 
 import sdk.convert as C
-from sdk.device.engines import load_engine
-from sdk.quantize.ncnn import (
-    METHODS,
-    CalibrationTable,
-    QuantizeError,
-    calibrate_ncnn,
-    extract_blobs,
-    layer_sensitivity,
-    quantizable_layers,
-    quantize_ncnn,
-    write_int8_model,
-)
-from sdk.quantize.ncnn_format import TAG_FP32, TAG_INT8, NcnnParam, layer_chunks
+from sdk.engines import open_runner
+from sdk.engines.ncnn.format import TAG_FP32, TAG_INT8, NcnnParam, layer_chunks
+from sdk.engines.ncnn.int8 import NcnnInt8, extract_blobs, layer_sensitivity
+from sdk.engines.ncnn.rewrite import correct_bias, write_int8_model
+from sdk.engines.ncnn.table import CalibrationTable, calibrate_ncnn, quantizable_layers, rethreshold
+from sdk.errors import QuantizeError
+from sdk.quantize.stats import METHODS
 
 SEED = 20261020
 
@@ -115,9 +113,22 @@ def _feeds(images: list[np.ndarray], name: str = "input") -> list[dict[str, np.n
     return [{name: preprocess(img, spec)[0]} for img in images]
 
 
+# the prepared model each fp32 conversion came from (the int8 adapter reads its outputs)
+_PREPARED: dict[Path, C.PreparedModel] = {}
+
+
 def _convert(onnx_path: Path, work: Path, shape: tuple[int, ...] | None = None) -> C.EngineModel:
     prepared = C.prepare(onnx_path, work / "prep", {"input": shape} if shape else None)
-    return C.convert_engine("ncnn", prepared, work / "ncnn-fp32")
+    model = C.convert_engine("ncnn", prepared, work / "ncnn-fp32")
+    _PREPARED[model.model_dir] = prepared
+    return model
+
+
+def _int8(fp32: C.EngineModel, feeds: list[dict[str, np.ndarray]], work: Path, *, method: str = "kl",
+          per_channel: bool = True, skip: Any = ()) -> tuple[C.EngineModel, CalibrationTable]:
+    """The int8 model as the deploy flow builds it (the adapter sdk.quantize drives), and its table."""
+    adapter = NcnnInt8(fp32, feeds, work, method, per_channel, _PREPARED[fp32.model_dir])
+    return adapter.build(sorted(skip)), adapter.table
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +148,8 @@ def held_out() -> list[dict[str, np.ndarray]]:
 
 
 def _run_all(model: C.EngineModel, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-    runner = load_engine("ncnn", model.model_dir, model.meta)
-    try:
+    with open_runner("ncnn", model.model_dir, model.meta) as runner:
         return [next(iter(runner.run(f).values())) for f in feeds]
-    finally:
-        runner.close()
 
 
 def _weight_bytes(param: Path) -> int:
@@ -176,7 +184,7 @@ def test_param_roundtrip_keeps_array_params(tmp_path: Path) -> None:
 
 
 def test_param_rejects_bad_files() -> None:
-    from sdk.quantize.ncnn_format import NcnnFormatError
+    from sdk.engines.ncnn.format import NcnnFormatError
 
     with pytest.raises(NcnnFormatError, match="magic"):
         NcnnParam.parse("123\n1 1\nInput in0 0 1 in0\n")
@@ -215,7 +223,7 @@ def test_int8_model_runs_close_to_fp32(
     held_out: list[dict[str, np.ndarray]],
     tmp_path: Path,
 ) -> None:
-    q, table = quantize_ncnn(conv_fp32, calib_feeds, tmp_path / "int8", method=method)
+    q, table = _int8(conv_fp32, calib_feeds, tmp_path / "int8", method=method)
     assert q.precision == "int8" and q.meta["precision"] == "int8"
     assert q.meta["inputs"] == conv_fp32.meta["inputs"]
     assert set(table.layers) == set(quantizable_layers(conv_fp32.files[0]))
@@ -238,9 +246,7 @@ def test_int8_model_runs_close_to_fp32(
 def _spread_outputs(tmp_path: Path, per_channel: bool, fp32: C.EngineModel) -> tuple[float, CalibrationTable]:
     feeds = _feeds(_text_images(24, seed=3))
     held = _feeds(_text_images(12, seed=4))
-    q, table = quantize_ncnn(
-        fp32, feeds, tmp_path / f"int8-{per_channel}", method="minmax", per_channel=per_channel
-    )
+    q, table = _int8(fp32, feeds, tmp_path / f"int8-{per_channel}", method="minmax", per_channel=per_channel)
     f = logit_factors(SPREAD)
     ref, got = _run_all(fp32, held), _run_all(q, held)
     return float(np.mean([_cos(a / f, b / f) for a, b in zip(ref, got, strict=True)])), table
@@ -267,7 +273,7 @@ def test_skipped_layer_stays_float(
     param, binf = conv_fp32.files
     names = quantizable_layers(param)
     skipped = names[1]  # the depthwise one
-    q, _ = quantize_ncnn(conv_fp32, calib_feeds, tmp_path / "int8", skip={skipped})
+    q, _ = _int8(conv_fp32, calib_feeds, tmp_path / "int8", skip={skipped})
     assert q.meta["int8"]["skip"] == [skipped]
     src, out = NcnnParam.load(param), NcnnParam.load(q.files[0])
     assert 8 not in out.layer(skipped).params
@@ -283,11 +289,8 @@ def test_skipped_layer_stays_float(
         if name != skipped:
             assert struct.unpack_from("<I", out_data, out_chunks[name][0])[0] == TAG_INT8
             assert out.layer(name).get_int(8) in (1, 2)
-    runner = load_engine("ncnn", q.model_dir, q.meta)
-    try:
+    with open_runner("ncnn", q.model_dir, q.meta) as runner:
         runner.run(calib_feeds[0])
-    finally:
-        runner.close()
 
 
 def test_table_roundtrip_and_rewrite_from_table(
@@ -315,7 +318,7 @@ def test_extract_blobs_fp32_vs_int8(
     conv_fp32: C.EngineModel, calib_feeds: list[dict[str, np.ndarray]], tmp_path: Path
 ) -> None:
     param, binf = conv_fp32.files
-    q, _ = quantize_ncnn(conv_fp32, calib_feeds, tmp_path / "int8")
+    q, _ = _int8(conv_fp32, calib_feeds, tmp_path / "int8")
     feed = calib_feeds[5]
     ref = extract_blobs(param, binf, feed, conv_fp32.meta)
     got = extract_blobs(q.files[0], q.files[1], feed, q.meta)
@@ -363,7 +366,9 @@ def test_errors_are_one_line(conv_fp32: C.EngineModel, tmp_path: Path) -> None:
 
 def _ppocr(model: Path, which: str, tmp_path: Path, shape: tuple[int, ...]) -> C.EngineModel:
     prepared = C.prepare(model, tmp_path / "prep", {"x": shape})
-    return C.convert_engine("ncnn", prepared, tmp_path / "ncnn-fp32")
+    fp32 = C.convert_engine("ncnn", prepared, tmp_path / "ncnn-fp32")
+    _PREPARED[fp32.model_dir] = prepared
+    return fp32
 
 
 def _ppocr_feeds(which: str, images: list[np.ndarray], spec: Any) -> list[dict[str, np.ndarray]]:
@@ -374,13 +379,14 @@ def _ppocr_feeds(which: str, images: list[np.ndarray], spec: Any) -> list[dict[s
 
 @pytest.mark.slow
 def test_cls_model_top1(cls_model: Path, tmp_path: Path) -> None:
-    from sdk.quantize import metrics, synth
+    from sdk.quantize import metrics
+    from sdk.tools import synth
 
     spec = synth.PPOCR_SPECS["cls"]
     fp32 = _ppocr(cls_model, "cls", tmp_path, (1, 3, 48, 192))
     calib = _ppocr_feeds("cls", synth.render_text_lines(50, 1), spec)
     held = _ppocr_feeds("cls", synth.render_text_lines(100, 99), spec)
-    q, table = quantize_ncnn(fp32, calib, tmp_path / "int8", method="kl")
+    q, table = _int8(fp32, calib, tmp_path / "int8", method="kl")
     ref, got = _run_all(fp32, held), _run_all(q, held)
     top1 = metrics.top1_agreement(ref, got)
     print(f"cls kl: top-1 agreement {top1:.3f}, {len(table.layers)} int8 layers, "
@@ -391,13 +397,14 @@ def test_cls_model_top1(cls_model: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_rec_model_char_agreement(rec_model: Path, tmp_path: Path) -> None:
-    from sdk.quantize import metrics, synth
+    from sdk.quantize import metrics
+    from sdk.tools import synth
 
     spec = synth.PPOCR_SPECS["rec"]
     fp32 = _ppocr(rec_model, "rec", tmp_path, (1, 3, 48, 320))
     calib = _ppocr_feeds("rec", synth.render_text_lines(50, 1), spec)
     held = _ppocr_feeds("rec", synth.render_text_lines(50, 99), spec)
-    q, _ = quantize_ncnn(fp32, calib, tmp_path / "int8", method="percentile")
+    q, _ = _int8(fp32, calib, tmp_path / "int8", method="percentile")
     agreement = metrics.char_agreement(_run_all(fp32, held), _run_all(q, held))
     print(f"rec percentile: char agreement {agreement:.4f} (target 0.98 needs mixed precision)")
     assert agreement >= REC_MIN_AGREEMENT
@@ -412,14 +419,15 @@ REC_MIN_AGREEMENT = 0.85
 def test_det_model_prob_map(det_model: Path, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from sdk.quantize import metrics, synth
+    from sdk.quantize import metrics
+    from sdk.tools import synth
 
     size = 320
     spec = replace(synth.PPOCR_SPECS["det"], width=size, height=size)
     fp32 = _ppocr(det_model, "det", tmp_path, (1, 3, size, size))
     calib = _ppocr_feeds("det", synth.render_pages(20, 1, (size, size)), spec)
     held = _ppocr_feeds("det", synth.render_pages(8, 99, (size, size)), spec)
-    q, _ = quantize_ncnn(fp32, calib, tmp_path / "int8", method="kl")
+    q, _ = _int8(fp32, calib, tmp_path / "int8", method="kl")
     ref, got = _run_all(fp32, held), _run_all(q, held)
     cos = float(np.mean([metrics.cosine(a, b) for a, b in zip(ref, got, strict=True)]))
     iou = float(np.mean([metrics.mask_iou(a, b, 0.3) for a, b in zip(ref, got, strict=True)]))
@@ -433,7 +441,8 @@ def test_det_model_mixed_precision_meets_targets(det_model: Path, tmp_path: Path
     """percentile + the 5 layers layer_sensitivity ranks worst left in fp32."""
     from dataclasses import replace
 
-    from sdk.quantize import metrics, synth
+    from sdk.quantize import metrics
+    from sdk.tools import synth
 
     size = 320
     spec = replace(synth.PPOCR_SPECS["det"], width=size, height=size)
@@ -441,10 +450,10 @@ def test_det_model_mixed_precision_meets_targets(det_model: Path, tmp_path: Path
     calib = _ppocr_feeds("det", synth.render_pages(30, 1, (size, size)), spec)
     held = _ppocr_feeds("det", synth.render_pages(10, 99, (size, size)), spec)
     param, binf = fp32.files
-    table = calibrate_ncnn(param, binf, calib, fp32.meta, method="percentile")
-    ranking = layer_sensitivity(param, binf, table, calib[:6], fp32.meta, tmp_path / "sens")
+    adapter = NcnnInt8(fp32, calib, tmp_path / "int8", "percentile", True, _PREPARED[fp32.model_dir])
+    ranking = layer_sensitivity(param, binf, adapter.table, calib[:6], fp32.meta, tmp_path / "sens")
     skip = list(ranking)[:5]
-    q, _ = quantize_ncnn(fp32, [], tmp_path / "int8", table=table, skip=skip)
+    q = adapter.build(skip)
     ref, got = _run_all(fp32, held), _run_all(q, held)
     cos = float(np.mean([metrics.cosine(a, b) for a, b in zip(ref, got, strict=True)]))
     iou = float(np.mean([metrics.mask_iou(a, b, 0.3) for a, b in zip(ref, got, strict=True)]))
@@ -461,8 +470,6 @@ def test_rethreshold_equals_a_fresh_calibration(
     conv_fp32: C.EngineModel, calib_feeds: list[dict[str, np.ndarray]]
 ) -> None:
     """auto tries several methods from one statistics pass: that must be the same calibration."""
-    from sdk.quantize.ncnn import rethreshold
-
     param, binf = conv_fp32.files
     base = calibrate_ncnn(param, binf, calib_feeds, conv_fp32.meta, method="percentile")
     for method in ("mse", "kl", "minmax"):
@@ -473,8 +480,6 @@ def test_rethreshold_equals_a_fresh_calibration(
     assert rethreshold(base, "minmax").thresholds != base.thresholds
     with pytest.raises(QuantizeError, match="moments"):
         rethreshold(base, "aciq")
-    from sdk.quantize.ncnn import CalibrationTable
-
     with pytest.raises(QuantizeError, match="statistics"):
         rethreshold(CalibrationTable.parse(base.text()), "mse")
 
@@ -485,8 +490,6 @@ def test_bias_correction_removes_the_mean_shift(
 ) -> None:
     """Coarse int8 (minmax, per-tensor weights) shifts output means; the correction measured
     on calibration images must cut that shift on held-out ones, and be written into the bias."""
-    from sdk.quantize.ncnn import correct_bias, extract_blobs
-
     param, binf = conv_fp32.files
     table = calibrate_ncnn(param, binf, calib_feeds, conv_fp32.meta, method="minmax", per_channel=False)
     plain_p, plain_b = tmp_path / "plain.param", tmp_path / "plain.bin"

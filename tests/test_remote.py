@@ -26,6 +26,7 @@ from sdk.remote import (
     is_reachable,
     open_session,
     probe,
+    sync_dir,
 )
 
 
@@ -223,7 +224,7 @@ def test_sync(session: Session, tmp_path: Path, rdir: str) -> None:
     Path(target, "stray.txt").write_text("s")
 
     calls: list[tuple[int, int]] = []
-    st = session.sync(local, target, progress=lambda done, total: calls.append((done, total)))
+    st = sync_dir(session, local, target, progress=lambda done, total: calls.append((done, total)))
     assert isinstance(st, SyncStats)
     total_bytes = sum(len(v) for v in files.values())
     assert st == SyncStats(
@@ -235,24 +236,24 @@ def test_sync(session: Session, tmp_path: Path, rdir: str) -> None:
     assert not os.access(Path(target, "manifest.json"), os.X_OK)
     assert session.run([f"{target}/bin/run.sh"]).stdout == "hi\n"
 
-    st = session.sync(local, target)
+    st = sync_dir(session, local, target)
     assert (st.files_sent, st.bytes_sent, st.files_skipped, st.files_deleted) == (0, 0, 5, 0)
 
     (local / "models/b.param").write_bytes(b"7767517\nchanged\n")
-    st = session.sync(local, target)
+    st = sync_dir(session, local, target)
     assert (st.files_sent, st.bytes_sent) == (1, len(b"7767517\nchanged\n"))
     assert Path(target, "models/b.param").read_bytes() == b"7767517\nchanged\n"
 
     (local / "deep/x/y/z.txt").unlink()
     (local / "models/a.bin").unlink()
-    st = session.sync(local, target)
+    st = sync_dir(session, local, target)
     assert (st.files_sent, st.files_deleted) == (0, 2)
     assert sorted(_remote_files(target)) == ["bin/run.sh", "manifest.json", "models/b.param"]
     assert not Path(target, "deep").exists()
 
     # only the exec bit changes: the file is sent again with its new mode
     (local / "manifest.json").chmod(0o755)
-    st = session.sync(local, target)
+    st = sync_dir(session, local, target)
     assert st.files_sent == 1
     assert os.access(Path(target, "manifest.json"), os.X_OK)
 
@@ -262,7 +263,7 @@ def test_sync_into_missing_dir_and_home_path(session: Session, tmp_path: Path) -
     _tree(local, {"a.txt": b"a"})
     name = f"sdk-sync-test-{os.getpid()}-{time.monotonic_ns()}"
     try:
-        st = session.sync(local, f"~/{name}/nested")
+        st = sync_dir(session, local, f"~/{name}/nested")
         assert st.files_sent == 1
         assert session.exists(f"~/{name}/nested/a.txt")
     finally:

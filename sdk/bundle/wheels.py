@@ -17,28 +17,42 @@ from sdk.boards import BoardProfile
 from sdk.errors import BundleError
 from sdk.paths import cache_dir
 
-# What the on-board runner imports, per arch. armv7 has no numpy/MNN wheels on PyPI:
-# it uses the board's Debian python3-numpy (venv with system site packages) and ncnn only.
-RUNTIME_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "aarch64": ("ncnn", "MNN", "numpy"),
-    "armv7": ("ncnn",),
+# What the on-board runner itself imports beside the engines, per arch. armv7 has no numpy
+# wheel on PyPI: there the runner uses the board's Debian python3-numpy (a venv with system
+# site packages).
+RUNNER_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "aarch64": ("numpy",),
+    "armv7": (),
 }
-# armv7: ncnn's wheel declares numpy (and model-zoo helpers it never imports) as dependencies;
-# numpy has no armv7 wheel, so its wheel is fetched and installed without dependencies and
-# imports the board's Debian numpy.
-NO_DEPS_ARCHES = frozenset({"armv7"})
-ENGINES_BY_ARCH: dict[str, tuple[str, ...]] = {
-    "aarch64": ("ncnn", "mnn"),
-    "armv7": ("ncnn",),
-}
+
+
+def runtime_requirements(arch: str) -> tuple[str, ...]:
+    """What the board installs: every engine with a build for ``arch`` (the registry's
+    order), then what the runner needs."""
+    from sdk import engines
+
+    dists = [engines.get(e).caps.runtime_package for e in engines.for_arch(arch)]
+    return (*dists, *RUNNER_REQUIREMENTS[arch])
+
+
+def installs_without_deps(arch: str) -> bool:
+    """Whether the board's wheels install without their dependencies (armv7: ncnn's wheel
+    declares numpy, and model-zoo helpers it never imports; numpy has no armv7 wheel, so the
+    board's Debian numpy serves)."""
+    from sdk import engines
+    from sdk.engines.base import WHEEL_NO_DEPS
+
+    return any(engines.get(e).caps.board_install[arch] == WHEEL_NO_DEPS for e in engines.for_arch(arch))
 
 
 def _pins() -> dict[str, str]:
     """Pin the board's engines to the host's versions so host and board run the same code."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from sdk import engines
+
     pins = {}
-    for dist in ("ncnn", "MNN"):
+    for dist in (b.caps.runtime_package for b in engines.BACKENDS.values()):
         try:
             pins[dist] = version(dist)
         except PackageNotFoundError:
@@ -48,7 +62,7 @@ def _pins() -> dict[str, str]:
 
 def requirements_for(profile: BoardProfile) -> list[str]:
     pins = _pins()
-    return [f"{r}=={pins[r]}" if r in pins else r for r in RUNTIME_REQUIREMENTS[profile.arch]]
+    return [f"{r}=={pins[r]}" if r in pins else r for r in runtime_requirements(profile.arch)]
 
 
 def board_wheels(profile: BoardProfile, *, log: object = None) -> list[Path]:
@@ -70,7 +84,7 @@ def board_wheels(profile: BoardProfile, *, log: object = None) -> list[Path]:
     ]
     for tag in (*profile.platform_tags, "any"):
         cmd += ["--platform", tag]
-    if profile.arch in NO_DEPS_ARCHES:
+    if installs_without_deps(profile.arch):
         cmd.append("--no-deps")
     cmd += ["-d", str(tmp), *reqs]
     if callable(log):

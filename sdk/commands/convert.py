@@ -1,4 +1,4 @@
-"""``sdk convert``: prepare an ONNX model, convert it for ncnn and/or MNN, validate it."""
+"""``sdk convert``: prepare an ONNX model, convert it for each engine, validate it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any
 
 import click
 
+from sdk import engines
 from sdk.errors import SdkError
 from sdk.report import stdout_to_stderr
-
-ENGINE_CHOICES = ("ncnn", "mnn", "all")
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -38,14 +37,14 @@ def _worst(result: Any) -> tuple[float | None, float | None, float | None]:
 @click.option(
     "--engine",
     "engine",
-    type=click.Choice(ENGINE_CHOICES),
+    type=click.Choice(engines.choices()),
     default="all",
     show_default=True,
     help="Engine to convert for.",
 )
 @click.option(
     "--precision",
-    type=click.Choice(("fp32", "fp16")),
+    type=click.Choice(("fp32", "fp16")),  # what a conversion makes: sdk.convert.PRECISIONS
     default="fp32",
     show_default=True,
     help="Weights/arithmetic precision on the engine.",
@@ -81,11 +80,11 @@ def convert(
     threads: int,
     as_json: bool,
 ) -> None:
-    """Convert MODEL (ONNX) for ncnn and MNN and check each against onnxruntime."""
+    """Convert MODEL (ONNX) for each engine and check each against onnxruntime."""
     import sdk.convert as C
 
     t0 = time.perf_counter()
-    engines = list(C.ENGINES) if engine == "all" else [engine]
+    engine_names = engines.select(engine)
     out = out_dir if out_dir is not None else Path.cwd() / f"{model.stem}-converted"
     shapes = C.parse_input_shapes(input_shapes)
     with stdout_to_stderr():
@@ -93,7 +92,7 @@ def convert(
         feeds = C.make_golden_inputs(prepared)
         reference = C.run_reference(prepared, feeds)
         results = C.convert(
-            prepared, engines, precision, out, feeds=feeds, reference=reference, threads=threads
+            prepared, engine_names, precision, out, feeds=feeds, reference=reference, threads=threads
         )
     elapsed = time.perf_counter() - t0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from sdk import engines
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
 
 
@@ -15,9 +16,9 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--board", "-b", help="Board name from the inventory (default: the only real "
               "board, else the emulated rk3399).")
-@click.option("--engine", "-e", type=click.Choice(["ncnn", "mnn", "all"]), default="all",
+@click.option("--engine", "-e", type=click.Choice(engines.choices()), default="all",
               show_default=True)
-@click.option("--precision", "-p", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
+@click.option("--precision", "-p", type=click.Choice(engines.precisions()), default="fp32",
               show_default=True, help="int8 needs --calib; the fp32 model is deployed beside it.")
 @click.option("--calib", type=click.Path(path_type=Path), default=None,
               help="int8: calibration images, preprocessed with --preprocess.")
@@ -51,7 +52,7 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
            preprocess: str | None, image: Path | None, report_dir: Path | None, as_json: bool,
            quiet: bool) -> None:
-    """Convert MODEL.onnx for ncnn and MNN, push it to a board, check and benchmark it."""
+    """Convert MODEL.onnx for each engine, push it to a board, check and benchmark it."""
     from sdk.convert import parse_input_shapes
     from sdk.deploy import DeployOptions, check_result
     from sdk.deploy import deploy as run_deploy

@@ -1,4 +1,4 @@
-"""``sdk quantize``: int8 for ncnn and MNN from calibration images, with per-layer analysis
+"""``sdk quantize``: int8 for each engine from calibration images, with per-layer analysis
 and automatic mixed precision."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from sdk import engines
 from sdk.errors import SdkError
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
 
@@ -27,7 +28,7 @@ def parse_preprocess(text: str | None) -> object:
 
 @click.command("quantize")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--engine", "-e", type=click.Choice(["ncnn", "mnn", "all"]), default="all", show_default=True)
+@click.option("--engine", "-e", type=click.Choice(engines.choices()), default="all", show_default=True)
 @click.option("--calib", "calib", type=click.Path(path_type=Path), required=True,
               help="Directory of calibration images (png/jpg/bmp) or .npy input tensors.")
 @click.option("--method", type=click.Choice(METHODS), default="auto",
@@ -54,7 +55,7 @@ def parse_preprocess(text: str | None) -> object:
 def quantize(model: Path, engine: str, calib: Path, method: str | None, per_channel: bool, budget: float,
              max_fp32: int, analyze: bool, input_shape: tuple[str, ...], preprocess: str | None,
              limit: int | None, out: Path | None, as_json: bool, quiet: bool) -> None:
-    """Quantize MODEL.onnx to int8 for ncnn and/or MNN and report the accuracy vs fp32."""
+    """Quantize MODEL.onnx to int8 for each engine and report the accuracy vs fp32."""
     from sdk import quantize as q
     from sdk.convert import parse_input_shapes, prepare
     from sdk.deploy import work_dir
@@ -62,13 +63,13 @@ def quantize(model: Path, engine: str, calib: Path, method: str | None, per_chan
 
     spec = parse_preprocess(preprocess)
     steps = Steps(quiet=quiet)
-    engines = ["ncnn", "mnn"] if engine == "all" else [engine]
+    engine_names = engines.select(engine)
     with stdout_to_stderr():
         with steps.step("prepare"):
             work = out or work_dir(model)
             prepared = prepare(model, work, parse_input_shapes(input_shape) or None)
         with steps.step("quantize"):
-            results = q.quantize(prepared, engines, calib, work / "int8", spec=spec,  # type: ignore[arg-type]
+            results = q.quantize(prepared, engine_names, calib, work / "int8", spec=spec,  # type: ignore[arg-type]
                                  method=method, per_channel=per_channel, budget=budget, analyze=analyze,
                                  limit=limit, max_fp32_layers=max_fp32, log=steps.log)
     doc = {"model": str(model), "calib": str(calib), "engines": {e: r.to_dict() for e, r in results.items()}}

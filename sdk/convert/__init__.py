@@ -1,8 +1,12 @@
-"""Convert a prepared ONNX model for ncnn and MNN and validate each against onnxruntime.
+"""Convert a prepared ONNX model for each engine and validate it against onnxruntime.
 
-Each engine is converted, run on the host with the same runner the board uses
-(:mod:`sdk.device.engines`) and compared with the reference, independently: one engine
-failing never stops the other.
+Each engine is converted by its backend (``sdk/engines/<name>/convert.py``), run on the host
+with the same runner the board uses (``sdk/engines/<name>/runner.py``) and compared with the
+reference, independently: one engine failing never stops the other.
+
+    prepare.py    checker, fixed shapes, shape inference, simplification
+    validate.py   golden inputs, the onnxruntime reference, per-output metrics
+    tool.py       an engine's own converter as a child process, its log kept
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from sdk import engines
 from sdk.convert.prepare import (
-    EngineModel,
     PreparedModel,
     TensorSpec,
     parse_input_shapes,
@@ -25,14 +29,12 @@ from sdk.convert.prepare import (
 )
 from sdk.convert.validate import Metrics, compare_outputs, make_golden_inputs, run_reference
 from sdk.errors import ConvertError, SdkError
+from sdk.records import EngineModel
 
-ENGINES = ("ncnn", "mnn")
+# what a conversion produces (int8 is made from the fp32 conversion by sdk.quantize)
 PRECISIONS = ("fp32", "fp16")
-MIN_COSINE = {"fp32": 0.999, "fp16": 0.99}
 
 __all__ = [
-    "ENGINES",
-    "MIN_COSINE",
     "PRECISIONS",
     "ConversionResult",
     "EngineModel",
@@ -89,10 +91,11 @@ def _conversion_key(engine: str, prepared: PreparedModel, precision: str) -> str
     import hashlib
     from importlib.metadata import version
 
-    dist = {"ncnn": "pnnx", "mnn": "MNN"}[engine]
-    here = Path(__file__).resolve().parent
-    code = b"".join((here / n).read_bytes() for n in ("prepare.py", f"{engine}.py"))
-    parts = [prepared.sha256, engine, precision, version(dist), hashlib.sha256(code).hexdigest()]
+    backend = engines.get(engine)
+    sources = [Path(__file__).resolve().with_name("prepare.py"), *backend.conversion_code()]
+    code = b"".join(p.read_bytes() for p in sources)
+    parts = [prepared.sha256, engine, precision, version(backend.caps.converter_package),
+             hashlib.sha256(code).hexdigest()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -107,7 +110,7 @@ def convert_engine(
     """
     import json
 
-    _check_choice("engine", engine, ENGINES)
+    _check_choice("engine", engine, engines.names())
     _check_choice("precision", precision, PRECISIONS)
     key = _conversion_key(engine, prepared, precision)
     stamp = Path(workdir) / ".conversion.json"
@@ -120,14 +123,7 @@ def convert_engine(
         except (ValueError, KeyError, TypeError):
             pass  # a damaged stamp: convert again
     stamp.unlink(missing_ok=True)
-    if engine == "ncnn":
-        from sdk.convert.ncnn import convert_ncnn
-
-        model = convert_ncnn(prepared, workdir, precision)
-    else:
-        from sdk.convert.mnn import convert_mnn
-
-        model = convert_mnn(prepared, workdir, precision)
+    model = engines.get(engine).convert(prepared, Path(workdir), precision)
     rel = [f.resolve().relative_to(Path(workdir).resolve()).as_posix() for f in model.files]
     stamp.write_text(json.dumps({"key": key, "files": rel, "meta": model.meta}))
     return model
@@ -144,9 +140,24 @@ def _disagreement(metrics: list[Metrics], min_cosine: float) -> str | None:
     return "outputs disagree with onnxruntime: " + "; ".join(parts)
 
 
+def _validate(engine: str, prepared: PreparedModel, model: EngineModel, feeds: dict[str, np.ndarray],
+              reference: dict[str, np.ndarray], threads: int) -> list[Metrics]:
+    """Run the converted model on the host with the board's runner; its metrics per output."""
+    try:
+        with engines.open_runner(engine, model.model_dir, model.meta, threads) as runner:
+            outs = runner.run(feeds)
+    except Exception as exc:
+        raise ConvertError(
+            f"{engine} cannot run the converted {prepared.source.name}: "
+            f"{' '.join(str(exc).split())[:200] or type(exc).__name__}",
+            fix="replace the failing op(s) or try the other engine",
+        ) from exc
+    return compare_outputs(reference, outs)
+
+
 def convert(
     prepared: PreparedModel,
-    engines: Sequence[str],
+    engine_names: Sequence[str],
     precision: str,
     workdir: Path,
     *,
@@ -157,36 +168,23 @@ def convert(
 ) -> dict[str, ConversionResult]:
     """Convert for each engine, run it on the host and compare with ``reference``.
 
-    ``min_cosine`` defaults to 0.999 for fp32 and 0.99 for fp16. Results are keyed by
-    engine; a failing engine has ``ok=False`` and a one-line ``error``.
+    ``min_cosine`` defaults to the engine's agreement floor for ``precision`` (its capability
+    record). Results are keyed by engine; a failing engine has ``ok=False`` and a one-line
+    ``error``.
     """
-    from sdk.device.engines import load_engine
-
     _check_choice("precision", precision, PRECISIONS)
-    for e in engines:
-        _check_choice("engine", e, ENGINES)
-    threshold = MIN_COSINE[precision] if min_cosine is None else float(min_cosine)
+    for e in engine_names:
+        _check_choice("engine", e, engines.names())
     results: dict[str, ConversionResult] = {}
-    for engine in dict.fromkeys(engines):
+    for engine in dict.fromkeys(engine_names):
+        threshold = engines.get(engine).caps.floor(precision) if min_cosine is None else float(min_cosine)
         t0 = time.perf_counter()
         model: EngineModel | None = None
         metrics: list[Metrics] = []
         error: str | None = None
         try:
             model = convert_engine(engine, prepared, Path(workdir) / f"{engine}-{precision}", precision)
-            try:
-                runner = load_engine(engine, model.model_dir, model.meta, threads)
-                try:
-                    outs = runner.run(feeds)
-                finally:
-                    runner.close()
-            except Exception as exc:
-                raise ConvertError(
-                    f"{engine} cannot run the converted {prepared.source.name}: "
-                    f"{' '.join(str(exc).split())[:200] or type(exc).__name__}",
-                    fix="replace the failing op(s) or try the other engine",
-                ) from exc
-            metrics = compare_outputs(reference, outs)
+            metrics = _validate(engine, prepared, model, feeds, reference, threads)
             error = _disagreement(metrics, threshold)
         except SdkError as exc:
             error = exc.one_line()

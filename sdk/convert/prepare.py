@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdk.device.runner import sha256_file
 from sdk.errors import ModelError
+from sdk.records import sha256_file
 
 if TYPE_CHECKING:
     import onnx
@@ -334,25 +334,3 @@ def prepare(
         sha256=sha256_file(out_path),
         warnings=warnings,
     )
-
-
-@dataclass
-class EngineModel:
-    """Converted model files for one engine, and the meta the runner needs to load them."""
-
-    engine: str
-    precision: str
-    files: list[Path]
-    meta: dict[str, Any]
-
-    @property
-    def model_dir(self) -> Path:
-        return self.files[0].parent
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "engine": self.engine,
-            "precision": self.precision,
-            "files": [str(f) for f in self.files],
-            "meta": self.meta,
-        }

@@ -8,6 +8,7 @@ the text mask a detector finds (:func:`mask_iou`), the characters a CTC recognis
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +21,7 @@ __all__ = [
     "margin_cosine",
     "mask_iou",
     "output_cosine",
+    "softmax_outputs",
     "top1_agreement",
 ]
 
@@ -172,3 +174,25 @@ def _stack(x: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     return np.concatenate([np.asarray(v).reshape(-1, np.asarray(v).shape[-1]) for v in x], axis=0)
+
+
+def softmax_outputs(onnx_path: Path) -> list[str]:
+    """The graph outputs that are a Softmax over their last axis (through Identity nodes):
+    class scores, whose budget is measured on the decision margins (see :func:`sdk.quantize.accuracy`)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    producer = {t: n for n in model.graph.node for t in n.output}
+    found = []
+    for out in model.graph.output:
+        rank = len(out.type.tensor_type.shape.dim)
+        node = producer.get(out.name)
+        while node is not None and node.op_type == "Identity":
+            node = producer.get(node.input[0])
+        if node is None or node.op_type != "Softmax" or rank < 1:
+            continue
+        axes = [onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"]
+        axis = axes[0] if axes else (-1 if model.opset_import[0].version >= 13 else 1)
+        if axis in (-1, rank - 1):
+            found.append(out.name)
+    return found

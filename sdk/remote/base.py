@@ -26,12 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from sdk.errors import RemoteError
-
-if TYPE_CHECKING:
-    from sdk.remote.sync import SyncStats
 
 OutputCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int], None]
@@ -95,14 +92,6 @@ class Session(Protocol):
     def remove(self, remote: str, *, recursive: bool = False) -> None: ...
 
     def mkdir(self, remote: str) -> None: ...
-
-    def sync(
-        self,
-        local_dir: Path,
-        remote_dir: str,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> SyncStats: ...
 
     def close(self) -> None: ...
 
@@ -180,7 +169,10 @@ class LineStream:
 
 
 class SessionBase:
-    """What both implementations share: path resolution, sync, checks, context manager."""
+    """What both implementations share: path resolution, checks, context manager.
+
+    Mirroring a directory is :func:`sdk.remote.sync.sync_dir`, written once over these
+    primitives for every session."""
 
     board: str
     _home: str
@@ -193,17 +185,6 @@ class SessionBase:
         if not remote.startswith("/"):
             return posixpath.normpath(posixpath.join(self._home, remote))
         return posixpath.normpath(remote)
-
-    def sync(
-        self,
-        local_dir: Path,
-        remote_dir: str,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> SyncStats:
-        from sdk.remote.sync import sync_dir
-
-        return sync_dir(self, local_dir, remote_dir, progress=progress)  # type: ignore[arg-type]
 
     def close(self) -> None:  # pragma: no cover - overridden
         pass

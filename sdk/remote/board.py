@@ -1,4 +1,5 @@
-"""Put a bundle on a board and run it there.
+"""Operations on a board, over any :class:`~sdk.remote.base.Session`: learn what it is,
+check it fits a bundle, put the bundle there, install its runtime, run it, switch to it.
 
 Board layout (under the remote user's home)::
 
@@ -25,11 +26,68 @@ from typing import Any
 from sdk.boards import UNAME_MACHINE, BoardProfile
 from sdk.bundle import Bundle
 from sdk.errors import BundleError, RemoteError
-from sdk.remote import BoardFacts, Session, SyncStats
+from sdk.records import BoardResult, ExitCode, from_json
+from sdk.remote.base import Session
+from sdk.remote.sync import SyncStats, sync_dir
 
 VENV_HEADROOM = 600 * 1024 * 1024  # an installed venv is ~3x its wheels; keep a margin
 
 Log = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- what the board is
+
+_PROBE_SCRIPT = r"""
+import json, os, platform, sys
+p = sys.argv[1]
+st = os.statvfs(p)
+sys.stdout.write(json.dumps({
+    "machine": os.uname()[4],
+    "python": platform.python_version(),
+    "free": st.f_bavail * st.f_frsize,
+}))
+"""
+
+
+@dataclass
+class BoardFacts:
+    """What :func:`probe` learns about a board in one command."""
+
+    machine: str  # as `uname -m`
+    python: str  # python3's version, "3.11.2"
+    free_bytes: int  # free disk for the SSH user at the probed path
+    home: str  # the remote user's home
+
+
+def probe(session: Session, path: str = "~") -> BoardFacts:
+    """Machine, python3 version and free disk at ``path`` on the board, in one command."""
+    where = session.resolve(path)
+    res = session.run(["python3", "-c", _PROBE_SCRIPT, where], timeout=60, check=False)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise RemoteError(
+            f"cannot probe board {session.board}",
+            expected="python3 on the board and an existing path " + where,
+            found=last,
+            fix="install python3 on the board",
+        )
+    try:
+        data: dict[str, Any] = json.loads(res.stdout)
+        return BoardFacts(
+            machine=str(data["machine"]),
+            python=str(data["python"]),
+            free_bytes=int(data["free"]),
+            home=session.resolve("~"),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RemoteError(
+            f"cannot read the probe of board {session.board}",
+            expected="JSON",
+            found=res.stdout[:80] or "(nothing)",
+        ) from exc
+
+
+# --------------------------------------------------------------------------- the bundle on it
 
 
 @dataclass
@@ -123,7 +181,7 @@ def push(session: Session, bundle: Bundle, facts: BoardFacts, app: str,
     base = app_dir(facts, app)
     session.run(["sh", "-c", _STAGE, "sh", base], timeout=300)
     staging = posixpath.join(base, "staging")
-    stats = session.sync(bundle.root, staging, progress=progress)
+    stats = sync_dir(session, bundle.root, staging, progress=progress)
     res = session.run(
         ["env", f"PYTHONPATH={staging}/runtime", "python3", "-m", "sdk.device.runner", "verify",
          staging], timeout=600, check=False)
@@ -141,15 +199,15 @@ def push(session: Session, bundle: Bundle, facts: BoardFacts, app: str,
 def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFacts,
                 log: Log | None = None) -> str:
     """Create (once per wheel set) the offline venv; returns its python."""
-    set_sha = bundle.manifest["wheels"]["set_sha256"][:16]
-    venv = posixpath.join(facts.home, ".sdk", "venvs", set_sha)
-    reqs = bundle.manifest["wheels"]["requirements"]
-    # armv7 has no numpy wheel: there the venv sees the board's Debian python3-numpy
-    from sdk.bundle.wheels import NO_DEPS_ARCHES
+    from sdk.bundle.wheels import installs_without_deps
 
-    armv7 = bundle.manifest["board_profile"]["arch"] in NO_DEPS_ARCHES
-    site = "--system-site-packages" if armv7 else ""
-    deps = "--no-deps" if armv7 else ""
+    set_sha = bundle.manifest.wheels["set_sha256"][:16]
+    venv = posixpath.join(facts.home, ".sdk", "venvs", set_sha)
+    reqs = bundle.manifest.wheels["requirements"]
+    # armv7 has no numpy wheel: there the venv sees the board's Debian python3-numpy
+    no_deps = installs_without_deps(bundle.manifest.board_profile["arch"])
+    site = "--system-site-packages" if no_deps else ""
+    deps = "--no-deps" if no_deps else ""
     session.run(
         ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), site, deps, *reqs],
         timeout=3600, on_output=log,
@@ -158,24 +216,23 @@ def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFa
 
 
 def run_on_board(session: Session, pushed: Pushed, python: str, *, runs: int, warmup: int,
-                 threads: int, cpus: list[int], engine: str | None = None,
-                 log: Log | None = None, timeout: float = 3600) -> dict[str, Any]:
+                 threads: int, cpus: list[int], model: str | None = None,
+                 log: Log | None = None, timeout: float = 3600) -> BoardResult:
     out = posixpath.join(pushed.app_dir, "result.json")
     argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
             python, "-m", "sdk.device.runner", "run", pushed.bundle_dir, "--out", out,
             "--runs", str(runs), "--warmup", str(warmup), "--threads", str(threads),
             "--cpus", ",".join(map(str, cpus))]
-    if engine:
-        argv += ["--engine", engine]
+    if model:
+        argv += ["--model", model]
     res = session.run(argv, timeout=timeout, on_output=log, check=False)
-    if res.returncode not in (0, 4):
+    if res.returncode not in (ExitCode.OK, ExitCode.FAILED):
         last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
         raise RemoteError(f"the runner failed on board '{session.board}': {last}")
     with tempfile.TemporaryDirectory() as td:
         local = Path(td) / "result.json"
         session.download(out, local)
-        doc: dict[str, Any] = json.loads(local.read_text())
-    return doc
+        return from_json(BoardResult, local.read_text())
 
 
 def activate(session: Session, pushed: Pushed, bundle_id: str) -> None:

@@ -18,10 +18,7 @@ process group leader (sshd calls ``setsid``); on timeout the whole group is kill
 
 from __future__ import annotations
 
-import base64 as b64
 import contextlib
-import hashlib
-import json
 import shlex
 import socket
 import stat
@@ -29,20 +26,19 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdk.boards import BoardEntry
-from sdk.errors import HostKeyError, RemoteError
+from sdk.errors import RemoteError
 from sdk.remote.base import (
     LineStream,
     OutputCallback,
     RunResult,
-    Session,
     SessionBase,
     checked_command,
 )
+from sdk.remote.hostkey import HostKey, check_host_key
 
 if TYPE_CHECKING:
     import paramiko
@@ -52,47 +48,6 @@ DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _KEY_ALGORITHMS = {
     "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
 }
-
-
-# --------------------------------------------------------------------------- host keys
-
-
-@dataclass(frozen=True)
-class HostKey:
-    """An SSH host key as ``<type> <base64>`` (the known_hosts form)."""
-
-    type: str
-    base64: str
-
-    @property
-    def blob(self) -> bytes:
-        return b64.b64decode(self.base64)
-
-    @property
-    def fingerprint(self) -> str:
-        """``SHA256:...`` exactly as ``ssh-keygen -l`` prints it."""
-        digest = hashlib.sha256(self.blob).digest()
-        return "SHA256:" + b64.b64encode(digest).decode().rstrip("=")
-
-    @property
-    def line(self) -> str:
-        return f"{self.type} {self.base64}"
-
-    @classmethod
-    def parse(cls, line: str) -> HostKey:
-        parts = line.split()
-        if len(parts) < 2:
-            raise HostKeyError(
-                "stored host key is malformed",
-                expected="'<type> <base64>'",
-                found=repr(line[:40]),
-                fix="run 'sdk board trust NAME' again",
-            )
-        return cls(parts[0], parts[1])
-
-    @classmethod
-    def from_pkey(cls, key: paramiko.PKey) -> HostKey:
-        return cls(key.get_name(), key.get_base64())
 
 
 def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
@@ -218,33 +173,13 @@ def _load_keys(entry: BoardEntry) -> list[paramiko.PKey]:
     return keys
 
 
-def _check_host_key(entry: BoardEntry, presented: HostKey) -> None:
-    where = f"{entry.host}:{entry.port}"
-    if entry.host_key is None:
-        raise HostKeyError(
-            f"host key of board {entry.name} ({where}) is not trusted yet",
-            found=f"{presented.type} {presented.fingerprint}",
-            fix=f"run 'sdk board trust {entry.name}' and check that fingerprint",
-        )
-    known = HostKey.parse(entry.host_key)
-    if known.type != presented.type or known.blob != presented.blob:
-        raise HostKeyError(
-            f"host key of board {entry.name} ({where}) has CHANGED: it is another machine, "
-            "a reinstalled board, or someone in between",
-            expected=f"{known.type} {known.fingerprint}",
-            found=f"{presented.type} {presented.fingerprint}",
-            fix=f"only if the board was reinstalled, check the new fingerprint on it and "
-            f"run 'sdk board trust {entry.name}'",
-        )
-
-
 def _connect_once(entry: BoardEntry, timeout: float, keys: list[paramiko.PKey]) -> SSHSession:
     import paramiko
 
     key_type = HostKey.parse(entry.host_key).type if entry.host_key else None
     transport = _start_transport(entry.host, entry.port, timeout, key_type)
     try:
-        _check_host_key(entry, HostKey.from_pkey(transport.get_remote_server_key()))
+        check_host_key(entry, HostKey.from_pkey(transport.get_remote_server_key()))
         last: Exception | None = None
         for key in keys:
             try:
@@ -555,55 +490,3 @@ class SSHSession(SessionBase):
     def __repr__(self) -> str:
         e = self.entry
         return f"SSHSession(board={e.name!r}, {e.user}@{e.host}:{e.port})"
-
-
-# --------------------------------------------------------------------------- probing
-
-_PROBE_SCRIPT = r"""
-import json, os, platform, sys
-p = sys.argv[1]
-st = os.statvfs(p)
-sys.stdout.write(json.dumps({
-    "machine": os.uname()[4],
-    "python": platform.python_version(),
-    "free": st.f_bavail * st.f_frsize,
-}))
-"""
-
-
-@dataclass
-class BoardFacts:
-    """What :func:`probe` learns about a board in one command."""
-
-    machine: str  # as `uname -m`
-    python: str  # python3's version, "3.11.2"
-    free_bytes: int  # free disk for the SSH user at the probed path
-    home: str  # the remote user's home
-
-
-def probe(session: Session, path: str = "~") -> BoardFacts:
-    """Machine, python3 version and free disk at ``path`` on the board, in one command."""
-    where = session.resolve(path)
-    res = session.run(["python3", "-c", _PROBE_SCRIPT, where], timeout=60, check=False)
-    if res.returncode != 0:
-        last = (res.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        raise RemoteError(
-            f"cannot probe board {session.board}",
-            expected="python3 on the board and an existing path " + where,
-            found=last,
-            fix="install python3 on the board",
-        )
-    try:
-        data: dict[str, Any] = json.loads(res.stdout)
-        return BoardFacts(
-            machine=str(data["machine"]),
-            python=str(data["python"]),
-            free_bytes=int(data["free"]),
-            home=session.resolve("~"),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RemoteError(
-            f"cannot read the probe of board {session.board}",
-            expected="JSON",
-            found=res.stdout[:80] or "(nothing)",
-        ) from exc

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdk.device.runner import sha256_file
 from sdk.errors import RemoteError, SdkError
+from sdk.records import sha256_file
 from sdk.remote.base import Session
 
 # Runs on the board: standard library only, Python 3.5+ syntax (no f-strings).

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk.records import BoardResult, QuantResult, to_dict, variant_id
+
 if TYPE_CHECKING:
     from sdk.boards import BoardEntry, BoardProfile
     from sdk.convert import ConversionResult
@@ -96,31 +98,39 @@ class Steps:
 
 
 @dataclass
+class HostCheck:
+    """One model variant checked on the host: converted and validated, or quantized."""
+
+    engine: str
+    precision: str
+    ok: bool
+    error: str | None = None
+    seconds: float = 0.0
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # {"output", "cosine", ...}
+
+
+@dataclass
 class DeployReport:
     model: str
     board: dict[str, Any]
     precision: str
     threads: int
-    host: dict[str, Any]
+    host: list[HostCheck]
     bundle: dict[str, Any] = field(default_factory=dict)
     push: dict[str, Any] = field(default_factory=dict)
-    device: dict[str, Any] = field(default_factory=dict)
+    device: BoardResult | None = None
     activated: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-    quantization: dict[str, Any] = field(default_factory=dict)
+    quantization: dict[str, QuantResult] = field(default_factory=dict)
     path: str | None = None
 
     @classmethod
     def start(cls, model: Path, entry: BoardEntry, profile: BoardProfile, precision: str,
               threads: int, results: Mapping[str, ConversionResult]) -> DeployReport:
-        host = {
-            e: {
-                "ok": r.ok, "error": r.error, "seconds": r.seconds,
-                "outputs": [m.__dict__ for m in r.metrics],
-            }
-            for e, r in results.items()
-        }
+        base = "fp32" if precision == "int8" else precision  # int8 is made from the fp32 conversion
+        host = [HostCheck(e, base, r.ok, r.error, r.seconds, [m.to_dict() for m in r.metrics])
+                for e, r in results.items()]
         rep = cls(
             model=str(model), precision=precision, threads=threads, host=host,
             board={"name": entry.name, "profile": profile.name, "arch": profile.arch,
@@ -134,50 +144,48 @@ class DeployReport:
                 rep.notes.append(f"{e} not deployed: {r.error}")
         return rep
 
-    def add_quantization(self, quant: dict[str, Any]) -> None:
-        """int8 deploys: the host rows of the int8 models show int8 vs fp32, and the fp32
-        baselines get rows of their own (``ncnn-fp32``)."""
-        self.quantization = quant
-        for e, info in quant.items():
-            self.host[f"{e}-fp32"] = self.host.pop(e)
-            acc = info["accuracy"] or {}
-            if info["error"]:
-                self.notes.append(f"{e} int8: {info['error']}")
-            self.host[e] = {"ok": info["ok"], "error": info["error"], "seconds": info["seconds"],
-                            "outputs": [{"output": k, "cosine": v}
-                                        for k, v in acc.get("per_output", {}).items()]}
+    def add_quantization(self, quant: Mapping[str, QuantResult]) -> None:
+        """int8 deploys: each engine's int8 model gets a host row of its own, int8 vs fp32."""
+        self.quantization = dict(quant)
+        for e, q in quant.items():
+            if q.error:
+                self.notes.append(f"{e} int8: {q.error}")
+            per_output = q.accuracy.per_output if q.accuracy else {}
+            self.host.append(HostCheck(e, "int8", q.ok, q.error, q.seconds,
+                                       [{"output": k, "cosine": v} for k, v in per_output.items()]))
         if quant:
-            margins = sorted({o for info in quant.values() for o in info.get("margin_outputs") or []})
+            margins = sorted({o for q in quant.values() for o in q.margin_outputs})
             self.notes.append("int8 rows: 'cosine host' is int8 vs fp32 on held-out calibration "
                               "images" + (f" (of the decision margins for the softmax output "
                                           f"{', '.join(margins)})" if margins else "")
                               + "; 'cosine board' is the board vs the host's int8 outputs")
 
-    def add_board_result(self, doc: dict[str, Any]) -> None:
+    def add_board_result(self, doc: BoardResult) -> None:
         self.device = doc
+
+    def host_check(self, engine: str, precision: str) -> HostCheck | None:
+        return next((h for h in self.host if (h.engine, h.precision) == (engine, precision)), None)
 
     @property
     def ok(self) -> bool:
-        engines = self.device.get("engines", {})
-        return bool(self.device.get("verified")) and bool(engines) and all(
-            r.get("ok") for r in engines.values())
+        return self.device is not None and self.device.ok
 
     def failures(self) -> list[str]:
         out = []
-        if self.device and not self.device.get("verified", False):
-            out.append(self.device.get("error", "bundle not verified"))
-        for e, r in self.device.get("engines", {}).items():
-            if not r.get("ok"):
-                out.append(f"{e}: {r.get('error')}")
+        if self.device and not self.device.verified:
+            out.append(self.device.error or "bundle not verified")
+        for r in self.device.results if self.device else []:
+            if not r.ok:
+                out.append(f"{r.id}: {r.error}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "model": self.model, "board": self.board,
-            "precision": self.precision, "threads": self.threads, "host_validation": self.host,
-            "bundle": self.bundle, "push": self.push, "device": self.device,
+            "precision": self.precision, "threads": self.threads, "host_validation": to_dict(self.host),
+            "bundle": self.bundle, "push": self.push, "device": to_dict(self.device) if self.device else {},
             "activated": self.activated, "seconds": round(self.seconds, 3), "notes": self.notes,
-            "quantization": self.quantization,
+            "quantization": {e: q.to_dict() for e, q in self.quantization.items()},
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -192,29 +200,31 @@ class DeployReport:
         return path
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per engine, flat: what the table shows."""
+        """One row per model variant, flat: what the table shows."""
+        keys = [(h.engine, h.precision) for h in self.host]
+        results = self.device.results if self.device else []
+        keys += [(r.engine, r.precision) for r in results if (r.engine, r.precision) not in keys]
         rows = []
-        keys = list(self.host)
-        keys += [k for k in self.device.get("engines", {}) if k not in keys]
-        for e in keys:
-            host = self.host.get(e) or self.host.get(e.removesuffix("-fp32"), {"ok": True, "outputs": []})
-            dev = self.device.get("engines", {}).get(e, {})
-            lat = dev.get("latency_ms", {})
-            outs = dev.get("outputs", [])
-            cos = [o["cosine"] for o in outs if "cosine" in o]
-            mabs = [o["max_abs"] for o in outs if "max_abs" in o]
-            top = [o["top1"] for o in outs if o.get("top1") is not None]
-            hcos = [o["cosine"] for o in host.get("outputs", [])]
+        for e, p in keys:
+            host = self.host_check(e, p)
+            dev = self.device.result(e, p) if self.device else None
+            outs = dev.outputs if dev else []
+            cos = [o.cosine for o in outs if o.cosine is not None]
+            mabs = [o.max_abs for o in outs if o.max_abs is not None]
+            top = [o.top1 for o in outs if o.top1 is not None]
+            hcos = [o["cosine"] for o in host.outputs] if host else []
+            lat = dev.latency_ms if dev else None
             rows.append({
-                "engine": e if e.endswith("-fp32") or self.precision != "int8" else f"{e}-int8",
-                "status": "ok" if dev.get("ok") else ("not deployed" if not host["ok"] else "FAILED"),
+                "engine": variant_id(e, p) if self.precision == "int8" else e,
+                "status": "ok" if dev and dev.ok else ("not deployed" if host and not host.ok else "FAILED"),
                 "host_cosine": min(hcos) if hcos else None,
                 "board_cosine": min(cos) if cos else None,
                 "max_abs": max(mabs) if mabs else None,
                 "top1": min(top) if top else None,
-                "load_ms": dev.get("load_ms"),
-                "p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "p99_ms": lat.get("p99"),
-                "mean_ms": lat.get("mean"), "peak_rss_mb": dev.get("peak_rss_mb"),
+                "load_ms": dev.load_ms if dev else None,
+                "p50_ms": lat.p50 if lat else None, "p90_ms": lat.p90 if lat else None,
+                "p99_ms": lat.p99 if lat else None, "mean_ms": lat.mean if lat else None,
+                "peak_rss_mb": dev.peak_rss_mb if dev else None,
             })
         return rows
 
@@ -243,11 +253,11 @@ class DeployReport:
                 t.add_row(*("-" if row[k] is None else (format(row[k], f) if f else str(row[k]))
                             for _, k, f in cols))
             console.print(t)
-        for e, r in sorted(self.device.get("engines", {}).items()):
-            pp = r.get("preprocess")
+        for r in sorted(self.device.results if self.device else [], key=lambda r: r.id):
+            pp = r.preprocess
             if pp:
                 console.print(
-                    f"preprocess on board ({e}): {pp['impl']}, {pp['ms']:.2f} ms/call vs numpy "
+                    f"preprocess on board ({r.id}): {pp['impl']}, {pp['ms']:.2f} ms/call vs numpy "
                     f"reference {pp['reference_ms']:.2f} ms ({pp['reference_ms'] / pp['ms']:.1f}x); "
                     f"input cosine vs host reference {pp['input_cosine']:.6f}")
         for n in self.notes:

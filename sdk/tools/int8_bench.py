@@ -1,4 +1,4 @@
-"""The int8 targets, measured: ``python -m sdk.quantize.bench [--json] [--models det,rec,cls]``.
+"""The int8 targets, measured: ``python -m sdk.tools.int8_bench [--json] [--models det,rec,cls]``.
 
 For each real PP-OCR model, both engines go through the SDK's own flow (calibration on
 rendered images through the PP-OCR preprocessing, automatic mixed precision to the budget),
@@ -65,7 +65,7 @@ def _images(kind: str, n: int, seed: int, cjk: float = CJK) -> tuple[list[Any], 
     as it meets them)."""
     import numpy as np
 
-    from sdk.quantize.synth import is_chinese, render_pages, render_text_lines_with_labels
+    from sdk.tools.synth import is_chinese, render_pages, render_text_lines_with_labels
 
     if kind == "det":
         return render_pages(n, seed, (640, 640)), ["latin"] * n
@@ -108,9 +108,9 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
                 cjk: float = CJK, seed: int = 1) -> dict[str, Any]:
     from sdk.convert import convert_engine, prepare
     from sdk.device.preprocess import preprocess
-    from sdk.models import ppocr_model
     from sdk.quantize import quantize_engine, run_model
-    from sdk.quantize.synth import PPOCR_SPECS
+    from sdk.tools.demo_models import ppocr_model
+    from sdk.tools.synth import PPOCR_SPECS
 
     spec = PPOCR_SPECS[kind]
     prep = prepare(ppocr_model(kind), work, {"x": SHAPES[kind]})
@@ -149,12 +149,13 @@ def calibration_time(n: int, work: Path, log: Any) -> dict[str, float]:
     """The SDK's calibration (ncnn, MNN) vs MNN's own quantizer, same 100 det images, same run."""
     from sdk.convert import convert_engine, prepare
     from sdk.device.preprocess import preprocess
-    from sdk.models import ppocr_model
+    from sdk.engines.mnn.params import calibrate_mnn
+    from sdk.engines.mnn.quantizer import quantize_mnn
+    from sdk.engines.ncnn.rewrite import correct_bias
+    from sdk.engines.ncnn.table import calibrate_ncnn, rethreshold
     from sdk.quantize import AUTO_METHODS
-    from sdk.quantize.mnn import quantize_mnn
-    from sdk.quantize.mnn_params import calibrate_mnn
-    from sdk.quantize.ncnn import calibrate_ncnn, correct_bias, rethreshold
-    from sdk.quantize.synth import PPOCR_SPECS
+    from sdk.tools.demo_models import ppocr_model
+    from sdk.tools.synth import PPOCR_SPECS
 
     prep = prepare(ppocr_model("det"), work, {"x": SHAPES["det"]})
     feeds = [{"x": preprocess(img, PPOCR_SPECS["det"])[0]} for img in _images("det", n, 3)[0]]
@@ -186,7 +187,7 @@ def calibration_time(n: int, work: Path, log: Any) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sdk.quantize.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m sdk.tools.int8_bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="det,rec,cls")
     ap.add_argument("--engines", default="ncnn,mnn")

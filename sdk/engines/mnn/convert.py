@@ -2,24 +2,22 @@
 
 Never imports ``MNN.tools`` (its logging runs ``pip install`` and sends usage data over the
 network). The converter is the top-level extension module ``_tools``; it runs in a child
-Python process so a crash in C++ cannot kill the caller and its output is captured.
+Python process (:func:`sdk.engines.mnn.tools.run_mnn_tool`) so a crash in C++ cannot kill
+the caller and its output is captured.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from sdk.convert.prepare import EngineModel, PreparedModel
-from sdk.convert.tool import run_tool
+from sdk.convert.prepare import PreparedModel
+from sdk.engines.mnn.tools import run_mnn_tool
 from sdk.errors import ConvertError
+from sdk.records import EngineModel
 
 MNNCONVERT_TIMEOUT_S = 600
-
-# Runs in the child: only the compiled converter, never MNN.tools.
-_CHILD = "import sys\nimport _tools\n_tools.mnnconvert(sys.argv[1:])\n"
 
 
 def _last_relevant(text: str) -> str:
@@ -77,8 +75,8 @@ def convert_mnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32")
     ]
     if precision == "fp16":
         argv.append("--fp16")
-    returncode, log = run_tool(
-        [sys.executable, "-c", _CHILD, *argv], cwd=out_dir, timeout=MNNCONVERT_TIMEOUT_S,
+    returncode, log = run_mnn_tool(
+        "mnnconvert", argv, cwd=out_dir, timeout=MNNCONVERT_TIMEOUT_S,
         log_name="mnnconvert.log",
         on_timeout=lambda: ConvertError(
             f"MNN's converter did not finish {prepared.source.name} in {MNNCONVERT_TIMEOUT_S}s",

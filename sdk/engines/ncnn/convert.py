@@ -15,9 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sdk.convert.prepare import EngineModel, PreparedModel
+from sdk.convert.prepare import PreparedModel
 from sdk.convert.tool import run_tool
 from sdk.errors import ConvertError
+from sdk.records import EngineModel
 
 PNNX_TIMEOUT_S = 600
 
@@ -122,7 +123,6 @@ def _keep_batch_rewrite(prepared: PreparedModel, out: Path) -> int:
     """
     import numpy as np
     import onnx
-    import onnxruntime as ort
     from onnx import helper, numpy_helper
 
     proto = onnx.load(str(prepared.path))
@@ -182,6 +182,16 @@ def _keep_batch_rewrite(prepared: PreparedModel, out: Path) -> int:
     keep = [i for i in proto.graph.initializer if i.name in used]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(keep)
+    return rewrites if _same_outputs(prepared, proto, out) else 0
+
+
+def _same_outputs(prepared: PreparedModel, proto: Any, out: Path) -> bool:
+    """Save ``proto`` to ``out`` if it checks and onnxruntime gives the prepared model's
+    outputs on seeded inputs; otherwise remove ``out``."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
     try:
         onnx.checker.check_model(proto)
         onnx.save(proto, str(out))
@@ -201,8 +211,38 @@ def _keep_batch_rewrite(prepared: PreparedModel, out: Path) -> int:
                 raise ValueError("rewrite changed the outputs")
     except Exception:
         out.unlink(missing_ok=True)
-        return 0
-    return rewrites
+        return False
+    return True
+
+
+def _check_param(prepared: PreparedModel, param: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every layer is one ncnn has, and every model input/output has its blob: their specs."""
+    import ncnn
+
+    layers = _param_layers(param)
+    unknown = sorted({t for t, _ in layers if ncnn.layer_to_index(t) < 0})
+    if unknown:
+        names = [n for t, n in layers if t in unknown][:3]
+        raise ConvertError(
+            f"ncnn has no layer for op(s) {', '.join(unknown)} in {prepared.source.name}",
+            found="unconverted layer(s) " + ", ".join(names),
+            fix="replace the op(s) in the model or try --engine mnn",
+        )
+
+    blobs = _param_blobs(param)
+    inputs = []
+    for i, t in enumerate(prepared.inputs):
+        blob = f"in{i}"
+        if blob not in blobs:
+            raise ConvertError(f"pnnx output has no input blob {blob!r} for input {t.name!r}")
+        inputs.append({"name": t.name, "blob": blob, "shape": list(t.shape), "dtype": t.dtype})
+    outputs = []
+    for i, t in enumerate(prepared.outputs):
+        blob = f"out{i}"
+        if blob not in blobs:
+            raise ConvertError(f"pnnx output has no output blob {blob!r} for output {t.name!r}")
+        outputs.append({"name": t.name, "blob": blob, "shape": list(t.shape), "dtype": t.dtype})
+    return inputs, outputs
 
 
 def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32") -> EngineModel:
@@ -211,8 +251,6 @@ def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32"
     Raises :class:`ConvertError` naming the op(s) ncnn cannot run when pnnx leaves them
     unconverted, or with pnnx's last relevant line when it fails.
     """
-    import ncnn
-
     if precision not in ("fp32", "fp16"):
         raise ConvertError(
             f"unknown precision {precision!r} for ncnn",
@@ -258,30 +296,7 @@ def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32"
             fix="replace the op(s) in the model or try --engine mnn",
         )
 
-    layers = _param_layers(param)
-    unknown = sorted({t for t, _ in layers if ncnn.layer_to_index(t) < 0})
-    if unknown:
-        names = [n for t, n in layers if t in unknown][:3]
-        raise ConvertError(
-            f"ncnn has no layer for op(s) {', '.join(unknown)} in {prepared.source.name}",
-            found="unconverted layer(s) " + ", ".join(names),
-            fix="replace the op(s) in the model or try --engine mnn",
-        )
-
-    blobs = _param_blobs(param)
-    inputs = []
-    for i, t in enumerate(prepared.inputs):
-        blob = f"in{i}"
-        if blob not in blobs:
-            raise ConvertError(f"pnnx output has no input blob {blob!r} for input {t.name!r}")
-        inputs.append({"name": t.name, "blob": blob, "shape": list(t.shape), "dtype": t.dtype})
-    outputs = []
-    for i, t in enumerate(prepared.outputs):
-        blob = f"out{i}"
-        if blob not in blobs:
-            raise ConvertError(f"pnnx output has no output blob {blob!r} for output {t.name!r}")
-        outputs.append({"name": t.name, "blob": blob, "shape": list(t.shape), "dtype": t.dtype})
-
+    inputs, outputs = _check_param(prepared, param)
     meta: dict[str, Any] = {
         "engine": "ncnn",
         "precision": precision,

@@ -1,0 +1,95 @@
+"""MNN's int8 adapters: what the engine-neutral int8 flow (:mod:`sdk.quantize`) drives.
+
+- :class:`MnnInt8` (the default): the SDK's own calibration (one statistics pass), each
+  mixed-precision candidate one converter run with compression params
+  (:mod:`sdk.engines.mnn.params`);
+- :class:`MnnQuantizer` (``--method mnn-kl|mnn-admm|mnn-ema``): MNN's own offline quantizer
+  (:mod:`sdk.engines.mnn.quantizer`), which calibrates again for every skip list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sdk.engines.mnn.params import POOLED_INPUT, calibrate_mnn, mnn_sensitivity, write_mnn_int8
+from sdk.engines.mnn.quantizer import quantize_mnn
+from sdk.engines.mnn.tools import dump_mnn_tensors, mnn_ops
+from sdk.quantize.engine import Int8Engine
+from sdk.records import EngineModel, LayerStat
+
+__all__ = ["MnnInt8", "MnnQuantizer"]
+
+
+class MnnQuantizer(Int8Engine):
+    """MNN's own offline quantizer (``--method mnn-kl|mnn-admm|mnn-ema``): it calibrates
+    again for every skip list."""
+
+    engine = "mnn"
+
+    def build(self, skip: Sequence[str]) -> EngineModel:
+        inp = self.prepared.inputs[0]
+        t0 = time.perf_counter()
+        path = quantize_mnn(self.fp32.files[0], self.calib, self._dir(skip),
+                            method=self.method.removeprefix("mnn-"),
+                            per_channel=self.per_channel, skip=list(skip), input_name=inp.name,
+                            input_shape=tuple(inp.shape))
+        if not skip:
+            self.calib_seconds = time.perf_counter() - t0
+        return EngineModel("mnn", "int8", [path], {**self.fp32.meta, "precision": "int8",
+                                                   "files": {"model": path.name}})
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        return [(op.name, op.inputs[0], op.outputs[0]) for op in mnn_ops(self.fp32.files[0])
+                if op.quantizable and op.inputs and op.outputs]
+
+    def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
+        return dump_mnn_tensors(model.files[0], feed, list(names))
+
+
+class MnnInt8(MnnQuantizer):
+    """MNN int8 from the SDK's calibration (:mod:`sdk.engines.mnn.params`): one statistics
+    pass, then each skip list is one converter run."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        t0 = time.perf_counter()
+        self.table = calibrate_mnn(self.fp32.files[0], self.calib, self._inputs(), method=self.method,
+                                   per_channel=self.per_channel, onnx_path=self.prepared.path,
+                                   workdir=self.workdir / "mnn-calibration")
+        self.calib_seconds = time.perf_counter() - t0
+
+    def set_method(self, method: str) -> None:
+        self.table, self.method = self.table.with_method(method), method
+
+    def _inputs(self) -> list[str]:
+        return [t.name for t in self.prepared.inputs]
+
+    def build(self, skip: Sequence[str]) -> EngineModel:
+        path, done = write_mnn_int8(self.prepared.path, self.table, self._dir(skip), skip=skip)
+        return EngineModel("mnn", "int8", [path], {
+            **self.fp32.meta, "precision": "int8", "files": {"model": path.name},
+            "int8": {"method": self.method, "per_channel": self.per_channel, "layers": len(done),
+                     "kept_float": dict(self.table.kept_float),
+                     "skip": sorted(skip), "calibration": "sdk"}})
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        return [(c.name, c.input, c.output) for c in self.table.convs]
+
+    def kept_float(self) -> dict[str, str]:
+        return dict(self.table.kept_float)
+
+    def float_candidates(self) -> tuple[list[str], str]:
+        live = {c.name for c in self.table.convs}
+        return [n for n in self.table.pooled if n in live], POOLED_INPUT
+
+    def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
+             stats: list[LayerStat]) -> list[str]:
+        """Each conv alone in int8, worst output first (one converter run per conv)."""
+        sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
+                               self._inputs(), [t.name for t in self.prepared.outputs],
+                               self.workdir / "mnn-sensitivity", margins=self.margins)
+        return list(sens)
