@@ -235,7 +235,8 @@ def deploy(
                 found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()),
                 fix="run 'sdk convert' on the model for per-output numbers",
             )
-        bundle = _bundle(prepared, profile, host, feeds, reference, work, opts, steps, threads, pre, image)
+        bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
+                         work / f"bundle-{opts.precision}")
         report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
         _on_board(session, entry.name, facts, bundle, model, opts, steps, threads, profile, report)
     report.seconds = time.time() - t_start
@@ -295,8 +296,8 @@ def _int8_models(prepared: PreparedModel, fp32: dict[str, EngineModel], feeds: d
 
 
 def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, feeds: dict[str, Any],
-            reference: dict[str, Any], work: Path, opts: DeployOptions, steps: Steps, threads: int,
-            pre: BundledPreprocess | None, image: np.ndarray | None) -> Bundle:
+            reference: dict[str, Any], work: Path, steps: Steps, threads: int,
+            pre: BundledPreprocess | None, image: np.ndarray | None, bundle_dir: Path) -> Bundle:
     from sdk.bundle import build_bundle
     from sdk.bundle.wheels import board_wheels, requirements_for
 
@@ -310,7 +311,7 @@ def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, f
     with steps.step("bundle"):
         wheels = board_wheels(profile, log=steps.log)
         return build_bundle(
-            work / f"bundle-{opts.precision}", prepared=prepared, profile=profile,
+            bundle_dir, prepared=prepared, profile=profile,
             models=host.models, feeds=feeds, reference=reference, wheels=wheels,
             requirements=requirements_for(profile), options={"threads": threads},
             preprocess=pre, image=image, extra_runtime=kernels_so, golden_by_model=host.golden,

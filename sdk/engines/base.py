@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -49,7 +49,7 @@ class Capabilities:
     board_install: Mapping[str, str]  # arch with a build -> WHEEL | WHEEL_NO_DEPS
     precisions: tuple[str, ...]  # what the SDK can deploy with it
     floors: Mapping[str, float] = field(default_factory=lambda: dict(AGREEMENT_FLOORS))
-    layer_timing: bool = False  # the runner can time each layer
+    layer_timing: bool = False  # the runner can time each layer (Runner.layer_times)
     intermediate_tensors: bool = True  # the runner can return any tensor (Runner.tensors)
     int8_methods: tuple[str, ...] = ()  # the engine's own calibration methods, beyond the SDK's
 
@@ -102,6 +102,16 @@ class Runner:
     def tensors(self, feeds: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
         """Intermediate tensors by the engine's own names (for calibration and analysis)."""
         raise NotImplementedError(f"{self.engine} cannot return intermediate tensors")
+
+    def layer_times(self, feeds: Mapping[str, np.ndarray],
+                    repeats: int = 3) -> tuple[list[tuple[str, str, float]], str]:
+        """Per layer (name, type, median ms) and how it was measured (``Capabilities.layer_timing``)."""
+        raise NotImplementedError(f"{self.engine} cannot time layers")
+
+    def bare(self, feeds: Mapping[str, np.ndarray]) -> Callable[[], None]:
+        """One step of the engine's own minimal loop over ``feeds`` (inputs converted once,
+        outputs computed, nothing checked or copied): the baseline of the runner's overhead."""
+        raise NotImplementedError
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError

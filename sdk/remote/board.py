@@ -26,7 +26,7 @@ from typing import Any
 from sdk.boards import UNAME_MACHINE, BoardProfile
 from sdk.bundle import Bundle
 from sdk.errors import BundleError, RemoteError
-from sdk.records import BoardResult, ExitCode, from_json
+from sdk.records import BenchPlan, BenchRun, BoardResult, ExitCode, from_json, to_json
 from sdk.remote.base import Session
 from sdk.remote.sync import SyncStats, sync_dir
 
@@ -237,3 +237,24 @@ def run_on_board(session: Session, pushed: Pushed, python: str, *, runs: int, wa
 
 def activate(session: Session, pushed: Pushed, bundle_id: str) -> None:
     session.run(["sh", "-c", _SWITCH, "sh", pushed.app_dir, bundle_id], timeout=120)
+
+
+def run_bench(session: Session, pushed: Pushed, python: str, plan: BenchPlan, *,
+              log: Log | None = None, timeout: float = 7200) -> BenchRun:
+    """Run the on-board bench (:mod:`sdk.device.bench`) over ``plan``; its every result."""
+    plan_file = posixpath.join(pushed.app_dir, "bench-plan.json")
+    out = posixpath.join(pushed.app_dir, "bench-run.json")
+    with tempfile.TemporaryDirectory() as td:
+        local = Path(td) / "plan.json"
+        local.write_text(to_json(plan))
+        session.upload(local, plan_file)
+    argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
+            python, "-m", "sdk.device.bench", "run", pushed.bundle_dir, "--plan", plan_file, "--out", out]
+    res = session.run(argv, timeout=timeout, on_output=log, check=False)
+    if res.returncode not in (ExitCode.OK, ExitCode.FAILED):
+        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
+        raise RemoteError(f"the bench failed on board '{session.board}': {last}")
+    with tempfile.TemporaryDirectory() as td:
+        local = Path(td) / "run.json"
+        session.download(out, local)
+        return from_json(BenchRun, local.read_text())

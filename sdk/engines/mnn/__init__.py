@@ -32,7 +32,7 @@ class MnnBackend(Backend):
         name="mnn", label="MNN", runtime_package="MNN", converter_package="MNN",
         board_install={"aarch64": WHEEL},  # no armv7 wheel on PyPI
         precisions=("fp32", "fp16", "int8"),
-        layer_timing=False, intermediate_tensors=True, int8_methods=QUANTIZER_METHODS,
+        layer_timing=True, intermediate_tensors=True, int8_methods=QUANTIZER_METHODS,
     )
 
     def convert(self, prepared: PreparedModel, workdir: Path, precision: str) -> EngineModel:

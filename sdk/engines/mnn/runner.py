@@ -7,7 +7,8 @@ is how calibration and per-layer analysis read intermediate tensors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,55 @@ class MnnRunner(Runner):
             self._tensor_nets[key] = _load(self.path, self.inputs, key, self.threads, "fp32")
         outs = self._forward(self._tensor_nets[key][1], feeds)
         return {n: np.asarray(o, dtype=np.float32) for n, o in zip(names, outs, strict=True)}
+
+    def layer_times(self, feeds: Mapping[str, np.ndarray],
+                    repeats: int = 3) -> tuple[list[tuple[str, str, float]], str]:
+        """Per operator, the median ms between MNN's begin and end callbacks of its execution."""
+        import MNN
+
+        check_feeds(self.meta, feeds)
+        interp = MNN.Interpreter(str(self.path))
+        precision = "low" if self.meta.get("precision") == "fp16" else "high"
+        session = interp.createSession({"numThread": self.threads, "precision": precision})
+        for t in self.meta["inputs"]:
+            arr = np.ascontiguousarray(np.asarray(feeds[t["name"]], dtype=np.float32))
+            tmp = MNN.Tensor(arr.shape, MNN.Halide_Type_Float, arr, MNN.Tensor_DimensionType_Caffe)
+            interp.getSessionInput(session, t["blob"]).copyFrom(tmp)
+        runs: dict[str, list[float]] = {}
+        kinds: dict[str, str] = {}
+        start: dict[str, float] = {}
+
+        def begin(_tensors: Any, op: Any) -> bool:
+            start[op.getName()] = time.perf_counter()
+            return True
+
+        def end(_tensors: Any, op: Any) -> bool:
+            name = op.getName()
+            runs.setdefault(name, []).append((time.perf_counter() - start[name]) * 1e3)
+            kinds[name] = op.getType()
+            return True
+
+        interp.runSession(session)  # warm-up
+        for _ in range(max(1, repeats)):
+            interp.runSessionWithCallBackInfo(session, begin, end)
+        rows = [(name, kinds[name], sorted(ms)[len(ms) // 2]) for name, ms in runs.items()]
+        return rows, ("MNN's per-operator callbacks (Session API, runSessionWithCallBackInfo): wall time "
+                      "between each op's begin and end callback (Python callback overhead included)")
+
+    def bare(self, feeds: Mapping[str, np.ndarray]) -> Callable[[], None]:
+        """The engine's own minimal loop body: input variables made once, forward, read outputs."""
+        import MNN.expr as F
+
+        check_feeds(self.meta, feeds)
+        args = [F.const(np.ascontiguousarray(np.asarray(feeds[t["name"]], dtype=np.float32)),
+                        list(np.shape(feeds[t["name"]])), F.NCHW, F.float) for t in self.meta["inputs"]]
+
+        def step() -> None:
+            outs = self.net.forward(args)
+            for o in outs if isinstance(outs, (list, tuple)) else [outs]:
+                o.read()
+
+        return step
 
     def close(self) -> None:
         self.net = None

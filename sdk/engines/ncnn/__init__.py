@@ -29,7 +29,7 @@ class NcnnBackend(Backend):
         name="ncnn", label="ncnn", runtime_package="ncnn", converter_package="pnnx",
         board_install={"aarch64": WHEEL, "armv7": WHEEL_NO_DEPS},
         precisions=("fp32", "fp16", "int8"),
-        layer_timing=False, intermediate_tensors=True,
+        layer_timing=True, intermediate_tensors=True,
     )
 
     def convert(self, prepared: PreparedModel, workdir: Path, precision: str) -> EngineModel:

@@ -1,0 +1,197 @@
+"""``sdk bench``: profiling on the board that people can trust.
+
+One result per configuration (engine x precision x threads x cores), converted, bundled
+and pushed the way :func:`sdk.deploy.deploy` does it (the same steps and caches: nothing is
+converted twice), then measured on the board by :mod:`sdk.device.bench`: pinned, settled,
+clocks and heat sampled, every sample kept, a bootstrap interval of each median. It ends
+with a verdict: the fastest configuration that passes its golden check, and whether int8
+or more threads paid on this board.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk import engines
+from sdk.boards import BoardProfile, load_profile
+from sdk.deploy import DeployOptions, _bundle, _host_models, _HostModels, _prepare, app_name, resolve_board
+from sdk.device.preprocess import ImageSpec
+from sdk.errors import SdkError
+from sdk.quantize import MAX_FP32_LAYERS
+from sdk.records import BenchConfig, BenchPlan, BenchResult, EngineModel
+from sdk.report import Steps
+from sdk.report.bench import BenchReport
+
+CORE_SETS = ("big", "little", "all")
+
+
+@dataclass
+class BenchOptions:
+    engine: str = "all"
+    precisions: tuple[str, ...] = ("fp32",)
+    threads: tuple[int, ...] = ()  # empty: the profile's default
+    cores: tuple[str, ...] = ("big",)  # big | little | all | a cpu list such as 4,5 or 0-3
+    runs: int = 20
+    warmup: int = 3
+    min_time: float = 0.0
+    rate: float | None = None
+    duration: float | None = None
+    layers: bool = False
+    settle_s: float = 30.0
+    input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    preprocess: ImageSpec | None = None
+    image: Path | None = None
+    calib: Path | None = None  # int8
+    method: str | None = None
+    per_channel: bool = True
+    budget: float = 0.99
+    max_fp32_layers: int = MAX_FP32_LAYERS
+    report_dir: Path | None = None
+
+
+def parse_cpus(text: str) -> list[int]:
+    """``4,5`` or ``0-3`` or ``0-1,4`` -> cpu ids."""
+    cpus: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise SdkError(f"bad --cores {text!r}", found=repr(text),
+                           expected="big | little | all | a cpu list like 4,5 or 0-3")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        cpus += [c for c in range(lo, hi + 1) if c not in cpus]
+    return cpus
+
+
+def resolve_cores(name: str, profile: BoardProfile) -> list[int]:
+    """The cpus a core set names on a board of ``profile``."""
+    if name == "big":
+        return list(profile.clusters[0].cpus)
+    if name == "little":
+        if len(profile.clusters) < 2:
+            raise SdkError(f"board profile {profile.name} has one cluster: no little cores",
+                           expected="big | all | a cpu list", found="little")
+        return list(profile.clusters[-1].cpus)
+    if name == "all":
+        return sorted(c for cl in profile.clusters for c in cl.cpus)
+    cpus = parse_cpus(name)
+    known = {c for cl in profile.clusters for c in cl.cpus}
+    if not set(cpus) <= known:
+        raise SdkError(f"--cores {name}: cpus {sorted(set(cpus) - known)} are not on a {profile.name}",
+                       expected=f"cpus of {sorted(known)}", found=name)
+    return cpus
+
+
+def _check(opts: BenchOptions) -> None:
+    for p in opts.precisions:
+        if p not in engines.precisions():
+            raise SdkError(f"unknown precision '{p}'", expected=" | ".join(engines.precisions()), found=p)
+    if ("int8" in opts.precisions) != (opts.calib is not None):
+        raise SdkError("--calib DIR goes with --precision int8 (and int8 needs it)",
+                       found=f"--precision {','.join(opts.precisions)}, --calib {opts.calib}",
+                       fix="pass both, e.g. --precision fp32,int8 --calib images/")
+    if any(t < 1 for t in opts.threads):
+        raise SdkError("--threads takes positive counts", found=",".join(map(str, opts.threads)))
+    if opts.rate is not None and opts.rate <= 0:
+        raise SdkError("--rate is frames per second", expected="> 0", found=str(opts.rate))
+    if opts.duration is not None and opts.duration <= 0:
+        raise SdkError("--duration is seconds", expected="> 0", found=str(opts.duration))
+    for c in opts.cores:  # the syntax now; which cpus the board's profile has, once it is known
+        if c not in CORE_SETS:
+            parse_cpus(c)
+
+
+def _deploy_options(opts: BenchOptions, precision: str) -> DeployOptions:
+    return DeployOptions(engine=opts.engine, precision=precision, input_shapes=opts.input_shapes,
+                         preprocess=opts.preprocess, image=opts.image,
+                         calib=opts.calib if precision == "int8" else None, method=opts.method,
+                         per_channel=opts.per_channel, budget=opts.budget,
+                         max_fp32_layers=opts.max_fp32_layers)
+
+
+def plan_for(models: Sequence[EngineModel], opts: BenchOptions, profile: BoardProfile) -> BenchPlan:
+    """Every configuration: each model variant the sweep asked for x threads x core sets."""
+    threads = opts.threads or (profile.default_threads,)
+    wanted = [m for m in models if m.precision in opts.precisions]
+    configs = [BenchConfig(model=m.id, engine=m.engine, precision=m.precision, threads=t, cores=c,
+                           cpus=resolve_cores(c, profile))
+               for m in wanted for c in opts.cores for t in threads]
+    return BenchPlan(configs=configs, runs=opts.runs, warmup=opts.warmup, min_time=opts.min_time,
+                     rate=opts.rate, duration=opts.duration, layers=opts.layers, settle_s=opts.settle_s,
+                     clusters=[list(c.cpus) for c in profile.clusters])
+
+
+def _host_sweep(prepared: Any, engine_names: list[str], opts: BenchOptions, work: Path, steps: Steps,
+                pre: Any, image_x: Any) -> tuple[dict[str, Any], dict[str, Any], _HostModels]:
+    """The host models of every precision asked for, merged into one bundle's worth."""
+    merged: _HostModels | None = None
+    feeds: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    for precision in dict.fromkeys(opts.precisions):
+        feeds, reference, host = _host_models(prepared, engine_names, _deploy_options(opts, precision), work,
+                                              steps, pre, image_x)
+        if merged is None:
+            merged = host
+            continue
+        ids = {m.id for m in merged.models}
+        merged.models += [m for m in host.models if m.id not in ids]
+        merged.golden.update(host.golden)
+        merged.quant.update(host.quant)
+        merged.results.update({e: r for e, r in host.results.items() if not merged.results[e].ok})
+    assert merged is not None
+    return feeds, reference, merged
+
+
+def bench(model: Path, board: str | None = None, options: BenchOptions | None = None, *,
+          steps: Steps | None = None, log: Callable[[str], None] | None = None) -> BenchReport:
+    """Benchmark ``model`` on ``board`` (default: as ``sdk deploy`` picks) for every configuration."""
+    from sdk.remote import open_session
+    from sdk.remote.board import check_board, check_disk, ensure_venv, probe, push, run_bench
+
+    opts = options or BenchOptions()
+    steps = steps or Steps()
+    t_start = time.time()
+    _check(opts)
+    model = Path(model)
+    with steps.step("prepare"):
+        work, prepared, pre, image, image_x = _prepare(model, _deploy_options(opts, opts.precisions[0]))
+    with steps.step("board"):
+        entry = resolve_board(board, log=steps.log)
+        profile = load_profile(entry.profile)
+        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
+        for c in opts.cores:  # a wrong core set fails before any slow work
+            resolve_cores(c, profile)
+        session = open_session(entry)
+    with session:
+        facts = probe(session)
+        check_board(entry.name, facts, profile)
+        feeds, reference, host = _host_sweep(prepared, engine_names, opts, work, steps, pre, image_x)
+        if not host.models:
+            raise SdkError(f"no engine could deploy {model.name}",
+                           found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
+        bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, profile.default_threads,
+                         pre, image, work / "bundle-bench")
+        plan = plan_for(host.models, opts, profile)
+        check_disk(entry.name, facts, bundle)
+        with steps.step("push"):
+            pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
+        with steps.step("install runtime on board"):
+            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
+        with steps.step(f"bench on board: {len(plan.configs)} configurations"):
+            run = run_bench(session, pushed, python, plan, log=log or steps.log)
+    report = BenchReport.build(model, prepared.sha256, entry, profile, plan, run, host, bundle.id)
+    report.seconds = time.time() - t_start
+    report.save(opts.report_dir or work / "reports")
+    return report
+
+
+def check_result(report: BenchReport) -> None:
+    """Raise when no configuration passed (the CLI's exit code)."""
+    failed: list[BenchResult] = [r for r in report.run.results if not r.ok]
+    if failed and len(failed) == len(report.run.results):
+        raise SdkError("no configuration passed its golden check on the board",
+                       found="; ".join(f"{r.config.label}: {r.error}" for r in failed[:3]))

@@ -1,0 +1,104 @@
+"""``sdk bench``: a sweep of configurations on a board, statistics with confidence, a verdict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from sdk import engines
+from sdk.quantize import MAX_FP32_LAYERS, METHODS
+
+
+def _list(kind: str, text: str, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    from sdk.errors import SdkError
+
+    items = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    bad = [s for s in items if choices is not None and s not in choices]
+    if not items or bad:
+        raise SdkError(f"bad --{kind} {text!r}", expected=f"a comma list of {' | '.join(choices or ('N',))}",
+                       found=", ".join(bad) or "nothing")
+    return items
+
+
+def _threads(text: str | None) -> tuple[int, ...]:
+    from sdk.errors import SdkError
+
+    if text is None:
+        return ()
+    items = _list("threads", text)
+    if not all(s.isdigit() and int(s) > 0 for s in items):
+        raise SdkError(f"bad --threads {text!r}", expected="a comma list of positive counts, e.g. 1,2,4",
+                       found=text)
+    return tuple(int(s) for s in items)
+
+
+@click.command("bench")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--board", "-b", help="Board name from the inventory (default as for 'sdk deploy').")
+@click.option("--engine", "-e", type=click.Choice(engines.choices()), default="all", show_default=True)
+@click.option("--precision", "-p", default="fp32", show_default=True, metavar="LIST",
+              help=f"Comma list of {', '.join(engines.precisions())}; int8 needs --calib.")
+@click.option("--threads", default=None, metavar="LIST",
+              help="Comma list, e.g. 1,2,4 (default: the profile's).")
+@click.option("--cores", multiple=True, metavar="SET",
+              help="big | little | all | a cpu list like 4,5 or 0-3; repeat for several (default: big).")
+@click.option("--runs", type=click.IntRange(1, 1000000), default=20, show_default=True)
+@click.option("--warmup", type=click.IntRange(0, 100000), default=3, show_default=True)
+@click.option("--min-time", "min_time", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Extend the runs until this many seconds of samples.")
+@click.option("--rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Pace the runs at this many frames per second (the latency a camera pipeline sees).")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
+              help="A sustained run of this many seconds per configuration (first vs last minute).")
+@click.option("--layers", is_flag=True, help="Per-layer times, the slowest layers with their type.")
+@click.option("--settle", "settle_s", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="Longest wait (s) for the thermal zones to settle before each configuration.")
+@click.option("--preprocess", default=None, metavar="SPEC",
+              help="Time the whole frame too: u8 image -> NEON preprocessing -> inference -> "
+              "post-processing.")
+@click.option("--image", type=click.Path(path_type=Path), default=None, help="The frame for --preprocess.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...")
+@click.option("--calib", type=click.Path(path_type=Path), default=None, help="int8: calibration images.")
+@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True)
+@click.option("--budget", type=float, default=0.99, show_default=True)
+@click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report (every sample, the fingerprint) as JSON.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the JSON report here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+def bench(model: Path, board: str | None, engine: str, precision: str, threads: str | None,
+          cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
+          duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
+          input_shape: tuple[str, ...], calib: Path | None, method: str, budget: float, max_fp32: int,
+          as_json: bool, out: Path | None, quiet: bool) -> None:
+    """Benchmark MODEL.onnx on a board: one result per engine x precision x threads x cores."""
+    from sdk.bench import BenchOptions, check_result
+    from sdk.bench import bench as run_bench
+    from sdk.commands.quantize import parse_preprocess
+    from sdk.convert import parse_input_shapes
+    from sdk.report import Steps, stdout_to_stderr
+
+    opts = BenchOptions(
+        engine=engine, precisions=_list("precision", precision, engines.precisions()),
+        threads=_threads(threads),
+        cores=cores or ("big",), runs=runs, warmup=warmup, min_time=min_time, rate=rate, duration=duration,
+        layers=layers, settle_s=settle_s, input_shapes=parse_input_shapes(input_shape),
+        preprocess=parse_preprocess(preprocess), image=image, calib=calib, method=method, budget=budget,  # type: ignore[arg-type]
+        max_fp32_layers=max_fp32,
+    )
+    with stdout_to_stderr():
+        report = run_bench(model, board, opts, steps=Steps(quiet=quiet))
+    doc = report.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        report.render()
+    check_result(report)
