@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qemu-user-static qemu-user debootstrap openssh-server openssh-client
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf llvm libsimde-dev file
-  cmake ninja-build fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-wqy-microhei)
+  cmake ninja-build fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-wqy-microhei chromium)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 

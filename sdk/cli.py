@@ -17,8 +17,10 @@ from sdk.errors import SdkError
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("sdk.commands.deploy:deploy", "Convert, bundle, push, run and benchmark a model on a board."),
+    "bench": ("sdk.commands.bench:bench", "Profile a model on a board: a sweep, statistics, a verdict."),
     "convert": ("sdk.commands.convert:convert", "Convert a model for ncnn and MNN, validate on host."),
     "quantize": ("sdk.commands.quantize:quantize", "int8 for ncnn and MNN with per-layer analysis."),
+    "report": ("sdk.commands.report:report", "Results kept in the history: list, compare (a CI gate), HTML."),
     "board": ("sdk.commands.board:board", "Board profiles, the inventory of boards, emulated boards."),
     "kernels": ("sdk.kernels.cli:kernels", "The project's NEON kernels: which variant runs, benchmarks."),
 }
