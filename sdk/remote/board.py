@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sdk.boards import UNAME_MACHINE, BoardProfile
 from sdk.bundle import Bundle
@@ -33,6 +33,7 @@ from sdk.remote.sync import SyncStats, sync_dir
 VENV_HEADROOM = 600 * 1024 * 1024  # an installed venv is ~3x its wheels; keep a margin
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- what the board is
@@ -215,24 +216,32 @@ def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFa
     return posixpath.join(venv, "bin", "python")
 
 
+def _board_module(session: Session, pushed: Pushed, python: str, module: str, args: list[str], out: str,
+                  record: type[T], what: str, log: Log | None, timeout: float) -> T:
+    """Run ``python -m module`` from the bundle's runtime on the board; its JSON ``out`` as ``record``.
+    Exit codes other than OK and FAILED (a model failed its check) are the tool's own failure."""
+    argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
+            python, "-m", module, *args]
+    res = session.run(argv, timeout=timeout, on_output=log, check=False)
+    if res.returncode not in (ExitCode.OK, ExitCode.FAILED):
+        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
+        raise RemoteError(f"the {what} failed on board '{session.board}': {last}")
+    with tempfile.TemporaryDirectory() as td:
+        local = Path(td) / posixpath.basename(out)
+        session.download(out, local)
+        return from_json(record, local.read_text())
+
+
 def run_on_board(session: Session, pushed: Pushed, python: str, *, runs: int, warmup: int,
                  threads: int, cpus: list[int], model: str | None = None,
                  log: Log | None = None, timeout: float = 3600) -> BoardResult:
     out = posixpath.join(pushed.app_dir, "result.json")
-    argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
-            python, "-m", "sdk.device.runner", "run", pushed.bundle_dir, "--out", out,
-            "--runs", str(runs), "--warmup", str(warmup), "--threads", str(threads),
-            "--cpus", ",".join(map(str, cpus))]
+    args = ["run", pushed.bundle_dir, "--out", out, "--runs", str(runs), "--warmup", str(warmup),
+            "--threads", str(threads), "--cpus", ",".join(map(str, cpus))]
     if model:
-        argv += ["--model", model]
-    res = session.run(argv, timeout=timeout, on_output=log, check=False)
-    if res.returncode not in (ExitCode.OK, ExitCode.FAILED):
-        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
-        raise RemoteError(f"the runner failed on board '{session.board}': {last}")
-    with tempfile.TemporaryDirectory() as td:
-        local = Path(td) / "result.json"
-        session.download(out, local)
-        return from_json(BoardResult, local.read_text())
+        args += ["--model", model]
+    return _board_module(session, pushed, python, "sdk.device.runner", args, out, BoardResult, "runner", log,
+                         timeout)
 
 
 def activate(session: Session, pushed: Pushed, bundle_id: str) -> None:
@@ -248,13 +257,6 @@ def run_bench(session: Session, pushed: Pushed, python: str, plan: BenchPlan, *,
         local = Path(td) / "plan.json"
         local.write_text(to_json(plan))
         session.upload(local, plan_file)
-    argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
-            python, "-m", "sdk.device.bench", "run", pushed.bundle_dir, "--plan", plan_file, "--out", out]
-    res = session.run(argv, timeout=timeout, on_output=log, check=False)
-    if res.returncode not in (ExitCode.OK, ExitCode.FAILED):
-        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
-        raise RemoteError(f"the bench failed on board '{session.board}': {last}")
-    with tempfile.TemporaryDirectory() as td:
-        local = Path(td) / "run.json"
-        session.download(out, local)
-        return from_json(BenchRun, local.read_text())
+    args = ["run", pushed.bundle_dir, "--plan", plan_file, "--out", out]
+    return _board_module(session, pushed, python, "sdk.device.bench", args, out, BenchRun, "bench", log,
+                         timeout)
