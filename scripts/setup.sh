@@ -25,7 +25,7 @@ PY=${PYTHON:-python3}
 echo "==> pip: the SDK and its engines"
 $PY -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 # pnnx would pull torch and CUDA (GBs): we need only its bundled converter binary.
-# (The PP-OCR models come from the rapidocr wheel, extracted by `python -m sdk.models`.)
+# (The PP-OCR models come from the rapidocr wheel, extracted by `python -m sdk.tools.demo_models`.)
 $PY -m pip install -q --disable-pip-version-check --no-deps pnnx
 $PY -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "==> setup done: $($PY -m sdk --version)"

@@ -3,5 +3,5 @@
 # to the emulated RK3399 on both engines and print the report.
 set -euo pipefail
 PY=${PYTHON:-python3}
-MODEL=$($PY -m sdk.models cls)
+MODEL=$($PY -m sdk.tools.demo_models cls)
 exec $PY -m sdk deploy "$MODEL" --engine all --input-shape x=1,3,48,192 "$@"

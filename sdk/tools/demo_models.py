@@ -80,7 +80,7 @@ def _extract(dest: Path) -> None:
 
 
 def main() -> None:
-    """``python -m sdk.models det|rec|cls`` prints the model's path (for scripts)."""
+    """``python -m sdk.tools.demo_models det|rec|cls`` prints the model's path (for scripts)."""
     print(ppocr_model(sys.argv[1] if len(sys.argv) > 1 else "cls"))
 
 
