@@ -52,6 +52,8 @@ class BenchOptions:
     budget: float = 0.99
     max_fp32_layers: int = MAX_FP32_LAYERS
     report_dir: Path | None = None
+    # engine -> (A version, B version): the same sweep on the board with two engine releases
+    engine_versions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def parse_cpus(text: str) -> list[int]:
@@ -146,47 +148,164 @@ def _host_sweep(prepared: Any, engine_names: list[str], opts: BenchOptions, work
     return feeds, reference, merged
 
 
-def bench(model: Path, board: str | None = None, options: BenchOptions | None = None, *,
-          steps: Steps | None = None, log: Callable[[str], None] | None = None) -> BenchReport:
-    """Benchmark ``model`` on ``board`` (default: as ``sdk deploy`` picks) for every configuration."""
-    from sdk.remote import open_session
-    from sdk.remote.board import check_board, check_disk, ensure_venv, probe, push, run_bench
+def parse_engine_versions(items: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``ncnn=1.0.20260526,1.0.20261020`` (repeatable, one per engine) -> engine -> (A, B)."""
+    out: dict[str, tuple[str, str]] = {}
+    for item in items:
+        name, _, vers = item.partition("=")
+        pair = [v.strip() for v in vers.split(",") if v.strip()]
+        if name not in engines.names() or len(pair) != 2 or pair[0] == pair[1]:
+            raise SdkError(f"bad --engine-version {item!r}",
+                           expected=f"ENGINE=OLD,NEW with ENGINE one of {', '.join(engines.names())} "
+                           "and two different versions", found=item,
+                           fix="e.g. --engine-version ncnn=1.0.20260526,1.0.20261020")
+        if name in out:
+            raise SdkError(f"--engine-version names {name} twice", found=item)
+        out[name] = (pair[0], pair[1])
+    return out
 
-    opts = options or BenchOptions()
-    steps = steps or Steps()
+
+@dataclass
+class _Board:
+    """An open session on a checked board, and what the sweep made on the host for it."""
+
+    session: Any
+    entry: Any
+    facts: Any
+    profile: BoardProfile
+    prepared: Any
+    host: _HostModels
+    feeds: dict[str, Any]
+    reference: dict[str, Any]
+    work: Path
+    pre: Any
+    image: Any
+
+
+def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Callable[[str], None] | None,
+               pins: dict[str, str] | None = None, tag: str = "") -> BenchReport:
+    """Bundle (with the engine releases ``pins`` names), push, install, measure, save."""
+    from sdk.remote.board import check_disk, ensure_venv, push, run_bench
+
     t_start = time.time()
+    bundle = _bundle(b.prepared, b.profile, b.host, b.feeds, b.reference, b.work, steps,
+                     b.profile.default_threads, b.pre, b.image, b.work / f"bundle-bench{tag}", pins)
+    plan = plan_for(b.host.models, opts, b.profile)
+    check_disk(b.entry.name, b.facts, bundle)
+    with steps.step("push"):
+        pushed = push(b.session, bundle, b.facts, app_name(model), progress=steps.bytes_progress)
+    with steps.step("install runtime on board"):
+        python = ensure_venv(b.session, bundle, pushed, b.facts, log=steps.log)
+    with steps.step(f"bench on board: {len(plan.configs)} configurations"):
+        run = run_bench(b.session, pushed, python, plan, log=log or steps.log)
+    report = BenchReport.build(model, b.prepared.sha256, b.entry, b.profile, plan, run, b.host, bundle.id)
+    report.seconds = time.time() - t_start
+    report.save(opts.report_dir or b.work / "reports")
+    return report
+
+
+def _open(model: Path, board: str | None, opts: BenchOptions,
+          steps: Steps) -> tuple[Any, Any, BoardProfile, Any]:
+    from sdk.remote import open_session
+
     _check(opts)
-    model = Path(model)
     with steps.step("prepare"):
-        work, prepared, pre, image, image_x = _prepare(model, _deploy_options(opts, opts.precisions[0]))
+        prep = _prepare(model, _deploy_options(opts, opts.precisions[0]))
     with steps.step("board"):
         entry = resolve_board(board, log=steps.log)
         profile = load_profile(entry.profile)
-        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
         for c in opts.cores:  # a wrong core set fails before any slow work
             resolve_cores(c, profile)
         session = open_session(entry)
+    return prep, entry, profile, session
+
+
+def _on_host(session: Any, entry: Any, profile: BoardProfile, prep: Any, engine_names: list[str],
+             opts: BenchOptions, steps: Steps, model: Path) -> _Board:
+    from sdk.remote.board import check_board, probe
+
+    work, prepared, pre, image, image_x = prep
+    facts = probe(session)
+    check_board(entry.name, facts, profile)
+    feeds, reference, host = _host_sweep(prepared, engine_names, opts, work, steps, pre, image_x)
+    if not host.models:
+        raise SdkError(f"no engine could deploy {model.name}",
+                       found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
+    return _Board(session, entry, facts, profile, prepared, host, feeds, reference, work, pre, image)
+
+
+def bench(model: Path, board: str | None = None, options: BenchOptions | None = None, *,
+          steps: Steps | None = None, log: Callable[[str], None] | None = None) -> BenchReport:
+    """Benchmark ``model`` on ``board`` (default: as ``sdk deploy`` picks) for every configuration."""
+    opts = options or BenchOptions()
+    if opts.engine_versions:
+        raise SdkError("an engine-version A/B is sdk.bench.bench_ab, not bench")
+    steps = steps or Steps()
+    t_start = time.time()
+    model = Path(model)
+    prep, entry, profile, session = _open(model, board, opts, steps)
     with session:
-        facts = probe(session)
-        check_board(entry.name, facts, profile)
-        feeds, reference, host = _host_sweep(prepared, engine_names, opts, work, steps, pre, image_x)
-        if not host.models:
-            raise SdkError(f"no engine could deploy {model.name}",
-                           found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
-        bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, profile.default_threads,
-                         pre, image, work / "bundle-bench")
-        plan = plan_for(host.models, opts, profile)
-        check_disk(entry.name, facts, bundle)
-        with steps.step("push"):
-            pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
-        with steps.step("install runtime on board"):
-            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-        with steps.step(f"bench on board: {len(plan.configs)} configurations"):
-            run = run_bench(session, pushed, python, plan, log=log or steps.log)
-    report = BenchReport.build(model, prepared.sha256, entry, profile, plan, run, host, bundle.id)
+        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
+        b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
+        report = _run_sweep(b, model, opts, steps, log)
     report.seconds = time.time() - t_start
-    report.save(opts.report_dir or work / "reports")
     return report
+
+
+@dataclass
+class ABReport:
+    """An engine-version A/B: the same sweep with two engine releases, and their comparison."""
+
+    versions: dict[str, tuple[str, str]]
+    a: BenchReport
+    b: BenchReport
+    comparison: Any  # sdk.report.compare.Comparison
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "bench-ab", "versions": {e: list(v) for e, v in self.versions.items()},
+                "a": self.a.to_dict(), "b": self.b.to_dict(), "comparison": self.comparison.to_dict()}
+
+
+def ab_label(versions: Mapping[str, tuple[str, str]], side: int) -> str:
+    return " ".join(f"{e} {v[side]}" for e, v in versions.items())
+
+
+def bench_ab(model: Path, board: str | None = None, options: BenchOptions | None = None, *,
+             steps: Steps | None = None, log: Callable[[str], None] | None = None,
+             threshold_pct: float | None = None) -> ABReport:
+    """The same sweep on ``board`` with two releases of the engines ``options.engine_versions``
+    names (one offline venv per wheel set, both bundles cached), then B compared with A:
+    the speed verdict per configuration and whether the outputs still agree."""
+    from sdk.bundle.wheels import host_pins
+    from sdk.report.compare import DEFAULT_THRESHOLD_PCT, compare
+
+    opts = options or BenchOptions()
+    if not opts.engine_versions:
+        raise SdkError("an engine-version A/B needs --engine-version ENGINE=OLD,NEW")
+    steps = steps or Steps()
+    model = Path(model)
+    prep, entry, profile, session = _open(model, board, opts, steps)
+    with session:
+        wanted = engines.select(opts.engine, profile.arch, board=profile.name)
+        missing = [e for e in opts.engine_versions if e not in wanted]
+        if missing:
+            raise SdkError(f"--engine-version {missing[0]}: that engine is not in this sweep",
+                           found=f"--engine {opts.engine} on {profile.name}: {', '.join(wanted)}")
+        engine_names = [e for e in wanted if e in opts.engine_versions]
+        b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
+        on_host = host_pins()
+        reports = []
+        for side in (0, 1):
+            pins = {engines.get(e).caps.runtime_package: v[side] for e, v in opts.engine_versions.items()}
+            label = ab_label(opts.engine_versions, side)
+            steps.log(f"{'AB'[side]}: {label}" + (" (the host's release)" if all(
+                on_host.get(d) == v for d, v in pins.items()) else ""))
+            tag = "-" + "-".join(f"{e}{v[side]}" for e, v in opts.engine_versions.items())
+            reports.append(_run_sweep(b, model, opts, steps, log, pins, tag))
+    cmp = compare(reports[0].to_dict(), reports[1].to_dict(), name_a=ab_label(opts.engine_versions, 0),
+                  name_b=ab_label(opts.engine_versions, 1),
+                  threshold_pct=DEFAULT_THRESHOLD_PCT if threshold_pct is None else threshold_pct)
+    return ABReport(dict(opts.engine_versions), reports[0], reports[1], cmp)
 
 
 def check_result(report: BenchReport) -> None:

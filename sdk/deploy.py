@@ -227,7 +227,8 @@ def deploy(
         steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
                   f"{facts.free_bytes / 2**30:.1f} GiB free")
         feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
-        report = DeployReport.start(model, entry, profile, opts.precision, threads, host.results)
+        report = DeployReport.start(model, entry, profile, opts.precision, threads, host.results,
+                                     prepared.sha256)
         report.add_quantization(host.quant)
         if not host.models:
             raise SdkError(
@@ -297,7 +298,8 @@ def _int8_models(prepared: PreparedModel, fp32: dict[str, EngineModel], feeds: d
 
 def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, feeds: dict[str, Any],
             reference: dict[str, Any], work: Path, steps: Steps, threads: int,
-            pre: BundledPreprocess | None, image: np.ndarray | None, bundle_dir: Path) -> Bundle:
+            pre: BundledPreprocess | None, image: np.ndarray | None, bundle_dir: Path,
+            pins: dict[str, str] | None = None) -> Bundle:
     from sdk.bundle import build_bundle
     from sdk.bundle.wheels import board_wheels, requirements_for
 
@@ -309,11 +311,11 @@ def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, f
             kernels_so.append(build_for_board(profile.arch, profile.python, work / "kernels"))
             steps.log(f"{kernels_so[0].name}")
     with steps.step("bundle"):
-        wheels = board_wheels(profile, log=steps.log)
+        wheels = board_wheels(profile, log=steps.log, pins=pins)
         return build_bundle(
             bundle_dir, prepared=prepared, profile=profile,
             models=host.models, feeds=feeds, reference=reference, wheels=wheels,
-            requirements=requirements_for(profile), options={"threads": threads},
+            requirements=requirements_for(profile, pins), options={"threads": threads},
             preprocess=pre, image=image, extra_runtime=kernels_so, golden_by_model=host.golden,
         )
 

@@ -273,6 +273,10 @@ class EngineResult:
     preprocess: dict[str, Any] | None = None
     error: str | None = None
     traceback: str | None = None
+    samples_ms: list[float] = field(default_factory=list)  # every timed run, warm-up discarded
+    # the first run's outputs, strided to a few thousand values: what 'sdk report compare'
+    # checks between two runs (did an engine upgrade change the outputs?)
+    output_sample: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -459,6 +463,7 @@ class BenchResult:
     ok: bool = False
     error: str | None = None
     golden: list[OutputCheck] = field(default_factory=list)
+    output_sample: dict[str, dict[str, Any]] = field(default_factory=dict)  # see EngineResult
     load_ms: float | None = None
     first_ms: float | None = None
     samples_ms: list[float] = field(default_factory=list)  # steady state, warm-up discarded

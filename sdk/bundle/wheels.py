@@ -45,7 +45,7 @@ def installs_without_deps(arch: str) -> bool:
     return any(engines.get(e).caps.board_install[arch] == WHEEL_NO_DEPS for e in engines.for_arch(arch))
 
 
-def _pins() -> dict[str, str]:
+def host_pins() -> dict[str, str]:
     """Pin the board's engines to the host's versions so host and board run the same code."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -60,14 +60,17 @@ def _pins() -> dict[str, str]:
     return pins
 
 
-def requirements_for(profile: BoardProfile) -> list[str]:
-    pins = _pins()
+def requirements_for(profile: BoardProfile, pins: dict[str, str] | None = None) -> list[str]:
+    """The board's requirements, each engine pinned to the host's version or to ``pins``
+    (distribution -> version: an engine-version A/B runs another release on the board)."""
+    pins = {**host_pins(), **(pins or {})}
     return [f"{r}=={pins[r]}" if r in pins else r for r in runtime_requirements(profile.arch)]
 
 
-def board_wheels(profile: BoardProfile, *, log: object = None) -> list[Path]:
+def board_wheels(profile: BoardProfile, *, log: object = None,
+                 pins: dict[str, str] | None = None) -> list[Path]:
     """Download (once) the wheels for ``profile``'s arch and Python; returns their paths."""
-    reqs = requirements_for(profile)
+    reqs = requirements_for(profile, pins)
     py = profile.python
     key = hashlib.sha256(
         "\n".join([profile.arch, py, *profile.platform_tags, *reqs]).encode()

@@ -69,14 +69,22 @@ def _threads(text: str | None) -> tuple[int, ...]:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report (every sample, the fingerprint) as JSON.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the JSON report here.")
+@click.option("--engine-version", "engine_version", multiple=True, metavar="ENGINE=OLD,NEW",
+              help="A/B: the same sweep with two releases of ENGINE on the board, then B compared "
+              "with A (speed verdict, output agreement; exit code as 'sdk report compare').")
+@click.option("--threshold", type=click.FloatRange(0), default=None, metavar="PCT",
+              help="With --engine-version: a slowdown gates only beyond this many percent (default 10).")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Also write the report as one self-contained HTML page with plots.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def bench(model: Path, board: str | None, engine: str, precision: str, threads: str | None,
           cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
           duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
           input_shape: tuple[str, ...], calib: Path | None, method: str, budget: float, max_fp32: int,
-          as_json: bool, out: Path | None, quiet: bool) -> None:
+          as_json: bool, out: Path | None, engine_version: tuple[str, ...], threshold: float | None,
+          html_out: Path | None, quiet: bool) -> None:
     """Benchmark MODEL.onnx on a board: one result per engine x precision x threads x cores."""
-    from sdk.bench import BenchOptions, check_result
+    from sdk.bench import BenchOptions, check_result, parse_engine_versions
     from sdk.bench import bench as run_bench
     from sdk.commands.quantize import parse_preprocess
     from sdk.convert import parse_input_shapes
@@ -88,17 +96,59 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
         cores=cores or ("big",), runs=runs, warmup=warmup, min_time=min_time, rate=rate, duration=duration,
         layers=layers, settle_s=settle_s, input_shapes=parse_input_shapes(input_shape),
         preprocess=parse_preprocess(preprocess), image=image, calib=calib, method=method, budget=budget,  # type: ignore[arg-type]
-        max_fp32_layers=max_fp32,
+        max_fp32_layers=max_fp32, engine_versions=parse_engine_versions(engine_version),
     )
+    if opts.engine_versions:
+        _ab(model, board, opts, threshold, as_json, out, html_out, quiet)
+        return
+    if threshold is not None:
+        from sdk.errors import SdkError
+
+        raise SdkError("--threshold goes with --engine-version",
+                       fix="compare two results with 'sdk report compare A B --threshold PCT'")
     with stdout_to_stderr():
         report = run_bench(model, board, opts, steps=Steps(quiet=quiet))
     doc = report.to_dict()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
+    if html_out is not None:
+        from sdk.report.html import write_page
+
+        write_page(doc, model.name, html_out)
     if as_json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         report.render()
     check_result(report)
+
+
+def _ab(model: Path, board: str | None, opts: object, threshold: float | None, as_json: bool,
+        out: Path | None, html_out: Path | None, quiet: bool) -> None:
+    """The engine-version A/B: both sweeps, then the comparison; exits with its code."""
+    from sdk.bench import BenchOptions, bench_ab
+    from sdk.report import Steps, stdout_to_stderr
+    from sdk.report.compare import render
+
+    assert isinstance(opts, BenchOptions)
+    with stdout_to_stderr():
+        ab = bench_ab(model, board, opts, steps=Steps(quiet=quiet), threshold_pct=threshold)
+    doc = ab.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+    if html_out is not None:
+        from sdk.report.html import write_html
+
+        write_html([(ab.comparison.a, doc["a"]), (ab.comparison.b, doc["b"])], html_out)
+        click.echo(f"wrote {html_out}", err=True)
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for rep, name in ((ab.a, ab.comparison.a), (ab.b, ab.comparison.b)):
+            click.echo(f"--- {name}")
+            rep.render()
+        render(ab.comparison)
+    sys.exit(ab.comparison.exit_code)

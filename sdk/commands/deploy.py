@@ -46,12 +46,14 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Where to save the JSON report (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Also write the report as one self-contained HTML page with plots.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
            method: str | None, per_channel: bool, budget: float, max_fp32: int,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
            preprocess: str | None, image: Path | None, report_dir: Path | None, as_json: bool,
-           quiet: bool) -> None:
+           html_out: Path | None, quiet: bool) -> None:
     """Convert MODEL.onnx for each engine, push it to a board, check and benchmark it."""
     from sdk.convert import parse_input_shapes
     from sdk.deploy import DeployOptions, check_result
@@ -77,6 +79,10 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
                          budget=budget, max_fp32_layers=max_fp32)
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
+    if html_out is not None:
+        from sdk.report.html import write_page
+
+        write_page(report.to_dict(), model.name, html_out)
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

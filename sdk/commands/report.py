@@ -38,14 +38,14 @@ def list_(model: str | None, board: str | None, as_json: bool) -> None:
             fix="run 'sdk deploy' or 'sdk bench' first: each keeps its result",
         )
     t = Table(box=box.SIMPLE_HEAD, title="results, newest first", title_justify="left")
-    for c in ("ref", "created", "kind", "model", "board", "ok", "configurations"):
-        t.add_column(c)
+    for c in ("ref", "created (UTC)", "kind", "model", "board", "ok", "configurations"):
+        t.add_column(c, no_wrap=c in ("ref", "created (UTC)", "kind"))
     for i, e in enumerate(found):
         t.add_row(
             "last" if i == 0 else f"last~{i}",
-            e.created,
+            e.created[5:16].replace("T", " "),  # MM-DD HH:MM (UTC)
             e.kind,
-            e.model,
+            Path(e.model).stem,
             e.board,
             "ok" if e.ok else "FAILED",
             ", ".join(e.configs[:3]) + (" ..." if len(e.configs) > 3 else ""),

@@ -162,6 +162,8 @@ def _sustained(samples: list[float], starts: list[float], duration: float) -> di
 
 def measure(root: Path, plan: BenchPlan, cfg: BenchConfig) -> BenchResult:
     """One configuration, end to end (see the module's docstring)."""
+    from sdk.device import metrics
+
     res = BenchResult(config=cfg)
     res.cpus_used, notes = sysinfo.pin(cfg.cpus)
     res.flags += notes
@@ -186,6 +188,7 @@ def measure(root: Path, plan: BenchPlan, cfg: BenchConfig) -> BenchResult:
                              outputs=_check_outputs(golden, outs))
         _verdict(check)
         res.golden, res.ok, res.error = check.outputs, check.ok, check.error
+        res.output_sample = metrics.output_sample(outs)
         for _ in range(plan.warmup):
             runner.run(feeds)
         res.samples_ms, res.sample_t = timed_loop(lambda: runner.run(feeds), plan, sampler.t0)

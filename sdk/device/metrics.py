@@ -25,6 +25,22 @@ def cosine(ref: np.ndarray, out: np.ndarray) -> float:
     return float(np.dot(a, b) / (na * nb))
 
 
+SAMPLE_VALUES = 4096
+
+
+def output_sample(outs: dict[str, np.ndarray], limit: int = SAMPLE_VALUES) -> dict[str, dict[str, object]]:
+    """Each output's shape and at most ``limit`` of its values (every k-th, from the first):
+    enough to tell whether two runs of a model still agree, small enough for a JSON result."""
+    sample: dict[str, dict[str, object]] = {}
+    for name, value in outs.items():
+        a = np.asarray(value).ravel()
+        stride = max(1, -(-a.size // limit))
+        vals = a[::stride].astype(np.float64)
+        sample[name] = {"shape": [int(d) for d in np.shape(value)], "stride": stride,
+                        "values": [float(v) if np.isfinite(v) else None for v in vals]}
+    return sample
+
+
 def max_abs(ref: np.ndarray, out: np.ndarray) -> float:
     """Largest absolute element-wise difference."""
     a = np.asarray(ref, dtype=np.float64).ravel()

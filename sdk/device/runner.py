@@ -118,6 +118,8 @@ def _verdict(res: EngineResult) -> None:
 
 def run_model(root: Path, vid: str, runs: int, warmup: int, threads: int, cpus: list[int]) -> EngineResult:
     """Load one model variant, check it against its golden outputs, time it."""
+    from sdk.device import metrics
+
     manifest = Manifest.load(root)
     spec = manifest.model_by_id(vid)
     res = EngineResult(engine=spec.engine, precision=spec.precision, threads=threads, runs=runs,
@@ -129,7 +131,9 @@ def run_model(root: Path, vid: str, runs: int, warmup: int, threads: int, cpus: 
     t0 = time.perf_counter()
     with open_runner(spec.engine, root / spec.dir, spec.meta, threads) as runner:
         res.load_ms = (time.perf_counter() - t0) * 1e3
-        res.outputs = _check_outputs(golden, runner.run(feeds))
+        first = runner.run(feeds)
+        res.outputs = _check_outputs(golden, first)
+        res.output_sample = metrics.output_sample(first)
         for _ in range(warmup):
             runner.run(feeds)
         times = []
@@ -138,6 +142,7 @@ def run_model(root: Path, vid: str, runs: int, warmup: int, threads: int, cpus: 
             runner.run(feeds)
             times.append((time.perf_counter() - t) * 1e3)
     res.latency_ms = latency(times)
+    res.samples_ms = [round(t, 4) for t in times]
     res.peak_rss_mb = _peak_rss_mb()
     _verdict(res)
     return res

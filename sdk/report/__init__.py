@@ -124,15 +124,16 @@ class DeployReport:
     notes: list[str] = field(default_factory=list)
     quantization: dict[str, QuantResult] = field(default_factory=dict)
     path: str | None = None
+    model_sha256: str = ""  # of the prepared model: the history's index
 
     @classmethod
     def start(cls, model: Path, entry: BoardEntry, profile: BoardProfile, precision: str,
-              threads: int, results: Mapping[str, ConversionResult]) -> DeployReport:
+              threads: int, results: Mapping[str, ConversionResult], model_sha256: str = "") -> DeployReport:
         base = "fp32" if precision == "int8" else precision  # int8 is made from the fp32 conversion
         host = [HostCheck(e, base, r.ok, r.error, r.seconds, [m.to_dict() for m in r.metrics])
                 for e, r in results.items()]
         rep = cls(
-            model=str(model), precision=precision, threads=threads, host=host,
+            model=str(model), precision=precision, threads=threads, host=host, model_sha256=model_sha256,
             board={"name": entry.name, "profile": profile.name, "arch": profile.arch,
                    "host": f"{entry.host}:{entry.port}", "emulated": entry.emulated,
                    "qemu_cpu": profile.qemu_cpu if entry.emulated else None},
@@ -180,8 +181,11 @@ class DeployReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        import sdk
+
         return {
-            "ok": self.ok, "model": self.model, "board": self.board,
+            "kind": "deploy", "ok": self.ok, "model": self.model, "model_sha256": self.model_sha256,
+            "board": self.board, "fingerprint": {"sdk": sdk.__version__, "model_sha256": self.model_sha256},
             "precision": self.precision, "threads": self.threads, "host_validation": to_dict(self.host),
             "bundle": self.bundle, "push": self.push, "device": to_dict(self.device) if self.device else {},
             "activated": self.activated, "seconds": round(self.seconds, 3), "notes": self.notes,
@@ -194,9 +198,13 @@ class DeployReport:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = directory / f"deploy-{stamp}.json"
         self.path = str(path)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        doc = self.to_dict()
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
         tmp.replace(path)
+        from sdk.report.history import record
+
+        record(doc)  # the history sdk report lists and compares
         return path
 
     def rows(self) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ the verdict (the fastest passing configuration; did int8, did more threads pay?)
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,7 +119,7 @@ class BenchReport:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
         self.path = str(path)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         doc = self.to_dict()
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         tmp.replace(path)

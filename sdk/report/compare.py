@@ -59,8 +59,14 @@ class Comparison:
         return d
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+def _values(v: list[float | None]) -> np.ndarray:
+    return np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+
+
+def _cosine(a: list[float | None], b: list[float | None]) -> float:
+    x, y = _values(a), _values(b)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return float("nan")
     if x.shape != y.shape or x.size == 0:
         return float("nan")
     nx, ny = np.linalg.norm(x), np.linalg.norm(y)
@@ -71,7 +77,14 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 def _agreement(ra: dict[str, Any], rb: dict[str, Any]) -> dict[str, float]:
     oa, ob = ra.get("outputs") or {}, rb.get("outputs") or {}
-    return {name: _cosine(oa[name]["values"], ob[name]["values"]) for name in oa if name in ob}
+    out = {}
+    for name in oa:
+        if name not in ob:
+            continue
+        same_layout = oa[name].get("shape") == ob[name].get("shape") and oa[name].get("stride") == ob[
+            name].get("stride")
+        out[name] = _cosine(oa[name]["values"], ob[name]["values"]) if same_layout else float("nan")
+    return out
 
 
 def _fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +106,10 @@ def _fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
 def _change(a: dict[str, Any], b: dict[str, Any], threshold_pct: float) -> ConfigChange:
     speed = None
     verdict, regressed = "no samples to compare", False
-    if a["samples"] and b["samples"]:
+    if not a["ok"] or not b["ok"]:  # a run that failed its golden check has no speed to compare
+        verdict = ("both failed their golden check" if not a["ok"] and not b["ok"] else
+                   "B fails its golden check" if a["ok"] else "A failed its golden check; B passes")
+    elif a["samples"] and b["samples"]:
         d = compare_samples(a["samples"], b["samples"])
         speed = to_dict(d)
         verdict = d.verdict
@@ -101,12 +117,15 @@ def _change(a: dict[str, Any], b: dict[str, Any], threshold_pct: float) -> Confi
             regressed = (d.ratio - 1) * 100 > threshold_pct
             if not regressed:
                 verdict = f"slower, within the {threshold_pct:g}% threshold"
-    agreement = _agreement(a, b)
+    agreement = _agreement(a, b) if a["ok"] and b["ok"] else {}
     drop = [
         f"output {k}: cosine {v:.6f} between the runs" for k, v in agreement.items() if not v >= AGREEMENT
     ]
     if a["ok"] and not b["ok"]:
-        drop.append("the golden check passed in A and fails in B")
+        err = (b.get("result") or {}).get("error")
+        drop.append("the golden check passed in A and fails in B" + (f": {err}" if err else ""))
+    if not a["ok"] and not b["ok"]:
+        drop.append("neither run passed its golden check: nothing to compare")
     return ConfigChange(a["label"], verdict, regressed, speed, agreement, drop)
 
 

@@ -59,9 +59,43 @@ def _distributions(rs: list[dict[str, Any]]) -> str:
     if not data:
         return ""
     fig, ax = _fig(10, 0.5 * len(data) + 1.5)
-    ax.boxplot([s for _, s in data], orientation="horizontal", tick_labels=[lbl for lbl, _ in data],
-               showfliers=True)
+    colors = [COLORS[i % len(COLORS)] for i in range(len(data))]
+    _boxes(ax, [s for _, s in data], [lbl for lbl, _ in data], colors)
     ax.set_xlabel("latency per inference (ms), every sample after warm-up")
+    return _png(fig)
+
+
+def _boxes(ax: Any, samples: list[list[float]], labels: list[str], colors: list[str]) -> None:
+    """Horizontal box plots, filled, with every sample drawn over its box."""
+    import numpy as np
+
+    bp = ax.boxplot(samples, orientation="horizontal", tick_labels=labels, showfliers=False,
+                    patch_artist=True, medianprops={"color": "black"})
+    for patch, c in zip(bp["boxes"], colors, strict=True):
+        patch.set_facecolor(c)
+        patch.set_alpha(0.55)
+    rng = np.random.default_rng(0)
+    for i, (s, c) in enumerate(zip(samples, colors, strict=True), start=1):
+        ax.scatter(s, i + rng.uniform(-0.12, 0.12, len(s)), s=10, color=c, zorder=3)
+
+
+def _ab_plot(cmp: Any, docs: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """A's and B's samples of every configuration they share, one above the other."""
+    ra = {r["label"]: r["samples"] for r in rows(docs[0][1])}
+    rb = {r["label"]: r["samples"] for r in rows(docs[1][1])}
+    samples, labels, colors = [], [], []
+    for ch in cmp.changes:
+        for side, src, color in (("A", ra, COLORS[0]), ("B", rb, COLORS[1])):
+            if src.get(ch.label):
+                samples.append(src[ch.label])
+                labels.append(f"{ch.label} [{side}]")
+                colors.append(color)
+    if not samples:
+        return ""
+    fig, ax = _fig(10, 0.45 * len(samples) + 1.5)
+    _boxes(ax, samples, labels, colors)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"latency per inference (ms): A = {cmp.a}, B = {cmp.b}")
     return _png(fig)
 
 
@@ -180,6 +214,10 @@ def _table(head: Sequence[str], body: Sequence[Sequence[object]]) -> str:
     return f"<table><tr>{th}</tr>{trs}</table>"
 
 
+def _ms(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.2f}"
+
+
 def _result_section(doc: dict[str, Any], name: str) -> str:
     rs = rows(doc)
     b = doc["board"]
@@ -197,22 +235,18 @@ def _result_section(doc: dict[str, Any], name: str) -> str:
     for r in rs:
         s = r["summary"] or {}
         ci = f"{s['ci_low']:.2f}-{s['ci_high']:.2f}" if "ci_low" in s else "-"
-        body.append(
-            [
-                r["label"],
-                "ok" if r["ok"] else "FAILED",
-                f"{s.get('p50', float('nan')):.2f}",
-                ci,
-                f"{s.get('p90', float('nan')):.2f}",
-                f"{s.get('p99', float('nan')):.2f}",
-                len(r["samples"]),
-            ]
-        )
+        body.append([r["label"], "ok" if r["ok"] else "FAILED", _ms(s.get("p50")), ci, _ms(s.get("p90")),
+                     _ms(s.get("p99")), len(r["samples"])])
     parts.append(_table(("configuration", "check", "p50 ms", "95% CI", "p90", "p99", "samples"), body))
+    for r in rs:
+        err = r["result"].get("error")
+        if not r["ok"] and err:
+            parts.append(f'<p class="bad">{html.escape(r["label"])} FAILED: {html.escape(str(err))}</p>')
     for line in (doc.get("verdict") or {}).get("lines", []):
         parts.append(f'<p class="ok">verdict: {html.escape(line)}</p>')
     for n in doc.get("notes", []):
-        parts.append(f'<p class="note">note: {html.escape(str(n))}</p>')
+        if not str(n).startswith(("EMULATED", "emulated board")):  # the banner says it
+            parts.append(f'<p class="note">note: {html.escape(str(n))}</p>')
     for title, img in (
         ("Latency distributions", _distributions(rs)),
         ("Thread scaling", _scaling(rs)),
@@ -232,33 +266,34 @@ def _result_section(doc: dict[str, Any], name: str) -> str:
             parts.append(f"<h3>{html.escape('Frequency and temperature: ' + r['label'])}</h3>{img}")
     fp = doc.get("fingerprint")
     if fp:
-        keep = {k: v for k, v in fp.items() if k not in ("settings", "cpus")}
+        keep = {k: v for k, v in fp.items() if k not in ("settings", "cpus", "platform")}
+        keep.update({f"board {k}": v for k, v in (fp.get("platform") or {}).items()})
         parts.append("<h3>Fingerprint</h3>" + _table(("field", "value"), [(k, v) for k, v in keep.items()]))
     return "\n".join(parts)
 
 
-def _comparison_section(cmp: Any) -> str:
+def _comparison_section(cmp: Any, docs: Sequence[tuple[str, dict[str, Any]]] = ()) -> str:
     body = []
     for ch in cmp.changes:
         s = ch.speed or {}
-        body.append(
-            [
-                ch.label,
-                f"{s.get('median_a', float('nan')):.2f}",
-                f"{s.get('median_b', float('nan')):.2f}",
-                f"{(s.get('ratio', float('nan')) - 1):+.1%}",
-                ch.verdict,
-                "CHANGED" if ch.accuracy_drop else "agree",
-            ]
-        )
+        agree = min(ch.agreement.values()) if ch.agreement else None
+        body.append([ch.label, _ms(s.get("median_a")), _ms(s.get("median_b")),
+                     f"{s['ratio'] - 1:+.1%}" if "ratio" in s else "-",
+                     f"{s['ci_low']:+.2f}..{s['ci_high']:+.2f} ms" if "ci_low" in s else "-", ch.verdict,
+                     "CHANGED" if ch.accuracy_drop else (f"cos {agree:.6f}" if agree is not None else "-")])
     out = [
         f"<h2>Comparison: {html.escape(cmp.b)} against {html.escape(cmp.a)}</h2>",
-        _table(("configuration", "A p50 ms", "B p50 ms", "change", "verdict", "outputs"), body),
+        _table(("configuration", "A p50 ms", "B p50 ms", "change", "95% CI of B - A", "verdict", "outputs"),
+               body),
     ]
     out += [
         f'<p class="note">fingerprint: {html.escape(k)}: {html.escape(str(a))} -> {html.escape(str(b))}</p>'
         for k, (a, b) in cmp.fingerprint.items()
     ]
+    if len(docs) == 2:
+        out.append(_ab_plot(cmp, docs))
+    out += [f'<p class="bad">{html.escape(ch.label)}: {html.escape(d)}</p>' for ch in cmp.changes
+            for d in ch.accuracy_drop]
     code = cmp.exit_code
     out.append(
         f'<p class="{"bad" if code else "ok"}">verdict: '
@@ -275,7 +310,10 @@ def write_html(docs: Sequence[tuple[str, dict[str, Any]]], out: Path) -> Path:
     if len(docs) == 2:
         try:
             sections.insert(
-                0, _comparison_section(compare(docs[0][1], docs[1][1], name_a=docs[0][0], name_b=docs[1][0]))
+                0,
+                _comparison_section(
+                    compare(docs[0][1], docs[1][1], name_a=docs[0][0], name_b=docs[1][0]), docs
+                ),
             )
         except Exception as exc:  # results that cannot be compared still get their own sections
             sections.insert(0, f'<p class="note">no comparison: {html.escape(str(exc))}</p>')
@@ -291,3 +329,12 @@ def write_html(docs: Sequence[tuple[str, dict[str, Any]]], out: Path) -> Path:
     tmp.write_text(page)
     tmp.replace(out)
     return out
+
+
+def write_page(doc: dict[str, Any], name: str, out: Path) -> Path:
+    """``--html FILE`` of sdk deploy and sdk bench: the page of one result; says where on stderr."""
+    import sys
+
+    path = write_html([(name, doc)], out)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)", file=sys.stderr)
+    return path
