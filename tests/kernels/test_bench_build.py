@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import sdk
 from sdk.kernels import bench
 from sdk.kernels.build import soabi, verify_elf
 
@@ -48,6 +49,25 @@ def test_cheapest_baseline_sets_the_ratio() -> None:
     assert isinstance(summary, dict)
     assert summary["nms"]["best_baseline"] == "opencv-per-class"
     assert summary["nms"]["ratio_to_best_baseline"] == pytest.approx(0.0625)
+
+
+def test_json_has_the_fingerprint_sdk_report_compares() -> None:
+    from sdk.report.compare import _fingerprint
+
+    res = bench.BenchResult(cpu="cortex-a53")
+    versions: dict[str, object] = {"numpy": "2.2.6", "ncnn": "1.0.20250503", "python": "3.11.2"}
+    res.fingerprint = bench._fingerprint("cortex-a53", Path("kernel_bench-aarch64-0123abcd"), versions, None)
+    doc = json.loads(json.dumps(res.to_dict()))
+    # the fields of an `sdk bench` result's fingerprint (sdk/report/bench.py BenchReport.build)
+    assert set(doc["fingerprint"]) == {
+        "board", "profile", "emulated", "qemu_cpu", "cpus", "clusters", "unread", "platform",
+        "sdk", "model_sha256", "bundle_id", "settings",
+    }
+    assert doc["fingerprint"]["bundle_id"] == "0123abcd"
+    assert doc["fingerprint"]["settings"]["baseline_env"]["OMP_NUM_THREADS"] == "1"
+    fp = _fingerprint(doc)
+    assert fp["qemu_cpu"] == "cortex-a53" and fp["numpy"] == "2.2.6" and fp["ncnn"] == "1.0.20250503"
+    assert fp["board"] == "qemu-user" and fp["emulated"] is True and fp["sdk"] == sdk.__version__
 
 
 def _host_python(code: str) -> subprocess.CompletedProcess[str]:
