@@ -69,6 +69,8 @@ PIN_ENV: dict[str, str] = {
     "NUMEXPR_NUM_THREADS": "1",
     "OPENCV_FOR_THREADS_NUM": "1",
 }
+# The baselines' libraries: PyPI aarch64 wheels, pinned so that the table repeats.
+BASELINE_WHEELS = ("numpy==2.2.6", "opencv-python-headless==5.1.0.95", "ncnn==1.0.20250503")
 # The emulated board whose Debian rootfs provides the baselines' CPython.
 BASELINE_OS = ("aarch64", "arm64", "bookworm")
 
@@ -343,35 +345,48 @@ def _python_version(rootfs: Path) -> str:
     return found[-1] if found else "3.11"
 
 
+def _site_current(site: Path) -> bool:
+    return all(
+        (site / f"{name.replace('-', '_')}-{version}.dist-info").is_dir()
+        for name, version in (w.split("==") for w in BASELINE_WHEELS)
+    )
+
+
 def baseline_site(python: str) -> Path:
-    """numpy + opencv-python-headless + ncnn aarch64 wheels for the rootfs's CPython, unpacked
-    once into the cache (the rootfs's own numpy may not load under plain `qemu -L`)."""
+    """numpy + opencv-python-headless + ncnn aarch64 wheels (:data:`BASELINE_WHEELS`, pinned:
+    the table repeats) for the rootfs's CPython, unpacked once into the cache on the host,
+    never inside the rootfs (the rootfs's own numpy may not load under plain `qemu -L`)."""
     tag = python.replace(".", "")
     site = cache_dir() / "kernels-bench" / f"baseline-site-cp{tag}-aarch64"
-    if (site / "cv2").is_dir() and (site / "ncnn").is_dir():
+    if _site_current(site):
         return site
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--target",
-            str(site),
-            "--platform",
-            "manylinux2014_aarch64",
-            "--only-binary=:all:",
-            "--python-version",
-            python,
-            "--implementation",
-            "cp",
-            "numpy<2.3",
-            "opencv-python-headless",
-            "ncnn",
-        ]
-    )
+    site.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{site.name}-", dir=site.parent))
+    try:
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--target",
+                str(tmp),
+                "--platform",
+                "manylinux2014_aarch64",
+                "--only-binary=:all:",
+                "--python-version",
+                python,
+                "--implementation",
+                "cp",
+                *BASELINE_WHEELS,
+            ]
+        )
+        shutil.rmtree(site, ignore_errors=True)
+        os.replace(tmp, site)  # whole or not at all
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return site
 
 
@@ -403,6 +418,7 @@ def _fingerprint(cpu: str, exe: Path, versions: dict[str, object], rootfs: Path 
             "baseline_warmup_calls": 1,
             "baseline_threads": 1,
             "baseline_env": PIN_ENV,
+            "baseline_wheels": list(BASELINE_WHEELS),
             "rootfs": str(rootfs) if rootfs else None,
             "count": "executed guest instructions, QEMU TCG plugin, differential N - 0 calls",
         },
