@@ -3,24 +3,37 @@
 Performance under emulation is measured in executed aarch64 instructions, never in wall
 time: a small TCG plugin (kernels/bench/insn_plugin.c) counts them, and every figure is
 differential, (count(N calls) - count(0 calls)) / N, so program setup cancels out. Programs:
-the static aarch64 ``kernel_bench`` (scalar reference and NEON variant of this project) and,
-when an aarch64 root filesystem with python3 + cv2 + ncnn is given, OpenCV and ncnn
-baselines (kernels/bench/baseline.py). llvm-mca gives cycles per iteration of the NEON inner
+the static aarch64 ``kernel_bench`` (scalar reference and NEON variant of this project) and
+the OpenCV and ncnn baselines (kernels/bench/baseline.py), run by the aarch64 CPython of the
+emulated board's Debian rootfs (extracted from the cached tarball into the bench's own
+directory) with PyPI aarch64 wheels of numpy, opencv-python-headless and ncnn unpacked beside
+it on the host (nothing is installed inside the rootfs, nothing runs pip on the guest).
+
+Fairness: every baseline is pinned to one thread and checked (a baseline whose process has
+more threads after its workload than before its first import fails the bench); NMS is
+compared with the per-class ``cv2.dnn.NMSBoxes`` loop as well as ``NMSBoxesBatched`` (the
+two must keep the identical set); NV12 with the cheapest OpenCV pipeline (resize the Y and
+UV planes first, then convert the small planes) as well as the full-frame one. Ratios are to
+the cheapest baseline of the case. llvm-mca gives cycles per iteration of the NEON inner
 loops on the Cortex-A53 and A72 models.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import sdk
 from sdk.errors import SdkError
 from sdk.kernels.build import source_root
 from sdk.paths import cache_dir
@@ -36,6 +49,35 @@ TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_200_000, "nms": 10_000_000}
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
 BASELINE_CALLS: dict[str, int] = {"bgr": 8, "nv12": 8, "nms": 2}
+# (row case, row impl, baseline.py lib, baseline.py case): every baseline row of the table
+BASELINES: tuple[tuple[str, str, str, str], ...] = (
+    ("bgr", "opencv", "opencv", "bgr"),
+    ("bgr", "ncnn", "ncnn", "bgr"),
+    ("nv12", "opencv-full-frame", "opencv", "nv12"),
+    ("nv12", "opencv-planes", "opencv", "nv12-planes"),
+    ("nv12", "ncnn", "ncnn", "nv12"),
+    ("nms", "opencv-batched", "opencv", "nms"),
+    ("nms", "opencv-per-class", "opencv", "nms-per-class"),
+    ("nms", "ncnn", "ncnn", "nms"),
+)
+OWN_IMPLS = ("scalar", "neon")
+# Set in the guest environment too (baseline.py also sets them before its first import).
+PIN_ENV: dict[str, str] = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "OPENCV_FOR_THREADS_NUM": "1",
+}
+# The baselines' libraries: PyPI aarch64 wheels, pinned so that the table repeats.
+BASELINE_WHEELS = ("numpy==2.2.6", "opencv-python-headless==5.1.0.95", "ncnn==1.0.20250503")
+# The emulated board whose Debian rootfs provides the baselines' CPython.
+BASELINE_OS = ("aarch64", "arm64", "bookworm")
+
+
+class UnfairBaseline(SdkError):
+    """A baseline broke a fairness rule (spawned threads, NMS variants disagree): the bench
+    fails rather than print a ratio against it."""
 
 
 @dataclass
@@ -44,12 +86,14 @@ class Row:
     impl: str  # scalar | neon | opencv | ncnn
     insns_per_call: float | None
     note: str = ""
+    detail: dict[str, object] = field(default_factory=dict)  # baseline's thread counts, checks
 
 
 @dataclass
 class BenchResult:
     cpu: str
     rows: list[Row] = field(default_factory=list)
+    fingerprint: dict[str, object] = field(default_factory=dict)
     mca: dict[str, dict[str, float]] = field(default_factory=dict)  # loop -> cpu -> cycles/iter
     notes: list[str] = field(default_factory=list)
 
@@ -60,12 +104,21 @@ class BenchResult:
         vals = [
             (r.impl, r.insns_per_call)
             for r in self.rows
-            if r.case == case and r.impl in ("opencv", "ncnn") and r.insns_per_call
+            if r.case == case and r.impl not in OWN_IMPLS and r.insns_per_call
         ]
         return min(vals, key=lambda x: x[1]) if vals else None
 
     def to_dict(self) -> dict[str, object]:
+        fp = self.fingerprint
         out: dict[str, object] = {
+            "kind": "kernels-bench",
+            "board": {
+                "name": fp.get("board"),
+                "profile": fp.get("profile"),
+                "emulated": True,
+                "qemu_cpu": self.cpu,
+            },
+            "fingerprint": fp,
             "cpu": self.cpu,
             "rows": [asdict(r) for r in self.rows],
             "mca_cycles_per_iteration": self.mca,
@@ -84,6 +137,7 @@ class BenchResult:
                 "ratio_to_best_baseline": (neon / base[1]) if (neon and base) else None,
             }
         out["summary"] = summary
+        out["created"] = datetime.now(UTC).isoformat(timespec="seconds")
         return out
 
 
@@ -159,8 +213,10 @@ def count_insns(
     ld_prefix: Path | None = None,
     ok: tuple[int, ...] = (0,),
     env: dict[str, str] | None = None,
-) -> int | None:
-    """Executed guest instructions of one run of ``cmd`` under qemu-aarch64 (None: exit 3)."""
+) -> tuple[int, dict[str, object]] | None:
+    """Executed guest instructions of one run of ``cmd`` under qemu-aarch64 and the JSON object
+    the program printed last on stdout, if any (None: exit 3, no such entry point). Exit 4
+    (spawned threads) and 5 (NMS variants disagree) raise :class:`UnfairBaseline`."""
     with tempfile.TemporaryDirectory(prefix="sdk-count-") as tmp:
         out = Path(tmp) / "count"
         q = ["qemu-aarch64", "-cpu", cpu]
@@ -168,10 +224,17 @@ def count_insns(
             q += ["-L", str(ld_prefix)]
         for k, v in (env or {}).items():
             q += ["-E", f"{k}={v}"]
-        p = _run([*q, "-plugin", f"{plugin},out={out}", *cmd], ok=(*ok, 3))
+        p = _run([*q, "-plugin", f"{plugin},out={out}", *cmd], ok=(*ok, 3, 4, 5))
+        if p.returncode in (4, 5):
+            why = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
+            raise UnfairBaseline(f"unfair baseline '{' '.join(Path(c).name for c in cmd)}': {why}")
         if p.returncode == 3:
             return None
-        return int(out.read_text().strip())
+        info: dict[str, object] = {}
+        lines = p.stdout.strip().splitlines()
+        if lines and lines[-1].startswith("{"):
+            info = json.loads(lines[-1])
+        return int(out.read_text().strip()), info
 
 
 def per_call(
@@ -182,13 +245,17 @@ def per_call(
     ld_prefix: Path | None = None,
     env: dict[str, str] | None = None,
     warmup: int = 0,
+    detail: dict[str, object] | None = None,
 ) -> float | None:
-    """(count(warmup + calls) - count(warmup)) / calls: setup and first-call costs cancel."""
+    """(count(warmup + calls) - count(warmup)) / calls: setup and first-call costs cancel.
+    ``detail`` receives what the longer run reported (thread counts, self-checks)."""
     n = count_insns([*cmd, str(warmup + calls)], plugin, cpu, ld_prefix, env=env)
     z = count_insns([*cmd, str(warmup)], plugin, cpu, ld_prefix, env=env)
     if n is None or z is None:
         return None
-    return (n - z) / calls
+    if detail is not None:
+        detail.update(n[1])
+    return (n[0] - z[0]) / calls
 
 
 def mca_cycles() -> dict[str, dict[str, float]]:
@@ -230,23 +297,47 @@ def mca_cycles() -> dict[str, dict[str, float]]:
         return result
 
 
-def _is_aarch64_elf(path: Path) -> bool:
-    try:
-        head = path.read_bytes()[:20]
-    except OSError:
-        return False
-    return head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183  # EM_AARCH64
+def baseline_rootfs() -> Path:
+    """The bench's own aarch64 rootfs with python3: the emulated board's cached Debian rootfs
+    tarball (built once if missing, as for any emulated board), extracted once into the
+    bench's cache directory. Only its CPython and libraries are used (``qemu-aarch64 -L``)."""
+    from sdk.emulate.rootfs import ensure_rootfs, file_lock
+
+    arch, debian_arch, release = BASELINE_OS
+    dest = cache_dir() / "kernels-bench" / f"rootfs-{debian_arch}-{release}"
+    marker = dest.with_suffix(".json")
+    tarball = ensure_rootfs(arch, debian_arch, release)
+    stamp = {"tarball": str(tarball), "size": tarball.stat().st_size, "mtime": tarball.stat().st_mtime}
+
+    def current() -> bool:
+        try:
+            done = json.loads(marker.read_text()) == stamp
+        except (OSError, ValueError):
+            return False
+        return bool(done and (dest / "usr" / "bin" / "python3").exists())
+
+    if current():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(dest.parent / f".{dest.name}.lock"):
+        if current():  # extracted while we waited
+            return dest
+        marker.unlink(missing_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+        try:
+            _run(["tar", "-xf", str(tarball), "-C", str(tmp), "--exclude=./dev", "--no-same-owner"])
+            shutil.rmtree(dest, ignore_errors=True)
+            os.replace(tmp, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        marker.write_text(json.dumps(stamp))  # last: a crash never leaves a rootfs that looks usable
+    return dest
 
 
-def default_rootfs() -> Path | None:
-    """An aarch64 root filesystem with python3: $SDK_BENCH_ROOTFS, else an emulated board's."""
+def default_rootfs() -> Path:
+    """$SDK_BENCH_ROOTFS if set, else the bench's own (:func:`baseline_rootfs`)."""
     env = os.environ.get("SDK_BENCH_ROOTFS")
-    if env:
-        return Path(env)
-    for cand in sorted(cache_dir().glob("boards/*/rootfs/usr/bin/python3")):
-        if _is_aarch64_elf(cand.resolve() if cand.is_symlink() else cand):
-            return cand.parents[2]
-    return None
+    return Path(env) if env else baseline_rootfs()
 
 
 def _python_version(rootfs: Path) -> str:
@@ -254,81 +345,147 @@ def _python_version(rootfs: Path) -> str:
     return found[-1] if found else "3.11"
 
 
+def _site_current(site: Path) -> bool:
+    return all(
+        (site / f"{name.replace('-', '_')}-{version}.dist-info").is_dir()
+        for name, version in (w.split("==") for w in BASELINE_WHEELS)
+    )
+
+
 def baseline_site(python: str) -> Path:
-    """numpy + opencv-python-headless + ncnn aarch64 wheels for the rootfs's CPython, unpacked
-    once into the cache (the rootfs's own numpy may not load under plain `qemu -L`)."""
+    """numpy + opencv-python-headless + ncnn aarch64 wheels (:data:`BASELINE_WHEELS`, pinned:
+    the table repeats) for the rootfs's CPython, unpacked once into the cache on the host,
+    never inside the rootfs (the rootfs's own numpy may not load under plain `qemu -L`)."""
     tag = python.replace(".", "")
     site = cache_dir() / "kernels-bench" / f"baseline-site-cp{tag}-aarch64"
-    if (site / "cv2").is_dir() and (site / "ncnn").is_dir():
+    if _site_current(site):
         return site
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--target",
-            str(site),
-            "--platform",
-            "manylinux2014_aarch64",
-            "--only-binary=:all:",
-            "--python-version",
-            python,
-            "--implementation",
-            "cp",
-            "numpy<2.3",
-            "opencv-python-headless",
-            "ncnn",
-        ]
-    )
+    site.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{site.name}-", dir=site.parent))
+    try:
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--target",
+                str(tmp),
+                "--platform",
+                "manylinux2014_aarch64",
+                "--only-binary=:all:",
+                "--python-version",
+                python,
+                "--implementation",
+                "cp",
+                *BASELINE_WHEELS,
+            ]
+        )
+        shutil.rmtree(site, ignore_errors=True)
+        os.replace(tmp, site)  # whole or not at all
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return site
+
+
+def _fingerprint(cpu: str, exe: Path, versions: dict[str, object], rootfs: Path | None) -> dict[str, object]:
+    """The fingerprint fields every result has (sdk/report/bench.py), filled for an
+    instruction count under QEMU user mode: no board topology, the program's source hash in
+    place of a bundle id."""
+    plat: dict[str, object] = {"machine": "aarch64", "qemu_cpu": cpu, "kernel": platform.release()}
+    plat.update(versions)
+    try:
+        plat["qemu"] = _run(["qemu-aarch64", "--version"]).stdout.splitlines()[0]
+    except (SdkError, IndexError):
+        plat["qemu"] = None
+    return {
+        "board": "qemu-user",
+        "profile": None,
+        "emulated": True,
+        "qemu_cpu": cpu,
+        "cpus": [],
+        "clusters": [],
+        "unread": [],
+        "platform": plat,
+        "sdk": sdk.__version__,
+        "model_sha256": None,
+        "bundle_id": exe.name.rsplit("-", 1)[-1],  # source hash of kernels/ + cross/
+        "settings": {
+            "calls": CALLS,
+            "baseline_calls": BASELINE_CALLS,
+            "baseline_warmup_calls": 1,
+            "baseline_threads": 1,
+            "baseline_env": PIN_ENV,
+            "baseline_wheels": list(BASELINE_WHEELS),
+            "rootfs": str(rootfs) if rootfs else None,
+            "count": "executed guest instructions, QEMU TCG plugin, differential N - 0 calls",
+        },
+    }
 
 
 def run_benchmarks(
     rootfs: Path | None = None, cpu: str = "cortex-a72", baselines: bool = True
 ) -> BenchResult:
-    """Scalar vs NEON kernel_bench rows, OpenCV/ncnn baseline rows (``baselines`` and an
-    aarch64 rootfs with python3), llvm-mca cycles of the NEON inner loops."""
+    """Scalar vs NEON kernel_bench rows, the pinned OpenCV/ncnn baseline rows (``baselines``;
+    ``rootfs`` default: :func:`default_rootfs`), llvm-mca cycles of the NEON inner loops.
+    Raises :class:`UnfairBaseline` if a baseline spawns threads or the NMS variants disagree."""
     plugin = build_plugin()
     exe = build_bench()
     res = BenchResult(cpu=cpu)
     for case in CASES:
-        for impl in ("scalar", "neon"):
+        for impl in OWN_IMPLS:
             res.rows.append(Row(case, impl, per_call([str(exe), case, impl], CALLS[case], plugin, cpu)))
-    rootfs = (rootfs or default_rootfs()) if baselines else None
+    versions: dict[str, object] = {}
     if not baselines:
         res.notes.append("OpenCV/ncnn baselines not requested")
-    elif rootfs is None:
-        res.notes.append(
-            "OpenCV/ncnn baselines not run: no aarch64 rootfs with python3 "
-            "(pass --rootfs DIR or set SDK_BENCH_ROOTFS)"
-        )
     else:
+        try:
+            rootfs = rootfs or default_rootfs()
+        except SdkError as exc:
+            rootfs = None
+            res.notes.append(f"OpenCV/ncnn baselines not run: no aarch64 rootfs: {exc.one_line()}")
+    if baselines and rootfs is not None:
         py = rootfs / "usr" / "bin" / "python3"
         version = _python_version(rootfs)
         env = {
             "PYTHONPATH": str(baseline_site(version)),
             "PYTHONHASHSEED": "0",  # deterministic interpreter: counts repeat exactly
             "OPENCV_LOG_LEVEL": "ERROR",
+            **PIN_ENV,
         }
         res.notes.append(
             f"baselines: {py} (CPython {version}) + PyPI aarch64 wheels of numpy, "
-            "opencv-python-headless, ncnn; Python call overhead included; "
-            "differential (1 + N) - 1 calls (first call = library initialisation)"
+            "opencv-python-headless, ncnn; one thread each (checked); Python call overhead "
+            "included; differential (1 + N) - 1 calls (first call = library initialisation)"
         )
         script = BENCH_SRC / "baseline.py"
-        for lib in ("opencv", "ncnn"):
-            for case in CASES:
-                try:
-                    cmd = [str(py), str(script), lib, case]
-                    n = BASELINE_CALLS[case]
-                    v = per_call(cmd, n, plugin, cpu, rootfs, env, warmup=1)
-                except SdkError as exc:
-                    res.rows.append(Row(case, lib, None, f"failed: {exc.one_line()[:120]}"))
-                    continue
-                res.rows.append(Row(case, lib, v, "" if v is not None else "no such entry point"))
+        for case, impl, lib, bcase in BASELINES:
+            detail: dict[str, object] = {}
+            try:
+                cmd = [str(py), str(script), lib, bcase]
+                v = per_call(cmd, BASELINE_CALLS[case], plugin, cpu, rootfs, env, warmup=1, detail=detail)
+            except UnfairBaseline:
+                raise
+            except SdkError as exc:
+                res.rows.append(Row(case, impl, None, f"failed: {exc.one_line()[:120]}"))
+                continue
+            note = "" if v is not None else "no such entry point"
+            if "threads_after" in detail:
+                note = f"threads {detail['threads_before']}->{detail['threads_after']}"
+            if "kept" in detail:
+                note += f"; keeps {detail['kept']} (same set both ways)"
+            d = detail.get("planes_vs_full_frame_u8")
+            if isinstance(d, dict) and impl == "opencv-planes":
+                note += f"; vs full-frame on a smooth frame: max {d['max']}, mean {d['mean']} u8"
+            found = detail.pop("versions", None)
+            if isinstance(found, dict):
+                versions.update(found)
+            if "python" in detail:
+                versions["python"] = detail.pop("python")
+            res.rows.append(Row(case, impl, v, note, detail))
+    res.fingerprint = _fingerprint(cpu, exe, versions, rootfs if baselines else None)
     try:
         res.mca = mca_cycles()
     except SdkError as exc:
@@ -338,17 +495,17 @@ def run_benchmarks(
 
 def format_table(res: BenchResult) -> str:
     lines = [f"aarch64 instructions per call (QEMU TCG plugin, -cpu {res.cpu}, differential N - 0 calls)"]
-    lines.append(f"  {'case':<6} {'impl':<7} {'insns/call':>13}  {'vs best baseline':>16}  note")
+    lines.append(f"  {'case':<6} {'impl':<17} {'insns/call':>13}  {'vs cheapest baseline':>28}  note")
     for case, desc in CASES.items():
         base = res.best_baseline(case)
         for r in (r for r in res.rows if r.case == case):
             v = f"{r.insns_per_call:,.0f}" if r.insns_per_call is not None else "n/a"
-            ratio = f"{r.insns_per_call / base[1]:.2f}x {base[0]}" if (base and r.insns_per_call) else "-"
+            ratio = f"{r.insns_per_call / base[1]:.3f}x {base[0]}" if (base and r.insns_per_call) else "-"
             note = r.note
             if r.impl == "neon" and r.insns_per_call is not None:
                 ok = "meets" if r.insns_per_call <= TARGETS[case] else "MISSES"
                 note = f"{ok} target {TARGETS[case]:,}" + (f"; {note}" if note else "")
-            lines.append(f"  {case:<6} {r.impl:<7} {v:>13}  {ratio:>16}  {note}")
+            lines.append(f"  {case:<6} {r.impl:<17} {v:>13}  {ratio:>28}  {note}")
         lines.append(f"         ({desc})")
     if res.mca:
         lines.append("llvm-mca cycles per iteration of the NEON inner loop:")

@@ -36,13 +36,14 @@ def info(as_json: bool) -> None:
     "--rootfs",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="aarch64 rootfs with python3 + cv2 + ncnn for the OpenCV/ncnn baseline rows "
-    "(default: the emulated board's rootfs under the cache directory, if present).",
+    help="aarch64 rootfs with python3 for the OpenCV/ncnn baseline rows (default: the bench's "
+    "own copy of the emulated board's Debian rootfs, extracted into the cache directory).",
 )
 @click.option("--cpu", default="cortex-a72", show_default=True, help="QEMU CPU model.")
 @click.option("--no-baselines", is_flag=True, help="Only this project's scalar and NEON kernels.")
 def bench(as_json: bool, rootfs: Path | None, cpu: str, no_baselines: bool) -> None:
-    """Instructions per call under QEMU (TCG plugin): scalar reference vs NEON vs baselines."""
+    """Instructions per call under QEMU (TCG plugin): scalar reference vs NEON vs baselines
+    pinned to one thread (checked: a baseline that spawns threads fails the bench, exit 1)."""
     from sdk.kernels.bench import format_table, run_benchmarks
 
     result = run_benchmarks(rootfs=rootfs, cpu=cpu, baselines=not no_baselines)
