@@ -150,7 +150,18 @@ def bench(model: Path, board: str | None = None, options: BenchOptions | None = 
           steps: Steps | None = None, log: Callable[[str], None] | None = None) -> BenchReport:
     """Benchmark ``model`` on ``board`` (default: as ``sdk deploy`` picks) for every configuration."""
     from sdk.remote import open_session
-    from sdk.remote.board import check_board, check_disk, ensure_venv, probe, push, run_bench
+    from sdk.remote.board import (
+        AppLock,
+        app_dir,
+        check_app_name,
+        check_board,
+        check_disk,
+        ensure_venv,
+        probe,
+        push,
+        run_bench,
+        venv_dir,
+    )
 
     opts = options or BenchOptions()
     steps = steps or Steps()
@@ -176,13 +187,18 @@ def bench(model: Path, board: str | None = None, options: BenchOptions | None = 
         bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, profile.default_threads,
                          pre, image, work / "bundle-bench")
         plan = plan_for(host.models, opts, profile)
-        check_disk(entry.name, facts, bundle)
-        with steps.step("push"):
-            pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
-        with steps.step("install runtime on board"):
-            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-        with steps.step(f"bench on board: {len(plan.configs)} configurations"):
-            run = run_bench(session, pushed, python, plan, log=log or steps.log)
+        app = check_app_name(app_name(model), f"the model file name {model.name!r}")
+        lock = AppLock(session, app_dir(facts, app), wait=300, log=steps.log)
+        try:
+            check_disk(session, bundle, app_dir(facts, app), venv_dir(bundle, facts))
+            with steps.step("push"):
+                pushed = push(session, bundle, facts, app, progress=steps.bytes_progress)
+            with steps.step("install runtime on board"):
+                python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
+            with steps.step(f"bench on board: {len(plan.configs)} configurations"):
+                run = run_bench(session, pushed, python, plan, log=log or steps.log)
+        finally:
+            lock.release()
     report = BenchReport.build(model, prepared.sha256, entry, profile, plan, run, host, bundle.id)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or work / "reports")

@@ -98,7 +98,7 @@ class LocalSession(SessionBase):
             f"cannot {what} {remote} on board {self.board}: {exc.strerror or exc}"
         )
 
-    def upload(self, local: Path, remote: str) -> None:
+    def upload(self, local: Path, remote: str, *, key: str | None = None) -> None:
         target = self._path(remote)
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
@@ -149,6 +149,9 @@ class LocalSession(SessionBase):
             raise self._error("create directory", remote, exc) from exc
 
     def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
     def __repr__(self) -> str:
