@@ -81,8 +81,9 @@ class Session(Protocol):
         """
         ...
 
-    def upload(self, local: Path, remote: str, *, key: str | None = None) -> None:
-        """Atomic upload; ``key`` (the sha256) lets a broken upload resume (SSH)."""
+    def upload(self, local: Path, remote: str, *, key: str | None = None) -> int:
+        """Atomic upload; ``key`` (the sha256) lets a broken upload resume (SSH). Returns
+        the bytes sent (less than the file's size when an earlier upload is resumed)."""
         ...
 
     def abort(self) -> None:

@@ -446,7 +446,7 @@ class SSHSession(SessionBase):
 
     # ------------------------------------------------------------------ files
 
-    def upload(self, local: Path, remote: str, *, key: str | None = None) -> None:
+    def upload(self, local: Path, remote: str, *, key: str | None = None) -> int:
         """Atomic upload. With ``key`` (the file's sha256) the bytes go to a partial file
         named after it, so an upload a lost connection broke resumes from its offset."""
         target = self.resolve(remote)
@@ -484,6 +484,7 @@ class SSHSession(SessionBase):
                 with contextlib.suppress(OSError):
                     sftp.remove(target)
                 sftp.rename(tmp, target)
+            return size - offset
         except KeyboardInterrupt:
             self.abort()
             raise
@@ -505,8 +506,9 @@ class SSHSession(SessionBase):
             return
         if 0 <= free < max(need, 1 << 20):
             raise NoSpace(
-                f"no space left on {self.board} (need {need / 2**20:.1f} MiB more for "
-                f"{target.rpartition('/')[2]}, {free / 2**20:.1f} MiB free on {directory})",
+                f"no space left on {self.board} (need {need / 2**20:.1f} MiB, "
+                f"{free / 2**20:.1f} MiB free on {directory}) while uploading "
+                f"{target.rpartition('/')[2]}",
                 fix="free space on the board (old bundles live in ~/.sdk/apps)",
             ) from exc
 

@@ -177,6 +177,7 @@ def sync_dir(
     total = sum(local[r].size for r in to_send)
     existing = {"."} | {d for d in remote_dirs if d not in gone_dirs}
     made: set[str] = set(existing)
+    done_bytes = 0
     for r in to_send:
         parent = posixpath.dirname(r) or "."
         if parent not in made:
@@ -186,17 +187,18 @@ def sync_dir(
                 made.add(p)
                 p = posixpath.dirname(p)
         try:
-            session.upload(local[r].path, posixpath.join(root, r), key=local[r].sha256)
+            sent = session.upload(local[r].path, posixpath.join(root, r), key=local[r].sha256)
         except ConnectionLost as exc:
             done = stats.files_skipped + stats.files_sent
             raise ConnectionLost(
                 f"{exc.message}: {done} of {len(local)} files are on the board "
-                f"({stats.bytes_sent / 2**20:.1f} of {total / 2**20:.1f} MiB sent)",
+                f"({done_bytes / 2**20:.1f} of {total / 2**20:.1f} MiB sent)",
                 found=exc.found, fix=exc.fix) from exc
         stats.files_sent += 1
-        stats.bytes_sent += local[r].size
+        stats.bytes_sent += sent
+        done_bytes += local[r].size
         if progress is not None:
-            progress(stats.bytes_sent, total)
+            progress(done_bytes, total)
     if progress is not None and not to_send:
         progress(0, 0)
     return stats
