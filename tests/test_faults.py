@@ -411,3 +411,31 @@ def test_full_disk_mid_upload(board: BoardEntry, big_model: Path) -> None:
         assert current_id(board, app) is None
     finally:
         subprocess.run(["umount", str(root)], check=False)
+
+
+# ------------------------------------------------------------------ the inventory (no board)
+
+
+@pytest.mark.parametrize(("args", "word"), [
+    (["a/b", "--host", "10.0.0.2"], "invalid board name"),
+    (["b1", "--host", "bad host"], "invalid host"),
+    (["b1", "--host", "-x.local"], "invalid host"),
+    (["b1", "--host", "10.0.0.2", "--user", "ro ot"], "invalid user"),
+    (["b1", "--host", "10.0.0.2", "--port", "0"], "--port"),
+])
+def test_board_add_validates(args: list[str], word: str) -> None:
+    line = one_error_line(run_cli("board", "add", *args, "--profile", "rk3399", timeout=60))
+    assert word in line
+    assert not Inventory().boards
+
+
+def test_unresolvable_host_is_not_retried(tiny_classifier: Path, tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    r = run_cli("board", "add", "ghost", "--profile", "rk3399", "--host", "no-such-board.invalid",
+                "--key", str(key), timeout=60)
+    assert r.returncode == 0, r.stderr
+    t0 = time.monotonic()
+    line = one_error_line(run_cli("deploy", str(tiny_classifier), "--board", "ghost", timeout=300))
+    assert "ghost" in line and "attempts" not in line and "gaierror" in line, line
+    assert time.monotonic() - t0 < 120
