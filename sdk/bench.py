@@ -211,3 +211,9 @@ def check_result(report: BenchReport) -> None:
     if failed and len(failed) == len(report.run.results):
         raise SdkError("no configuration passed its golden check on the board",
                        found="; ".join(f"{r.config.label}: {r.error}" for r in failed[:3]))
+
+
+# `sdk.bench(...)` is the Python API call (sdk.api.bench); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "bench")

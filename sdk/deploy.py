@@ -480,3 +480,9 @@ def check_result(report: DeployReport) -> None:
             found="; ".join(report.failures()) or "no engine result",
             fix="see the report for per-output numbers",
         )
+
+
+# `sdk.deploy(...)` is the Python API call (sdk.api.deploy); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "deploy")

@@ -200,3 +200,9 @@ def convert(
             seconds=time.perf_counter() - t0,
         )
     return results
+
+
+# `sdk.convert(...)` is the Python API call (sdk.api.convert); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "convert")
