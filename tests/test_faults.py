@@ -222,6 +222,7 @@ def test_sigint_during_push_exits_fast_and_next_deploy_passes(
     d.proc.send_signal(signal.SIGINT)
     code = d.finish(60)
     took = time.monotonic() - t0
+    print(f"SIGINT during push: exit {code} after {took:.1f} s")
     assert code == 130, d.stderr[-3000:]
     assert took < 10, f"SIGINT took {took:.1f} s"
     want = f"interrupted during push to {board.name}; the previous bundle is still current"
