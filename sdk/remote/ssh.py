@@ -279,7 +279,15 @@ def _split_pid(head: bytes) -> tuple[bytes, int | None]:
         start = nl + 1
 
 
-def _is_missing(exc: OSError) -> bool:
+def _link_errors() -> tuple[type[BaseException], ...]:
+    """What a file operation raises when the board or the link fails (paramiko is imported
+    by then): OS errors, EOF, and paramiko's "Server connection dropped"."""
+    import paramiko
+
+    return (OSError, EOFError, paramiko.SSHException)
+
+
+def _is_missing(exc: BaseException) -> bool:
     import errno
 
     return getattr(exc, "errno", None) == errno.ENOENT or isinstance(exc, FileNotFoundError)
@@ -301,7 +309,9 @@ class SSHSession(SessionBase):
         if self._sftp_client is None:
             try:
                 self._sftp_client = paramiko.SFTPClient.from_transport(self._transport)
-            except (paramiko.SSHException, OSError) as exc:
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if not self._transport.is_active():
+                    raise self._lost("opening SFTP", exc) from exc
                 raise RemoteError(
                     f"cannot open SFTP on board {self.board}: {_reason(exc)}",
                     fix="enable the sftp subsystem in the board's sshd_config",
@@ -327,7 +337,8 @@ class SSHSession(SessionBase):
         )
 
     def _error(self, what: str, remote: str, exc: BaseException) -> RemoteError:
-        if isinstance(exc, EOFError | socket.timeout) or not self._transport.is_active():
+        if not isinstance(exc, OSError) or isinstance(exc, socket.timeout) \
+                or not self._transport.is_active():
             return self._lost(f"trying to {what} {remote}", exc)
         return RemoteError(f"cannot {what} {remote} on board {self.board}: {_reason(exc)}")
 
@@ -413,7 +424,7 @@ class SSHSession(SessionBase):
         except KeyboardInterrupt:
             self.abort()
             raise
-        except (EOFError, OSError) as exc:
+        except _link_errors() as exc:
             chan.close()
             raise self._lost("running " + describe(args, 60), exc) from exc
         except BaseException:
@@ -488,8 +499,9 @@ class SSHSession(SessionBase):
         except KeyboardInterrupt:
             self.abort()
             raise
-        except (OSError, EOFError) as exc:
-            if isinstance(exc, EOFError | socket.timeout) or not self._transport.is_active():
+        except _link_errors() as exc:
+            if not isinstance(exc, OSError) or isinstance(exc, socket.timeout) \
+                    or not self._transport.is_active():
                 raise self._lost(f"uploading {target}", exc) from exc
             with contextlib.suppress(Exception):
                 sftp.remove(tmp)
@@ -518,21 +530,21 @@ class SSHSession(SessionBase):
         try:
             self._sftp().get(self.resolve(remote), str(tmp))
             tmp.replace(local)
-        except OSError as exc:
+        except _link_errors() as exc:
             tmp.unlink(missing_ok=True)
             raise self._error("download", remote, exc) from exc
 
     def listdir(self, remote: str) -> list[str]:
         try:
             return sorted(self._sftp().listdir(self.resolve(remote)))
-        except OSError as exc:
+        except _link_errors() as exc:
             raise self._error("list", remote, exc) from exc
 
     def exists(self, remote: str) -> bool:
         try:
             self._sftp().lstat(self.resolve(remote))
             return True
-        except OSError as exc:
+        except _link_errors() as exc:
             if _is_missing(exc):
                 return False
             raise self._error("check", remote, exc) from exc
@@ -550,7 +562,7 @@ class SSHSession(SessionBase):
                     sftp.rmdir(path)
             else:
                 sftp.remove(path)
-        except OSError as exc:
+        except _link_errors() as exc:
             raise self._error("remove", remote, exc) from exc
 
     def mkdir(self, remote: str) -> None:
@@ -561,7 +573,7 @@ class SSHSession(SessionBase):
         while p not in ("", "/"):
             try:
                 st = sftp.stat(p)
-            except OSError as exc:
+            except _link_errors() as exc:
                 if not _is_missing(exc):
                     raise self._error("create directory", remote, exc) from exc
                 todo.append(p)
@@ -575,7 +587,7 @@ class SSHSession(SessionBase):
         for d in reversed(todo):
             try:
                 sftp.mkdir(d)
-            except OSError as exc:
+            except _link_errors() as exc:
                 raise self._error("create directory", d, exc) from exc
 
     def close(self) -> None:
