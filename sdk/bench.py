@@ -185,19 +185,33 @@ class _Board:
 def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Callable[[str], None] | None,
                pins: dict[str, str] | None = None, tag: str = "") -> BenchReport:
     """Bundle (with the engine releases ``pins`` names), push, install, measure, save."""
-    from sdk.remote.board import check_disk, ensure_venv, push, run_bench
+    from sdk.remote.board import (
+        AppLock,
+        app_dir,
+        check_app_name,
+        check_disk,
+        ensure_venv,
+        push,
+        run_bench,
+        venv_dir,
+    )
 
     t_start = time.time()
     bundle = _bundle(b.prepared, b.profile, b.host, b.feeds, b.reference, b.work, steps,
                      b.profile.default_threads, b.pre, b.image, b.work / f"bundle-bench{tag}", pins)
     plan = plan_for(b.host.models, opts, b.profile)
-    check_disk(b.entry.name, b.facts, bundle)
-    with steps.step("push"):
-        pushed = push(b.session, bundle, b.facts, app_name(model), progress=steps.bytes_progress)
-    with steps.step("install runtime on board"):
-        python = ensure_venv(b.session, bundle, pushed, b.facts, log=steps.log)
-    with steps.step(f"bench on board: {len(plan.configs)} configurations"):
-        run = run_bench(b.session, pushed, python, plan, log=log or steps.log)
+    app = check_app_name(app_name(model), f"the model file name {model.name!r}")
+    lock = AppLock(b.session, app_dir(b.facts, app), wait=300, log=steps.log)
+    try:
+        check_disk(b.session, bundle, app_dir(b.facts, app), venv_dir(bundle, b.facts))
+        with steps.step("push"):
+            pushed = push(b.session, bundle, b.facts, app, progress=steps.bytes_progress)
+        with steps.step("install runtime on board"):
+            python = ensure_venv(b.session, bundle, pushed, b.facts, log=steps.log)
+        with steps.step(f"bench on board: {len(plan.configs)} configurations"):
+            run = run_bench(b.session, pushed, python, plan, log=log or steps.log)
+    finally:
+        lock.release()
     report = BenchReport.build(model, b.prepared.sha256, b.entry, b.profile, plan, run, b.host, bundle.id)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or b.work / "reports")
@@ -314,3 +328,9 @@ def check_result(report: BenchReport) -> None:
     if failed and len(failed) == len(report.run.results):
         raise SdkError("no configuration passed its golden check on the board",
                        found="; ".join(f"{r.config.label}: {r.error}" for r in failed[:3]))
+
+
+# `sdk.bench(...)` is the Python API call (sdk.api.bench); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "bench")

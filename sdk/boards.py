@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -292,3 +293,36 @@ class Inventory:
 
     def real_boards(self) -> list[BoardEntry]:
         return [b for b in self.boards.values() if not b.emulated]
+
+
+_BOARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?")
+
+
+def check_board_address(name: str, host: str, user: str) -> None:
+    """Refuse (one line) a board name, host or user that cannot be right.
+
+    The host is an IPv4/IPv6 address or a DNS name (labels of letters, digits and '-'); the
+    user a POSIX login name. Whether the name resolves is checked when connecting."""
+    import ipaddress
+
+    if not _BOARD_NAME.fullmatch(name):
+        raise BoardError(f"invalid board name {name!r}",
+                         expected="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                         found=repr(name))
+    try:
+        ipaddress.ip_address(host)
+        ok_host = True
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        ok_host = 0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(lb) for lb in labels) \
+            and not labels[-1].isdigit()
+    if not ok_host:
+        raise BoardError(f"invalid host {host!r} for board {name}",
+                         expected="an IP address or a host name (letters, digits, '-', dots)",
+                         found=repr(host), fix="pass --host 192.168.1.20 or --host board.local")
+    if not _USER.fullmatch(user):
+        raise BoardError(f"invalid user {user!r} for board {name}",
+                         expected="a login name (lowercase letters, digits, '_', '-', '.')",
+                         found=repr(user))

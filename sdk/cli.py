@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from sdk.errors import SdkError
+from sdk.errors import Interrupted, SdkError
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("sdk.commands.quantize:quantize", "int8 for ncnn and MNN with per-layer analysis."),
     "report": ("sdk.commands.report:report", "Results kept in the history: list, compare (a CI gate), HTML."),
     "board": ("sdk.commands.board:board", "Board profiles, the inventory of boards, emulated boards."),
+    "doctor": ("sdk.commands.doctor:doctor", "Check host requirements, print the fix for each (--fix)."),
     "kernels": ("sdk.kernels.cli:kernels", "The project's NEON kernels: which variant runs, benchmarks."),
 }
 
@@ -63,15 +64,22 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="sdk", standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(exc.one_line(), err=True)
+        sys.exit(130)
     except SdkError as exc:
         click.echo(f"error: {exc.one_line()}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # bad option values, unknown options: one line, exit 1
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {' '.join(exc.format_message().split())}{where}", err=True)
+        sys.exit(1)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code if exc.exit_code else 2)
+        click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

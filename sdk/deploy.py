@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sdk import engines
 from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
 from sdk.device.preprocess import ImageSpec
-from sdk.errors import BundleError, SdkError
+from sdk.errors import BoardBusy, BundleError, ConnectionLost, Interrupted, NoSpace, SdkError
 from sdk.paths import cache_dir
 from sdk.quantize import MAX_FP32_LAYERS
 from sdk.records import BundledPreprocess, EngineModel
@@ -49,6 +51,9 @@ class DeployOptions:
     per_channel: bool = True
     budget: float = 0.99  # int8: minimum output cosine vs fp32 (mixed precision below it)
     max_fp32_layers: int = MAX_FP32_LAYERS  # int8: most layers mixed precision returns to fp32
+    app: str | None = None  # the app's directory name on the board (default: the model's name)
+    timeout: float | None = None  # seconds per model variant on the board (default: from size, runs)
+    wait: float = 300.0  # how long to wait for another deploy of the same app to finish
 
 
 def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
@@ -158,7 +163,47 @@ def work_dir(model: Path) -> Path:
 
 
 def app_name(model: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem) or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem)
+
+
+def run_timeout(model_bytes: int, runs: int, warmup: int) -> float:
+    """Default seconds per model variant on the board: loading and checking grow with the
+    model's size, the benchmark with the runs; generous, since an emulated board is slow."""
+    mib = model_bytes / 2**20
+    return float(round(120 + 20 * mib + (runs + warmup + 1) * (1 + 2 * mib)))
+
+
+@contextlib.contextmanager
+def _host_lock(work: Path, wait: float, log: Callable[[str], None]) -> Iterator[None]:
+    """One deploy at a time per model on this host (its cache folder is shared)."""
+    import fcntl
+
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with open(work.with_name(work.name + ".lock"), "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "another deploy"
+            log(f"{work.name} is being deployed by {owner} on this host; waiting up to {wait:g} s")
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise BoardBusy(f"host BUSY: {work.name} being deployed by {owner}",
+                                        fix="wait for it to finish, or pass --wait S") from None
+                    time.sleep(0.5)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -203,15 +248,30 @@ def deploy(
     *,
     steps: Steps | None = None,
 ) -> DeployReport:
-    """Deploy ``model`` to ``board`` (default: the emulated rk3399) and return the report."""
-    from sdk.remote import open_session
-    from sdk.remote.board import check_board, probe
+    """Deploy ``model`` to ``board`` (default: the emulated rk3399) and return the report.
+
+    Raises :class:`~sdk.errors.SdkError` subclasses: ``ConnectionLost`` (re-running resumes),
+    ``BoardBusy`` (another deploy of the app held the board longer than ``options.wait``),
+    ``NoSpace``, ``Interrupted`` (Ctrl-C; the previous bundle stays current)."""
+
+    from sdk.remote.board import check_app_name
 
     opts = options or DeployOptions()
     steps = steps or Steps()
     t_start = time.time()
     _check_options(opts)
     model = Path(model)
+    app = check_app_name(opts.app, "--app") if opts.app is not None else \
+        check_app_name(app_name(model), f"the model file name {model.name!r}; pass --app NAME")
+    with _host_lock(work_dir(model), opts.wait, steps.log):
+        return _deploy(model, board, opts, steps, app, t_start)
+
+
+def _deploy(model: Path, board: str | None, opts: DeployOptions, steps: Steps, app: str,
+            t_start: float) -> DeployReport:
+    from sdk.remote import open_session
+    from sdk.remote.board import check_board, probe
+
     with steps.step("prepare"):  # cheap model checks first: a bad file fails before any board work
         work, prepared, pre, image, image_x = _prepare(model, opts)
     with steps.step("board"):
@@ -239,7 +299,7 @@ def deploy(
         bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
                          work / f"bundle-{opts.precision}")
         report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-        _on_board(session, entry.name, facts, bundle, model, opts, steps, threads, profile, report)
+        _on_board(session, entry, facts, bundle, app, opts, steps, threads, profile, report)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or work / "reports")
     return report
@@ -320,28 +380,98 @@ def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, f
         )
 
 
-def _on_board(session: Session, board: str, facts: BoardFacts, bundle: Bundle, model: Path,
+def _on_board(session: Session, entry: BoardEntry, facts: BoardFacts, bundle: Bundle, app: str,
               opts: DeployOptions, steps: Steps, threads: int, profile: BoardProfile,
               report: DeployReport) -> None:
-    """Push, install, run; switch ``current`` to the bundle only if it passed."""
-    from sdk.remote.board import activate, check_disk, ensure_venv, push, run_on_board
+    """Lock the app, push, install, run; switch ``current`` to the bundle only if it passed.
 
-    check_disk(board, facts, bundle)
-    with steps.step("push"):
-        pushed = push(session, bundle, facts, app_name(model), progress=steps.bytes_progress)
-        report.push = {"files_sent": pushed.stats.files_sent, "bytes_sent": pushed.stats.bytes_sent,
-                       "files_skipped": pushed.stats.files_skipped, "remote_dir": pushed.bundle_dir}
-        steps.log(f"sent {pushed.stats.files_sent} files ({pushed.stats.bytes_sent} bytes), "
-                  f"{pushed.stats.files_skipped} unchanged")
-    with steps.step("install runtime on board"):
-        python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-    with steps.step("run on board"):
-        doc = run_on_board(session, pushed, python, runs=opts.runs, warmup=opts.warmup,
-                           threads=threads, cpus=list(profile.big_cpus), log=steps.log)
-    report.add_board_result(doc)
-    if report.ok:
-        activate(session, pushed, bundle.id)
-        report.activated = True
+    Ctrl-C drops the connection at once, removes staging over a fresh one and raises
+    Interrupted; a lost connection keeps staging so the next deploy resumes there."""
+    from sdk.remote.board import (
+        AppLock,
+        activate,
+        app_dir,
+        check_disk,
+        ensure_venv,
+        push,
+        run_on_board,
+        venv_dir,
+    )
+
+    board = entry.name
+    base = app_dir(facts, app)
+    step = "lock"
+    lock: AppLock | None = None
+    try:
+        lock = AppLock(session, base, wait=opts.wait, log=steps.log)
+        step = "push"
+        check_disk(session, bundle, base, venv_dir(bundle, facts))
+        with steps.step("push"):
+            try:
+                pushed = push(session, bundle, facts, app, progress=steps.bytes_progress)
+            except NoSpace:
+                from sdk.remote.board import remove_staging
+
+                remove_staging(session, base)
+                raise
+            report.push = {"files_sent": pushed.stats.files_sent, "bytes_sent": pushed.stats.bytes_sent,
+                           "files_skipped": pushed.stats.files_skipped, "remote_dir": pushed.bundle_dir}
+            steps.log(f"sent {pushed.stats.files_sent} files ({pushed.stats.bytes_sent} bytes), "
+                      f"{pushed.stats.files_skipped} unchanged")
+        step = "install runtime"
+        with steps.step("install runtime on board"):
+            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
+        step = "run"
+        model_bytes = max((m.stat().st_size for m in bundle.root.rglob("*")
+                           if m.is_file() and "models" in m.relative_to(bundle.root).parts), default=0)
+        timeout = opts.timeout or run_timeout(model_bytes, opts.runs, opts.warmup)
+        with steps.step("run on board"):
+            steps.log(f"timeout {timeout:g} s per model variant" + ("" if opts.timeout else
+                      " (from the model's size and --runs; set with --timeout S)"))
+            doc = run_on_board(session, pushed, python, runs=opts.runs, warmup=opts.warmup,
+                               threads=threads, cpus=list(profile.big_cpus), log=steps.log,
+                               timeout=timeout)
+        report.add_board_result(doc)
+        step = "switch"
+        if report.ok:
+            activate(session, pushed, bundle.id)
+            report.activated = True
+    except KeyboardInterrupt:
+        session.abort()
+        _cleanup_after_interrupt(entry, base, step)
+        raise Interrupted(f"interrupted during {step} to {board}; the previous bundle is still current"
+                          if step == "push" else
+                          f"interrupted during {step} on {board}; the previous bundle is still current"
+                          ) from None
+    except ConnectionLost as exc:
+        raise ConnectionLost(f"{exc.message} (step: {step})", found=exc.found, fix=exc.fix) from exc
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _cleanup_after_interrupt(entry: BoardEntry, base: str, step: str) -> None:
+    """Remove what the interrupted push left, over a new connection, in bounded time; a
+    board that does not answer keeps staging (the next deploy resumes or replaces it)."""
+    import signal
+    import threading
+
+    if step != "push":
+        return
+    from sdk.remote import open_session
+    from sdk.remote.board import remove_staging
+
+    def work() -> None:
+        with contextlib.suppress(Exception), open_session(entry, attempts=1, timeout=4) as s:
+            remove_staging(s, base)
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup is bounded: no second Ctrl-C
+    try:
+        t = threading.Thread(target=work, daemon=True)
+        t.start()
+        t.join(timeout=6)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def check_result(report: DeployReport) -> None:
@@ -352,3 +482,9 @@ def check_result(report: DeployReport) -> None:
             found="; ".join(report.failures()) or "no engine result",
             fix="see the report for per-output numbers",
         )
+
+
+# `sdk.deploy(...)` is the Python API call (sdk.api.deploy); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "deploy")

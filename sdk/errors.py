@@ -73,3 +73,21 @@ class EmulateError(SdkError):
 
 class QuantizeError(SdkError):
     """int8 quantization cannot be done as asked, or the int8 model is unusable."""
+
+
+class ConnectionLost(RemoteError):
+    """The SSH connection to a board broke in the middle of a step (re-running resumes)."""
+
+
+class BoardBusy(RemoteError):
+    """Another deploy holds the board's lock for the same app."""
+
+
+class NoSpace(RemoteError):
+    """The board's filesystem that holds the app directory is full."""
+
+
+class Interrupted(SdkError):
+    """The user pressed Ctrl-C; the CLI prints the line and exits 130."""
+
+    exit_code = 130

@@ -27,8 +27,9 @@ def board() -> None:
               help="Private key file for SSH.")
 def add(name: str, profile: str, host: str, port: int, user: str, key: Path | None) -> None:
     """Add a real board to the inventory (then run 'sdk board trust NAME')."""
-    from sdk.boards import BoardEntry, Inventory
+    from sdk.boards import BoardEntry, Inventory, check_board_address
 
+    check_board_address(name, host, user)
     if key is not None and not key.is_file():
         raise BoardError(f"SSH key {key} does not exist", fix="pass an existing private key")
     inv = Inventory()

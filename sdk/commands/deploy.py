@@ -43,6 +43,13 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
               "size=WxH,color=rgb|bgr|gray,mean=M[:M:M],norm=N[:N:N],letterbox=0|1,pad=P,input=NAME.")
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="Golden image for --preprocess (default: a synthetic picture).")
+@click.option("--app", default=None, metavar="NAME",
+              help="The app's directory name on the board (default: the model file's name).")
+@click.option("--timeout", type=click.FloatRange(1, 86400), default=None, metavar="S",
+              help="Seconds each model variant may run on the board (default: from the model's "
+              "size and --runs, printed).")
+@click.option("--wait", type=click.FloatRange(0, 86400), default=300, show_default=True, metavar="S",
+              help="How long to wait for another deploy of the same app to finish.")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Where to save the JSON report (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -52,8 +59,9 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
 def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
            method: str | None, per_channel: bool, budget: float, max_fp32: int,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
-           preprocess: str | None, image: Path | None, report_dir: Path | None, as_json: bool,
-           html_out: Path | None, quiet: bool) -> None:
+           preprocess: str | None, image: Path | None, app: str | None, timeout: float | None,
+           wait: float, report_dir: Path | None, as_json: bool, html_out: Path | None,
+           quiet: bool) -> None:
     """Convert MODEL.onnx for each engine, push it to a board, check and benchmark it."""
     from sdk.convert import parse_input_shapes
     from sdk.deploy import DeployOptions, check_result
@@ -76,7 +84,8 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
                          input_shapes=parse_input_shapes(input_shape), runs=runs,
                          warmup=warmup, threads=threads, report_dir=report_dir, preprocess=spec,
                          image=image, calib=calib, method=method, per_channel=per_channel,
-                         budget=budget, max_fp32_layers=max_fp32)
+                         budget=budget, max_fp32_layers=max_fp32, app=app, timeout=timeout,
+                         wait=wait)
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if html_out is not None:

@@ -89,12 +89,13 @@ def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
 def _conversion_key(engine: str, prepared: PreparedModel, precision: str) -> str:
     """What a conversion's output depends on: the model, the engine and its version, our code."""
     import hashlib
-    from importlib.metadata import version
+
+    from sdk.provision import package_version
 
     backend = engines.get(engine)
     sources = [Path(__file__).resolve().with_name("prepare.py"), *backend.conversion_code()]
     code = b"".join(p.read_bytes() for p in sources)
-    parts = [prepared.sha256, engine, precision, version(backend.caps.converter_package),
+    parts = [prepared.sha256, engine, precision, package_version(backend.caps.converter_package),
              hashlib.sha256(code).hexdigest()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -199,3 +200,9 @@ def convert(
             seconds=time.perf_counter() - t0,
         )
     return results
+
+
+# `sdk.convert(...)` is the Python API call (sdk.api.convert); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "convert")

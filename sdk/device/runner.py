@@ -206,7 +206,15 @@ def _run_child(root: Path, m: BundledModel, args: argparse.Namespace) -> EngineR
            "--runs", str(args.runs), "--warmup", str(args.warmup),
            "--threads", str(args.threads), "--cpus", args.cpus, "--out", str(out)]
     print(f"[runner] {m.id}: loading, checking, {args.warmup} warm-up + {args.runs} runs", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    timeout = args.timeout if args.timeout and args.timeout > 0 else None
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:  # run() has killed the child
+        out.unlink(missing_ok=True)
+        res = EngineResult(engine=m.engine, precision=m.precision,
+                           error=f"timed out after {args.timeout:g} s (--timeout)")
+        print(f"[runner] {m.id}: FAILED: {res.error}", flush=True)
+        return res
     if out.exists():
         res = from_json(EngineResult, out.read_text())
         out.unlink()
@@ -263,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--warmup", type=int, default=3)
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--cpus", default="")
+        p.add_argument("--timeout", type=float, default=0.0, help="seconds per model variant (0: none)")
     args = ap.parse_args(argv)
     if args.cmd == "verify":
         problems = verify(Path(args.bundle))

@@ -369,3 +369,9 @@ def quantize(
 
 def results_json(results: dict[str, QuantResult]) -> str:
     return json.dumps({e: r.to_dict() for e, r in results.items()}, indent=2, default=str)
+
+
+# `sdk.quantize(...)` is the Python API call (sdk.api.quantize); this module stays importable as before
+from sdk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "quantize")

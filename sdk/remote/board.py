@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import posixpath
+import queue
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from typing import Any, TypeVar
 
 from sdk.boards import UNAME_MACHINE, BoardProfile
 from sdk.bundle import Bundle
-from sdk.errors import BundleError, RemoteError
+from sdk.errors import BoardBusy, BundleError, NoSpace, RemoteError
 from sdk.records import BenchPlan, BenchRun, BoardResult, ExitCode, from_json, to_json
 from sdk.remote.base import Session
 from sdk.remote.sync import SyncStats, sync_dir
@@ -96,6 +99,7 @@ class Pushed:
     app_dir: str
     bundle_dir: str
     stats: SyncStats
+    models: int = 0  # model variants in the bundle
 
 
 def check_board(board: str, facts: BoardFacts, profile: BoardProfile) -> None:
@@ -117,35 +121,69 @@ def check_board(board: str, facts: BoardFacts, profile: BoardProfile) -> None:
         )
 
 
-def check_disk(board: str, facts: BoardFacts, bundle: Bundle) -> None:
-    """Refuse a board without room for the bundle and its venv."""
-    need = bundle.size + VENV_HEADROOM
-    if facts.free_bytes < need:
-        raise BundleError(
-            f"board '{board}' has too little free disk for the bundle",
-            expected=f">= {need / 2**20:.0f} MiB free in {facts.home}",
-            found=f"{facts.free_bytes / 2**20:.0f} MiB",
-            fix="free space on the board (old bundles live in ~/.sdk/apps)",
-        )
+def check_disk(session: Session, bundle: Bundle, app_path: str, venv: str) -> None:
+    """Refuse a board without room for the bundle (on the filesystem that holds the app
+    directory) and for its venv (where venvs live), unless that venv exists already."""
+    needs = [(app_path, bundle.size)]
+    if not session.exists(posixpath.join(venv, ".complete")):
+        needs.append((posixpath.dirname(venv), VENV_HEADROOM))
+    for path, need in needs:
+        free, where = free_space(session, path)
+        if free < need:
+            raise NoSpace(
+                f"no space left on {session.board} (need {need / 2**20:.0f} MiB, "
+                f"{free / 2**20:.0f} MiB free on {where})",
+                fix="free space on the board (old bundles live in ~/.sdk/apps)",
+            )
 
 
+# staging left by a push a lost connection broke is kept: the sync resumes in it (the app's
+# lock guarantees no other deploy is using it)
 _STAGE = r"""
 set -e
 app="$1"
-rm -rf "$app/staging"
 mkdir -p "$app/bundles"
-if [ -d "$app/current/" ]; then
+if [ -d "$app/staging" ]; then
+  echo "staging kept"
+elif [ -d "$app/current/" ]; then
   cp -al "$(readlink -f "$app/current")" "$app/staging"
 else
   mkdir -p "$app/staging"
 fi
 """
 
+# Never deletes the current bundle or one it did not create: a bundle of the same id (its
+# content hash) that still verifies is kept and staging dropped; only a corrupt copy, which
+# cannot run anyway, is replaced.
 _COMMIT_STAGING = r"""
 set -e
 app="$1"; id="$2"
-rm -rf "$app/bundles/$id"
-mv "$app/staging" "$app/bundles/$id"
+b="$app/bundles/$id"
+if [ -d "$b" ]; then
+  if PYTHONPATH="$b/runtime" python3 -m sdk.device.runner verify "$b" >/dev/null 2>&1; then
+    rm -rf "$app/staging"; echo "bundle kept"; exit 0
+  fi
+  mv -T "$b" "$app/bundles/.corrupt-$id-$$"
+  mv -T "$app/staging" "$b"
+  rm -rf "$app/bundles/.corrupt-$id-$$"
+else
+  mv -T "$app/staging" "$b"
+fi
+"""
+
+_LOCK = r"""
+app="$1"; wait="$2"; info="$3"; token="$4"
+mkdir -p "$app" || exit 74
+exec 9>>"$app/.lock"
+if ! flock -n 9; then
+  echo "SDK-BUSY $(cat "$app/.lock.owner" 2>/dev/null || echo 'an unknown deploy')"
+  flock -w "$wait" 9 || { echo "SDK-TIMEOUT $(cat "$app/.lock.owner" 2>/dev/null)"; exit 75; }
+fi
+printf '%s\n' "$info" > "$app/.lock.owner"
+: > "$app/.lock.$token"
+echo SDK-LOCKED
+while [ -e "$app/.lock.$token" ]; do sleep 1; done
+rm -f "$app/.lock.owner"
 """
 
 _SWITCH = r"""
@@ -177,6 +215,108 @@ def app_dir(facts: BoardFacts, app: str) -> str:
     return posixpath.join(facts.home, ".sdk", "apps", app)
 
 
+_APP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+
+
+def check_app_name(app: str, source: str = "--app") -> str:
+    """An app name is one directory under ``~/.sdk/apps``: refuse '', '.', '..', slashes."""
+    if not _APP_NAME.fullmatch(app) or app in (".", ".."):
+        raise BundleError(
+            f"invalid app name {app!r} (from {source})",
+            expected="1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'",
+            found=repr(app), fix="pass --app NAME",
+        )
+    return app
+
+
+class AppLock:
+    """The app's lock on the board (``flock`` on ``<app>/.lock``), held by a command that
+    lives as long as the deploy: released by :meth:`release`, or by the board itself when
+    the host goes away (the session kills that command's process group)."""
+
+    def __init__(self, session: Session, app_path: str, *, wait: float, log: Log | None = None) -> None:
+        import os
+        import socket
+        import threading
+        import uuid
+
+        self.session = session
+        self.app_path = app_path
+        self.token = uuid.uuid4().hex[:12]
+        info = (f"pid {os.getpid()} on {socket.gethostname()} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+        self._state: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._done = False
+
+        def on_line(line: str) -> None:
+            for tag in ("SDK-BUSY", "SDK-TIMEOUT", "SDK-LOCKED"):
+                if line.startswith(tag):
+                    self._state.put((tag, line[len(tag):].strip()))
+
+        def hold() -> None:
+            try:
+                session.run(["sh", "-c", _LOCK, "sh", app_path, str(max(0, int(wait))), info, self.token],
+                            on_output=on_line, check=False)
+            except BaseException as exc:
+                self._state.put(("SDK-ERROR", str(exc)))
+            self._state.put(("SDK-END", ""))
+
+        self._thread = threading.Thread(target=hold, daemon=True, name="sdk-app-lock")
+        self._thread.start()
+        deadline = time.monotonic() + wait + 120
+        while True:
+            try:
+                tag, rest = self._state.get(timeout=max(1.0, deadline - time.monotonic()))
+            except queue.Empty:
+                tag, rest = "SDK-TIMEOUT", "no answer"
+            if tag == "SDK-LOCKED":
+                return
+            if tag == "SDK-BUSY":
+                if log is not None:
+                    log(f"board BUSY: app being deployed by {rest}; waiting up to {wait:g} s (--wait)")
+                continue
+            owner = rest or "another deploy"
+            if tag == "SDK-TIMEOUT":
+                raise BoardBusy(f"board BUSY: app {posixpath.basename(app_path)} on {session.board} "
+                                f"being deployed by {owner}",
+                                fix="wait for it to finish, or pass --wait S to wait longer")
+            raise RemoteError(f"cannot lock app {posixpath.basename(app_path)} on board {session.board}",
+                              found=owner)
+
+    def release(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.session.run(["rm", "-f", "--", posixpath.join(self.app_path, f".lock.{self.token}")],
+                             timeout=30, check=False)
+            self._thread.join(timeout=10)
+
+
+_FREE = r"""
+import os, sys
+p = sys.argv[1]
+while not os.path.isdir(p):
+    p = os.path.dirname(p)
+st = os.statvfs(p)
+sys.stdout.write("%d %s" % (st.f_bavail * st.f_frsize, p))
+"""
+
+
+def free_space(session: Session, path: str) -> tuple[int, str]:
+    """Free bytes on the filesystem that holds ``path`` (or its nearest existing parent)."""
+    res = session.run(["python3", "-c", _FREE, session.resolve(path)], timeout=60)
+    free, _, where = res.stdout.strip().partition(" ")
+    return int(free), where
+
+
+def remove_staging(session: Session, app_path: str) -> None:
+    """Drop what an aborted push left (staging and its partial files)."""
+    session.run(["rm", "-rf", "--", posixpath.join(app_path, "staging")], timeout=60, check=False)
+
+
 def push(session: Session, bundle: Bundle, facts: BoardFacts, app: str,
          progress: Callable[[int, int], None] | None = None) -> Pushed:
     base = app_dir(facts, app)
@@ -194,16 +334,19 @@ def push(session: Session, bundle: Bundle, facts: BoardFacts, app: str,
             fix="re-run the deploy; if it repeats, check the board's disk",
         )
     session.run(["sh", "-c", _COMMIT_STAGING, "sh", base, bundle.id], timeout=120)
-    return Pushed(base, posixpath.join(base, "bundles", bundle.id), stats)
+    return Pushed(base, posixpath.join(base, "bundles", bundle.id), stats, len(bundle.manifest.models))
+
+
+def venv_dir(bundle: Bundle, facts: BoardFacts) -> str:
+    return posixpath.join(facts.home, ".sdk", "venvs", bundle.manifest.wheels["set_sha256"][:16])
 
 
 def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFacts,
-                log: Log | None = None) -> str:
+                log: Log | None = None, timeout: float = 1200) -> str:
     """Create (once per wheel set) the offline venv; returns its python."""
     from sdk.bundle.wheels import installs_without_deps
 
-    set_sha = bundle.manifest.wheels["set_sha256"][:16]
-    venv = posixpath.join(facts.home, ".sdk", "venvs", set_sha)
+    venv = venv_dir(bundle, facts)
     reqs = bundle.manifest.wheels["requirements"]
     # armv7 has no numpy wheel: there the venv sees the board's Debian python3-numpy
     no_deps = installs_without_deps(bundle.manifest.board_profile["arch"])
@@ -211,7 +354,7 @@ def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFa
     deps = "--no-deps" if no_deps else ""
     session.run(
         ["sh", "-c", _VENV, "sh", venv, posixpath.join(pushed.bundle_dir, "wheels"), site, deps, *reqs],
-        timeout=3600, on_output=log,
+        timeout=timeout, on_output=log,
     )
     return posixpath.join(venv, "bin", "python")
 
@@ -235,13 +378,16 @@ def _board_module(session: Session, pushed: Pushed, python: str, module: str, ar
 def run_on_board(session: Session, pushed: Pushed, python: str, *, runs: int, warmup: int,
                  threads: int, cpus: list[int], model: str | None = None,
                  log: Log | None = None, timeout: float = 3600) -> BoardResult:
+    """Run the bundle's runner; it gives each model variant ``timeout`` seconds, and the whole
+    command is killed (its process group) if it is not done by then plus a margin."""
+    n_models = 1 if model else max(1, pushed.models)
     out = posixpath.join(pushed.app_dir, "result.json")
     args = ["run", pushed.bundle_dir, "--out", out, "--runs", str(runs), "--warmup", str(warmup),
-            "--threads", str(threads), "--cpus", ",".join(map(str, cpus))]
+            "--threads", str(threads), "--cpus", ",".join(map(str, cpus)), "--timeout", f"{timeout:g}"]
     if model:
         args += ["--model", model]
     return _board_module(session, pushed, python, "sdk.device.runner", args, out, BoardResult, "runner", log,
-                         timeout)
+                         timeout * n_models + 60)
 
 
 def activate(session: Session, pushed: Pushed, bundle_id: str) -> None:

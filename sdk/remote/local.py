@@ -98,7 +98,7 @@ class LocalSession(SessionBase):
             f"cannot {what} {remote} on board {self.board}: {exc.strerror or exc}"
         )
 
-    def upload(self, local: Path, remote: str) -> None:
+    def upload(self, local: Path, remote: str, *, key: str | None = None) -> int:
         target = self._path(remote)
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
@@ -108,6 +108,7 @@ class LocalSession(SessionBase):
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise self._error("upload to", remote, exc) from exc
+        return os.stat(local).st_size
 
     def download(self, remote: str, local: Path) -> None:
         local = Path(local)
@@ -149,6 +150,9 @@ class LocalSession(SessionBase):
             raise self._error("create directory", remote, exc) from exc
 
     def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ process group leader (sshd calls ``setsid``); on timeout the whole group is kill
 from __future__ import annotations
 
 import contextlib
+import logging
 import shlex
 import socket
 import stat
@@ -30,20 +31,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdk.boards import BoardEntry
-from sdk.errors import RemoteError
+from sdk.errors import ConnectionLost, NoSpace, RemoteError
 from sdk.remote.base import (
     LineStream,
     OutputCallback,
     RunResult,
     SessionBase,
     checked_command,
+    describe,
 )
 from sdk.remote.hostkey import HostKey, check_host_key
+from sdk.remote.sync import partial_name
 
 if TYPE_CHECKING:
     import paramiko
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+SFTP_TIMEOUT = 30.0  # no SFTP request waits longer for its reply
+CHUNK = 32768
+
+# paramiko logs from its transport thread (a lost socket, a failed handshake); with no
+# handler Python would print those lines on the terminal. The SDK reports errors itself.
+_plog = logging.getLogger("paramiko")
+_plog.addHandler(logging.NullHandler())
+_plog.propagate = False
 # Host key algorithms that present a key of a given type.
 _KEY_ALGORITHMS = {
     "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
@@ -123,6 +134,8 @@ def _is_transient(exc: BaseException) -> bool:
     import paramiko
 
     if isinstance(exc, paramiko.AuthenticationException | paramiko.BadHostKeyException):
+        return False
+    if isinstance(exc, socket.gaierror):  # the name does not resolve: retrying cannot help
         return False
     if isinstance(exc, OSError | EOFError):
         return True
@@ -266,7 +279,15 @@ def _split_pid(head: bytes) -> tuple[bytes, int | None]:
         start = nl + 1
 
 
-def _is_missing(exc: OSError) -> bool:
+def _link_errors() -> tuple[type[BaseException], ...]:
+    """What a file operation raises when the board or the link fails (paramiko is imported
+    by then): OS errors, EOF, and paramiko's "Server connection dropped"."""
+    import paramiko
+
+    return (OSError, EOFError, paramiko.SSHException)
+
+
+def _is_missing(exc: BaseException) -> bool:
     import errno
 
     return getattr(exc, "errno", None) == errno.ENOENT or isinstance(exc, FileNotFoundError)
@@ -288,15 +309,37 @@ class SSHSession(SessionBase):
         if self._sftp_client is None:
             try:
                 self._sftp_client = paramiko.SFTPClient.from_transport(self._transport)
-            except (paramiko.SSHException, OSError) as exc:
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if not self._transport.is_active():
+                    raise self._lost("opening SFTP", exc) from exc
                 raise RemoteError(
                     f"cannot open SFTP on board {self.board}: {_reason(exc)}",
                     fix="enable the sftp subsystem in the board's sshd_config",
                 ) from exc
             assert self._sftp_client is not None
+            self._sftp_client.get_channel().settimeout(SFTP_TIMEOUT)
         return self._sftp_client
 
+    def abort(self) -> None:
+        """Drop the connection at once (Ctrl-C): nothing waits for a reply that a broken
+        packet will never get. The session is unusable afterwards."""
+        self._sftp_client = None
+        with contextlib.suppress(Exception):
+            self._transport.close()
+
+    def _lost(self, what: str, exc: BaseException | None) -> ConnectionLost:
+        return ConnectionLost(
+            f"lost the connection to board {self.board} ({self.entry.host}:{self.entry.port}) "
+            f"while {what}",
+            found=_reason(exc) if exc is not None else "the SSH transport closed",
+            fix="check the board and the network, then re-run the same command: it resumes "
+            "where it stopped",
+        )
+
     def _error(self, what: str, remote: str, exc: BaseException) -> RemoteError:
+        if not isinstance(exc, OSError) or isinstance(exc, socket.timeout) \
+                or not self._transport.is_active():
+            return self._lost(f"trying to {what} {remote}", exc)
         return RemoteError(f"cannot {what} {remote} on board {self.board}: {_reason(exc)}")
 
     # ------------------------------------------------------------------ commands
@@ -309,7 +352,14 @@ class SSHSession(SessionBase):
             parts.append("cd -- " + shlex.quote(self.resolve(cwd)))
         if env:
             parts.append("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
-        parts.append(shlex.join(argv))
+        # The command runs in the background of this shell (one process group, sshd's
+        # setsid); a watchdog reads the channel's stdin, which ends when the host side goes
+        # away (killed, lost link), and then kills the whole group: no orphan on the board.
+        parts.append(
+            "{ " + shlex.join(argv) + " & } && _c=$! && "
+            "{ (cat <&3 >/dev/null 2>&1; kill -KILL -- -$$) 2>/dev/null 3<&3 & } 3<&0 && _w=$! && "
+            "{ wait $_c; _r=$?; kill $_w 2>/dev/null; exit $_r; }"
+        )
         return " && ".join(parts)
 
     def run(
@@ -330,6 +380,8 @@ class SSHSession(SessionBase):
             chan = self._transport.open_session(timeout=30)
             chan.exec_command(command)
         except Exception as exc:
+            if not self._transport.is_active():
+                raise self._lost("starting " + describe(args, 60), exc) from exc
             raise RemoteError(
                 f"cannot start a command on board {self.board}: {_reason(exc)}",
                 found=shlex.join(args)[:120],
@@ -356,6 +408,8 @@ class SSHSession(SessionBase):
                 if chan.recv_stderr_ready():
                     err.feed(chan.recv_stderr(65536))
                     got = True
+                if not got and not self._transport.is_active():
+                    raise self._lost("running " + describe(args, 60), None)
                 if deadline is not None and time.monotonic() >= deadline:
                     self._kill(pid)
                     raise self._timeout_error(args, timeout or 0.0)
@@ -367,6 +421,12 @@ class SSHSession(SessionBase):
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
+        except KeyboardInterrupt:
+            self.abort()
+            raise
+        except _link_errors() as exc:
+            chan.close()
+            raise self._lost("running " + describe(args, 60), exc) from exc
         except BaseException:
             chan.close()
             raise
@@ -376,6 +436,8 @@ class SSHSession(SessionBase):
         err.close()
         code = chan.recv_exit_status()
         chan.close()
+        if code == -1 and not self._transport.is_active():
+            raise self._lost("running " + describe(args, 60), None)
         result = RunResult(args, code, out.text, err.text, time.monotonic() - start)
         return self._finish(result, check)
 
@@ -395,24 +457,72 @@ class SSHSession(SessionBase):
 
     # ------------------------------------------------------------------ files
 
-    def upload(self, local: Path, remote: str) -> None:
+    def upload(self, local: Path, remote: str, *, key: str | None = None) -> int:
+        """Atomic upload. With ``key`` (the file's sha256) the bytes go to a partial file
+        named after it, so an upload a lost connection broke resumes from its offset."""
         target = self.resolve(remote)
         head, _, name = target.rpartition("/")
-        tmp = f"{head}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = (f"{head}/{partial_name(name, key)}" if key
+               else f"{head}/.{name}.tmp-{uuid.uuid4().hex[:8]}")
         sftp = self._sftp()
+        local = Path(local)
+        size = local.stat().st_size
         try:
-            sftp.put(str(local), tmp, confirm=True)
-            sftp.chmod(tmp, Path(local).stat().st_mode & 0o7777)
+            offset = 0
+            if key:
+                with contextlib.suppress(OSError):
+                    offset = sftp.stat(tmp).st_size or 0
+                if offset > size:
+                    offset = 0
+            fh = sftp.open(tmp, "ab" if offset else "wb")
+            fh.set_pipelined(True)
+            try:
+                with open(local, "rb") as src:
+                    src.seek(offset)
+                    for chunk in iter(lambda: src.read(CHUNK), b""):
+                        fh.write(chunk)
+            except KeyboardInterrupt:
+                self.abort()  # never close(): it would wait for replies that do not come
+                raise
+            fh.close()
+            got = sftp.stat(tmp).st_size
+            if got != size:
+                raise OSError(f"size mismatch after upload: {got} != {size}")
+            sftp.chmod(tmp, local.stat().st_mode & 0o7777)
             try:
                 sftp.posix_rename(tmp, target)
             except OSError:  # server without posix-rename: not atomic, but correct
                 with contextlib.suppress(OSError):
                     sftp.remove(target)
                 sftp.rename(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
+            return size - offset
+        except KeyboardInterrupt:
+            self.abort()
+            raise
+        except _link_errors() as exc:
+            if not isinstance(exc, OSError) or isinstance(exc, socket.timeout) \
+                    or not self._transport.is_active():
+                raise self._lost(f"uploading {target}", exc) from exc
+            with contextlib.suppress(Exception):
                 sftp.remove(tmp)
+            self._check_space(head, size, target, exc)
             raise self._error("upload to", target, exc) from exc
+
+    def _check_space(self, directory: str, need: int, target: str, exc: BaseException) -> None:
+        """A write that failed on a full filesystem says so (SFTP only says "Failure")."""
+        try:
+            res = self.run(["python3", "-c", "import os,sys; s=os.statvfs(sys.argv[1]); "
+                            "print(s.f_bavail*s.f_frsize)", directory], timeout=30, check=False)
+            free = int(res.stdout.strip() or "-1")
+        except Exception:
+            return
+        if 0 <= free < max(need, 1 << 20):
+            raise NoSpace(
+                f"no space left on {self.board} (need {need / 2**20:.1f} MiB, "
+                f"{free / 2**20:.1f} MiB free on {directory}) while uploading "
+                f"{target.rpartition('/')[2]}",
+                fix="free space on the board (old bundles live in ~/.sdk/apps)",
+            ) from exc
 
     def download(self, remote: str, local: Path) -> None:
         local = Path(local)
@@ -420,21 +530,21 @@ class SSHSession(SessionBase):
         try:
             self._sftp().get(self.resolve(remote), str(tmp))
             tmp.replace(local)
-        except OSError as exc:
+        except _link_errors() as exc:
             tmp.unlink(missing_ok=True)
             raise self._error("download", remote, exc) from exc
 
     def listdir(self, remote: str) -> list[str]:
         try:
             return sorted(self._sftp().listdir(self.resolve(remote)))
-        except OSError as exc:
+        except _link_errors() as exc:
             raise self._error("list", remote, exc) from exc
 
     def exists(self, remote: str) -> bool:
         try:
             self._sftp().lstat(self.resolve(remote))
             return True
-        except OSError as exc:
+        except _link_errors() as exc:
             if _is_missing(exc):
                 return False
             raise self._error("check", remote, exc) from exc
@@ -452,7 +562,7 @@ class SSHSession(SessionBase):
                     sftp.rmdir(path)
             else:
                 sftp.remove(path)
-        except OSError as exc:
+        except _link_errors() as exc:
             raise self._error("remove", remote, exc) from exc
 
     def mkdir(self, remote: str) -> None:
@@ -463,7 +573,7 @@ class SSHSession(SessionBase):
         while p not in ("", "/"):
             try:
                 st = sftp.stat(p)
-            except OSError as exc:
+            except _link_errors() as exc:
                 if not _is_missing(exc):
                     raise self._error("create directory", remote, exc) from exc
                 todo.append(p)
@@ -477,7 +587,7 @@ class SSHSession(SessionBase):
         for d in reversed(todo):
             try:
                 sftp.mkdir(d)
-            except OSError as exc:
+            except _link_errors() as exc:
                 raise self._error("create directory", d, exc) from exc
 
     def close(self) -> None:

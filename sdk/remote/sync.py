@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdk.errors import RemoteError, SdkError
+from sdk.errors import ConnectionLost, RemoteError, SdkError
 from sdk.records import sha256_file
 from sdk.remote.base import Session
 
@@ -118,6 +118,11 @@ def _scan_remote(session: Session, root: str) -> tuple[str, dict[str, list[objec
         ) from exc
 
 
+def partial_name(name: str, key: str | None) -> str:
+    """The partial file an upload of ``name`` with sha256 ``key`` writes to (see upload)."""
+    return f".{name}.part-{(key or '')[:16]}"
+
+
 def sync_dir(
     session: Session,
     local_dir: Path,
@@ -156,8 +161,11 @@ def sync_dir(
         stats.files_deleted += len(inside)
         for r in inside:
             del remote[r]
+    # partial uploads of files still to send are kept: their upload resumes from the offset
+    keep = {posixpath.join(posixpath.dirname(r), partial_name(posixpath.basename(r), f.sha256))
+            for r, f in local.items()}
     for r in sorted(remote):
-        if r not in local:
+        if r not in local and r not in keep:
             session.remove(posixpath.join(root, r), recursive=remote[r][0] == "symlink")
             stats.files_deleted += 1
 
@@ -169,6 +177,7 @@ def sync_dir(
     total = sum(local[r].size for r in to_send)
     existing = {"."} | {d for d in remote_dirs if d not in gone_dirs}
     made: set[str] = set(existing)
+    done_bytes = 0
     for r in to_send:
         parent = posixpath.dirname(r) or "."
         if parent not in made:
@@ -177,11 +186,19 @@ def sync_dir(
             while p and p not in made:
                 made.add(p)
                 p = posixpath.dirname(p)
-        session.upload(local[r].path, posixpath.join(root, r))
+        try:
+            sent = session.upload(local[r].path, posixpath.join(root, r), key=local[r].sha256)
+        except ConnectionLost as exc:
+            done = stats.files_skipped + stats.files_sent
+            raise ConnectionLost(
+                f"{exc.message}: {done} of {len(local)} files are on the board "
+                f"({done_bytes / 2**20:.1f} of {total / 2**20:.1f} MiB sent)",
+                found=exc.found, fix=exc.fix) from exc
         stats.files_sent += 1
-        stats.bytes_sent += local[r].size
+        stats.bytes_sent += sent
+        done_bytes += local[r].size
         if progress is not None:
-            progress(stats.bytes_sent, total)
+            progress(done_bytes, total)
     if progress is not None and not to_send:
         progress(0, 0)
     return stats

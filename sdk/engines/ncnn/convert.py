@@ -11,6 +11,7 @@ recorded in meta, so an fp16 ncnn model is as large on disk as an fp32 one.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ def pnnx_binary() -> Path:
         exe = Path(loc) / "pnnx"
         if exe.is_file():
             return exe
+    if not os.environ.get("SDK_NO_PROVISION"):  # fetched into the SDK cache (sdk.provision)
+        from sdk.provision import provision_pnnx
+
+        return provision_pnnx()
     raise ConvertError(
         "the pnnx converter is not installed",
         expected="the pnnx binary in site-packages/pnnx/",
