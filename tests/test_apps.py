@@ -35,7 +35,7 @@ def _host() -> object:
 def test_detect_both_engines_match_host_reference(emulated_board: BoardEntry, tmp_path: Path) -> None:
     image = _assets() / "bus.jpg"
     r = run_cli("app", "run", "detect", "--board", emulated_board.name, "--image", str(image),
-                "--runs", "1", "--frames", "2", "--json", "--out", str(tmp_path), timeout=3000)
+                "--runs", "1", "--json", "--out", str(tmp_path), timeout=3000)
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     assert doc["ok"] and doc["labels"] == ["Normal", "Fall"] and doc["image_size"] == [810, 1080]
@@ -45,7 +45,9 @@ def test_detect_both_engines_match_host_reference(emulated_board: BoardEntry, tm
     ref = host.reference(default_model("detect"), cv2.imread(str(image)))  # type: ignore[attr-defined]
     strong = [d for d in ref if d["score"] >= 0.5]
     assert strong, "bus.jpg has people the detector finds"
-    assert doc["kernels"]["decode_nms"] == "neon" or "neon" in json.dumps(doc["kernels"]).lower()
+    # the board ran the NEON variants of the letterbox and decode + NMS kernels
+    assert doc["kernels"]["decode_nms"].endswith("__neon"), doc["kernels"]
+    assert doc["kernels"]["preprocess (BGR/RGB/RGBA/GRAY)"].endswith("__neon"), doc["kernels"]
     for res in doc["results"]:
         cmp = host.compare(ref, res["detections"])  # type: ignore[attr-defined]
         assert cmp["ok"] and cmp["matched"] == len(strong), (res["variant"], cmp, res["detections"])
@@ -56,7 +58,6 @@ def test_detect_both_engines_match_host_reference(emulated_board: BoardEntry, tm
         st = res["stages_ms"]
         assert set(st) == {"decode", "preprocess", "inference", "postprocess"}
         assert all(v > 0 for v in st.values())
-        assert res["throughput"]["frames"] == 2 and res["throughput"]["overlapped_fps"] > 0
     for path in doc["annotated"]:
         img = cv2.imread(path)
         assert img is not None and img.shape[:2] == (1080, 810)
