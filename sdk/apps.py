@@ -70,6 +70,7 @@ class AppReport:
     host: list[dict[str, Any]]
     results: list[dict[str, Any]]
     kernels: dict[str, str] = field(default_factory=dict)
+    cpus: list[int] = field(default_factory=list)  # the board cpus the pipeline was pinned to
     annotated: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -275,7 +276,8 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
     out_dir = Path(out_dir) if out_dir is not None else work / "app-out"
     report = AppReport(app=app, model=str(model), image=str(image), board=entry.name, emulated=entry.emulated,
                        labels=labels, image_size=[int(img.shape[1]), int(img.shape[0])],
-                       host_decode_ms=decode_ms, host=host_dets, results=[], kernels=run.kernels)
+                       host_decode_ms=decode_ms, host=host_dets, results=[], kernels=run.kernels,
+                       cpus=run.cpus)
     for r in run.results:
         for d in r["detections"]:
             d["label"] = labels[d["class"]]
@@ -305,7 +307,7 @@ def format_report(rep: AppReport) -> str:
         for k in STAGES:
             lines.append(f"  {k:<12} {st[k]:9.2f}")
         lines.append(f"  {'total':<12} {sum(st.values()):9.2f}   post-process = "
-                     f"{100 * r['postprocess_share']:.2f}% of inference")
+                     f"{100 * r['postprocess_share']:.3g}% of inference")
         c = r["comparison"]
         lines.append(f"  vs host reference: {c['matched']}/{c['host_boxes']} matched ({c['rule']}), "
                      f"min IoU {c['min_iou']:.3f}: {'PASS' if c['ok'] else 'FAIL'}")
