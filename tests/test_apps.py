@@ -90,3 +90,19 @@ def test_model_not_yolov8_shaped(tiny_classifier: Path) -> None:
 def test_unknown_app() -> None:
     line = one_error_line(run_cli("app", "run", "segment", "--image", str(_assets() / "bus.jpg")))
     assert "unknown app 'segment'" in line
+
+
+def test_app_board_modules_import_only_what_the_board_has() -> None:
+    import sys
+
+    from test_device_imports import ALLOWED_THIRD_PARTY, imported_modules
+
+    from sdk.bundle import board_modules
+
+    shipped = {rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+               for _, rel in board_modules()}
+    allowed = shipped | {"sdk", "sdk._kernels"}
+    for src in sorted(APPS_DIR.glob("*/board.py")):
+        for mod in imported_modules(src):
+            top = mod.split(".")[0]
+            assert mod in allowed or top in ALLOWED_THIRD_PARTY or top in sys.stdlib_module_names, (src, mod)
