@@ -39,11 +39,12 @@ def run(name: str, board: str | None, image: Path, model: Path | None, engine: s
     """Run APP on a board over one image: boxes, per-stage times, the host comparison."""
     from sdk.apps import AppOptions, format_report, run_app
     from sdk.errors import SdkError
-    from sdk.report import Steps
+    from sdk.report import Steps, stdout_to_stderr
 
     opts = AppOptions(engine=engine, precision=precision, calib=calib, runs=runs, frames=frames,
                       threads=threads)
-    rep = run_app(name, image, board, model, opts, out_dir, Steps(quiet=as_json))
+    with stdout_to_stderr():  # the engines' C++ logs must not mix with the --json document
+        rep = run_app(name, image, board, model, opts, out_dir, Steps(quiet=as_json))
     doc = rep.to_dict()
     dest = Path(out_dir or Path(rep.annotated[0]).parent) / f"{name}-{image.stem}.json"
     dest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
