@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("sdk.commands.quantize:quantize", "int8 for ncnn and MNN with per-layer analysis."),
     "report": ("sdk.commands.report:report", "Results kept in the history: list, compare (a CI gate), HTML."),
     "board": ("sdk.commands.board:board", "Board profiles, the inventory of boards, emulated boards."),
+    "app": ("sdk.commands.app:app", "Applications on a board: frame in, result out, per-stage time."),
     "doctor": ("sdk.commands.doctor:doctor", "Check host requirements, print the fix for each (--fix)."),
     "kernels": ("sdk.kernels.cli:kernels", "The project's NEON kernels: which variant runs, benchmarks."),
 }

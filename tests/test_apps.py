@@ -1,0 +1,108 @@
+"""`sdk app run`: whole applications on the emulated rk3399 against their host references,
+and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cli_util import one_error_line, run_cli
+
+from sdk.apps import APPS_DIR, default_model
+from sdk.boards import BoardEntry
+
+
+def _assets() -> Path:
+    spec = importlib.util.find_spec("ultralytics")  # only its files: importing it needs torch
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("ultralytics==8.4.190 (installed --no-deps) ships the test photos")
+    return Path(next(iter(spec.submodule_search_locations))) / "assets"
+
+
+def _host() -> object:
+    spec = importlib.util.spec_from_file_location("detect_host", APPS_DIR / "detect" / "host.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.emulated
+def test_detect_both_engines_match_host_reference(emulated_board: BoardEntry, tmp_path: Path) -> None:
+    image = _assets() / "bus.jpg"
+    r = run_cli("app", "run", "detect", "--board", emulated_board.name, "--image", str(image),
+                "--runs", "1", "--json", "--out", str(tmp_path), timeout=3000)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["ok"] and doc["labels"] == ["Normal", "Fall"] and doc["image_size"] == [810, 1080]
+    assert {x["engine"] for x in doc["results"]} == {"ncnn", "mnn"}
+    # the host reference, recomputed here independently of the command
+    host = _host()
+    ref = host.reference(default_model("detect"), cv2.imread(str(image)))  # type: ignore[attr-defined]
+    strong = [d for d in ref if d["score"] >= 0.5]
+    assert strong, "bus.jpg has people the detector finds"
+    # the board ran the NEON variants of the letterbox and decode + NMS kernels
+    assert doc["kernels"]["decode_nms"].endswith("__neon"), doc["kernels"]
+    assert doc["kernels"]["preprocess (BGR/RGB/RGBA/GRAY)"].endswith("__neon"), doc["kernels"]
+    for res in doc["results"]:
+        cmp = host.compare(ref, res["detections"])  # type: ignore[attr-defined]
+        assert cmp["ok"] and cmp["matched"] == len(strong), (res["variant"], cmp, res["detections"])
+        for d in res["detections"]:  # source-image pixels, clipped, labelled
+            x1, y1, x2, y2 = d["box"]
+            assert 0 <= x1 < x2 <= 810 and 0 <= y1 < y2 <= 1080
+            assert d["label"] in ("Normal", "Fall")
+        st = res["stages_ms"]
+        assert set(st) == {"decode", "preprocess", "inference", "postprocess"}
+        assert all(v > 0 for v in st.values())
+    for path in doc["annotated"]:
+        img = cv2.imread(path)
+        assert img is not None and img.shape[:2] == (1080, 810)
+    assert (tmp_path / "detect-bus.json").is_file()
+
+
+def test_missing_image(tmp_path: Path) -> None:
+    line = one_error_line(run_cli("app", "run", "detect", "--image", str(tmp_path / "nope.jpg")))
+    assert "image not found" in line
+
+
+def test_unreadable_image(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not a picture")
+    assert "cannot read image" in one_error_line(run_cli("app", "run", "detect", "--image", str(bad)))
+
+
+def test_image_smaller_than_2x2(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((1, 5, 3), np.uint8))
+    assert "too small" in one_error_line(run_cli("app", "run", "detect", "--image", str(tiny)))
+
+
+def test_model_not_yolov8_shaped(tiny_classifier: Path) -> None:
+    line = one_error_line(run_cli("app", "run", "detect", "--image", str(_assets() / "zidane.jpg"),
+                                  "--model", str(tiny_classifier)))
+    assert "not a YOLOv8-style detector" in line and "[1, 4 + classes, anchors]" in line
+
+
+def test_unknown_app() -> None:
+    line = one_error_line(run_cli("app", "run", "segment", "--image", str(_assets() / "bus.jpg")))
+    assert "unknown app 'segment'" in line
+
+
+def test_app_board_modules_import_only_what_the_board_has() -> None:
+    import sys
+
+    from test_device_imports import ALLOWED_THIRD_PARTY, imported_modules
+
+    from sdk.bundle import board_modules
+
+    shipped = {rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+               for _, rel in board_modules()}
+    allowed = shipped | {"sdk", "sdk._kernels"}
+    for src in sorted(APPS_DIR.glob("*/board.py")):
+        for mod in imported_modules(src):
+            top = mod.split(".")[0]
+            assert mod in allowed or top in ALLOWED_THIRD_PARTY or top in sys.stdlib_module_names, (src, mod)
