@@ -213,7 +213,18 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
     import numpy as np
 
     from sdk.remote import open_session
-    from sdk.remote.board import _board_module, check_board, check_disk, ensure_venv, probe, push
+    from sdk.remote.board import (
+        AppLock,
+        _board_module,
+        app_dir,
+        check_app_name,
+        check_board,
+        check_disk,
+        ensure_venv,
+        probe,
+        push,
+        venv_dir,
+    )
 
     opts = options or AppOptions()
     steps = steps or Steps()
@@ -255,24 +266,30 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
             raise SdkError(f"no engine could convert {model.name}",
                            found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
         bundle = _bundle(app, prepared, profile, host, feeds, reference, work, steps, threads)
-        check_disk(entry.name, facts, bundle)
-        with steps.step("push"):
-            pushed = push(session, bundle, facts, f"app-{app}-{app_name(model)}",
-                          progress=steps.bytes_progress)
-        with steps.step("install runtime on board"):
-            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-        frame = posixpath.join(pushed.app_dir, "frame.npy")
-        with tempfile.TemporaryDirectory() as td:
-            local = Path(td) / "frame.npy"
-            np.save(local, np.ascontiguousarray(img), allow_pickle=False)
-            session.upload(local, frame)
-        out = posixpath.join(pushed.app_dir, "app-result.json")
-        args = [pushed.bundle_dir, "--frame", frame, "--out", out, "--threads", str(threads),
-                "--cpus", ",".join(map(str, profile.big_cpus)), "--runs", str(opts.runs),
-                "--score", str(opts.score), "--iou", str(opts.iou), "--frames", str(opts.frames)]
-        with steps.step(f"run {app} on board"):
-            run = _board_module(session, pushed, python, f"sdk.app_{app}", args, out, AppRun,
-                                f"{app} app", steps.log, 3600)
+        app_id = check_app_name(f"app-{app}-{app_name(model)}", f"the model file name {model.name!r}")
+        base = app_dir(facts, app_id)
+        lock = AppLock(session, base, wait=300, log=steps.log)
+        try:
+            check_disk(session, bundle, base, venv_dir(bundle, facts))
+            with steps.step("push"):
+                pushed = push(session, bundle, facts, app_id,
+                              progress=steps.bytes_progress)
+            with steps.step("install runtime on board"):
+                python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
+            frame = posixpath.join(pushed.app_dir, "frame.npy")
+            with tempfile.TemporaryDirectory() as td:
+                local = Path(td) / "frame.npy"
+                np.save(local, np.ascontiguousarray(img), allow_pickle=False)
+                session.upload(local, frame)
+            out = posixpath.join(pushed.app_dir, "app-result.json")
+            args = [pushed.bundle_dir, "--frame", frame, "--out", out, "--threads", str(threads),
+                    "--cpus", ",".join(map(str, profile.big_cpus)), "--runs", str(opts.runs),
+                    "--score", str(opts.score), "--iou", str(opts.iou), "--frames", str(opts.frames)]
+            with steps.step(f"run {app} on board"):
+                run = _board_module(session, pushed, python, f"sdk.app_{app}", args, out, AppRun,
+                                    f"{app} app", steps.log, 3600)
+        finally:
+            lock.release()
     out_dir = Path(out_dir) if out_dir is not None else work / "app-out"
     report = AppReport(app=app, model=str(model), image=str(image), board=entry.name, emulated=entry.emulated,
                        labels=labels, image_size=[int(img.shape[1]), int(img.shape[0])],
