@@ -46,6 +46,7 @@ class PreparedModel:
     opset: int
     sha256: str
     warnings: list[str] = field(default_factory=list)
+    rewrites: list[str] = field(default_factory=list)  # what normalization wrote out
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -299,6 +300,9 @@ def prepare(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         warnings.append(f"onnxslim failed, using the unsimplified model: {first[:200]}")
 
+    from sdk.convert.normalize import normalize
+
+    rewrites = normalize(proto)
     workdir.mkdir(parents=True, exist_ok=True)
     out_path = workdir / f"{model.stem}.prepared.onnx"
     onnx.save(proto, str(out_path))
@@ -333,4 +337,5 @@ def prepare(
         opset=opset,
         sha256=sha256_file(out_path),
         warnings=warnings,
+        rewrites=rewrites,
     )
