@@ -28,7 +28,14 @@ from sdk.convert.prepare import (
     parse_input_shapes,
     prepare,
 )
-from sdk.convert.validate import Metrics, compare_outputs, make_golden_inputs, run_reference
+from sdk.convert.validate import (
+    Metrics,
+    compare_outputs,
+    golden_and_reference,
+    load_golden,
+    make_golden_inputs,
+    run_reference,
+)
 from sdk.errors import ConvertError, SdkError
 from sdk.records import EngineModel
 
@@ -45,6 +52,8 @@ __all__ = [
     "compare_outputs",
     "convert",
     "convert_engine",
+    "golden_and_reference",
+    "load_golden",
     "make_golden_inputs",
     "parse_input_shapes",
     "prepare",

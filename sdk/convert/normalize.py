@@ -91,12 +91,14 @@ def normalize(proto: onnx.ModelProto) -> list[str]:
                 drop_auto_pad = True
         if not new and not drop_auto_pad:
             continue
-        keep = [a for a in node.attribute if a.name not in new and not (drop_auto_pad and a.name == "auto_pad")]
+        keep = [a for a in node.attribute
+                if a.name not in new and not (drop_auto_pad and a.name == "auto_pad")]
         del node.attribute[:]
         node.attribute.extend(keep)
         for name, value in new.items():
             node.attribute.append(helper.make_attribute(name, value))
-        what = ", ".join(sorted(new)) + (" (from auto_pad)" if drop_auto_pad and auto_pad not in ("", "NOTSET") else "")
+        resolved = drop_auto_pad and auto_pad not in ("", "NOTSET")
+        what = ", ".join(sorted(new)) + (" (from auto_pad)" if resolved else "")
         done.append(f"{node.op_type} {node.name or node.output[0]!r}: wrote {what}")
     need = helper.find_min_ir_version_for(list(proto.opset_import), ignore_unknown=True)
     target = max(min(proto.ir_version, MAX_IR_VERSION), need)

@@ -320,8 +320,10 @@ def prepare(
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(
-            f"onnxruntime cannot run {model.name} with the given shapes: {first[:200]}",
-            fix=f"check the shapes passed with {SHAPE_SYNTAX}",
+            f"onnxruntime cannot run {model.name}"
+            + (" with the given shapes" if input_shapes else "") + f": {' '.join(first.split())[:300]}",
+            fix=f"check the shapes passed with {SHAPE_SYNTAX}" if input_shapes
+            else "check that onnxruntime runs the model",
         ) from None
     if any(d < 0 for t in outputs for d in t.shape):
         raise ModelError(f"cannot find concrete output shapes for {model.name}")
