@@ -256,7 +256,7 @@ def convert(
     for engine in dict.fromkeys(engine_names):
         threshold = engines.get(engine).caps.floor(precision) if min_cosine is None else float(min_cosine)
         t0 = time.perf_counter()
-        engine_dir = Path(workdir) / f"{engine}-{precision}"
+        engine_dir = Path(workdir).resolve() / f"{engine}-{precision}"
         job = {"engine": engine, "prepared": prepared, "precision": precision, "workdir": engine_dir,
                "feeds": feeds, "reference": reference, "threshold": threshold, "threads": threads,
                "log": engine_dir / "validate.log"}

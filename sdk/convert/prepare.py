@@ -272,7 +272,7 @@ def prepare(
     import onnx
 
     model = Path(model)
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # engines run their tools in other directories
     proto = _load(model)
     warnings: list[str] = []
     try:
