@@ -92,7 +92,19 @@ _PNNX_REASONS = (
 )
 
 
+def _shorten_ort(line: str) -> str:
+    """pnnx's onnxruntime errors carry a C++ signature; the reason is what follows it."""
+    if "onnxruntime::" in line and "&) " in line:
+        head = line.split(" ", 3)[:3] if line.startswith("ort ") else []
+        return " ".join([*head, line.rsplit("&) ", 1)[-1]]).strip()
+    return line
+
+
 def _last_relevant(text: str) -> str:
+    return _shorten_ort(_last_relevant_line(text))[:400]
+
+
+def _last_relevant_line(text: str) -> str:
     text = _ANSI.sub("", text)
     keep = [
         ln.strip()
@@ -102,14 +114,14 @@ def _last_relevant(text: str) -> str:
     for pat in _PNNX_REASONS[:2]:
         for ln in reversed(keep):
             if re.search(pat, ln, re.I):
-                return " ".join(ln.split())[:400]
+                return " ".join(ln.split())[:4000]
     for ln in reversed(keep):
         if re.search(r"not support|unsupported|not exists", ln, re.I):
-            return " ".join(ln.split())[:400]
+            return " ".join(ln.split())[:4000]
     for ln in reversed(keep):
         if re.search(r"error|fail|not support|unsupported|invalid|abort", ln, re.I):
-            return " ".join(ln.split())[:400]
-    return " ".join(keep[-1].split())[:400] if keep else "(no output)"
+            return " ".join(ln.split())[:4000]
+    return " ".join(keep[-1].split())[:4000] if keep else "(no output)"
 
 
 def _unsupported_from_log(text: str) -> list[str]:
