@@ -144,20 +144,20 @@ def test_output_size_mismatch_is_named() -> None:
 
 # --- ONNX's node conformance tests, through the real CLI ---------------------------------------------
 
-# the cases behind the issue's findings, one per op (MNN SIGFPE on pools, NaN references,
-# pnnx's IR version, auto_pad, ncnn's missing layers, Dropout's ratio input, mismatches)
+# the cases behind the issue's findings (MNN SIGFPE on pools, NaN references, pnnx's IR
+# version, auto_pad, ncnn's missing layers, Dropout, size mismatches); the full sample is
+# `python -m sdk.tools.conformance`
 CI_CASES = (
-    "maxpool_2d_default", "averagepool_2d_default", "conv_with_autopad_same", "sqrt", "log",
-    "pow", "argmax_keepdims_example", "dropout_default_ratio", "split_equal_parts_1d_opset18",
-    "matmul_2d", "reduce_mean_default_axes_keepdims_example", "softmax_axis_1", "globalaveragepool",
-    "resize_upsample_scales_nearest", "top_k",
+    "maxpool_2d_default", "conv_with_autopad_same", "sqrt", "pow", "argmax_keepdims_example",
+    "dropout_default_ratio", "top_k", "reduce_mean_default_axes_keepdims_example",
 )
 
 
+@pytest.mark.slow
 def test_conformance_sample_never_crashes_and_no_wrong_ok(tmp_path: Path) -> None:
     by_name = {c.name: c for c in conformance.cases()}
     chosen = [by_name[n] for n in CI_CASES if n in by_name]
-    assert len(chosen) >= 12, sorted(by_name)[:50]
+    assert len(chosen) == len(CI_CASES), sorted(set(CI_CASES) - set(by_name))
     outcomes = [conformance.run_case(c, tmp_path / c.name) for c in chosen]
     print(conformance.table(outcomes), file=sys.stderr)
     for o in outcomes:
@@ -172,6 +172,8 @@ def test_conformance_sample_never_crashes_and_no_wrong_ok(tmp_path: Path) -> Non
     # the fixes of this issue: pools with default strides, Sqrt/Log on N(0,1), auto_pad on ncnn
     ok = {o.name: o.engines for o in outcomes}
     assert ok["maxpool_2d_default"] == {"ncnn": "ok", "mnn": "ok"}, ok["maxpool_2d_default"]
-    assert ok["sqrt"].get("mnn") == "ok" and ok["log"].get("mnn") == "ok", (ok["sqrt"], ok["log"])
+    assert ok["sqrt"] == {"ncnn": "ok", "mnn": "ok"}, ok["sqrt"]
+    # ncnn's Pow(0, y) is wrong: the golden retry has exact zeros, so it is not called ok
+    assert ok["pow"] == {"ncnn": "failed", "mnn": "ok"}, ok["pow"]
     assert ok["conv_with_autopad_same"].get("ncnn") == "ok", outcomes
     assert s["signals"] == 0 and s["tracebacks"] == 0
