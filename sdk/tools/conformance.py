@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from sdk import engines
+
 # ops of vision models, in the order the table prints them
 VISION_OPS = (
     "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
@@ -42,7 +44,7 @@ VISION_OPS = (
 _DATA_INPUTS = {"Add", "Sub", "Mul", "Div", "Pow", "Min", "Max", "Sum", "Mean", "MatMul", "Concat",
                 "Einsum"}
 CASE_TIMEOUT_S = 600
-ENGINES = ("ncnn", "mnn")
+ENGINES = tuple(engines.names())
 
 
 @dataclass
@@ -134,8 +136,6 @@ def _agrees(expected: Sequence[np.ndarray], got: Sequence[np.ndarray], rtol: flo
 
 def _check_engine(result: dict[str, Any], case: Case) -> bool:
     """Run the converted model the SDK called ok on the test's inputs: agrees with expected?"""
-    from sdk import engines
-
     model = result["model"]
     model_dir = Path(model["files"][0]).parent
     with engines.open_runner(result["engine"], model_dir, model["meta"], 1) as runner:
@@ -203,7 +203,8 @@ def sample(ops: Sequence[str] = VISION_OPS, per_op: int | None = None) -> list[C
 
 def table(outcomes: Sequence[Outcome]) -> str:
     """The per-op coverage table (markdown): cases, and how many each engine got right."""
-    rows = ["| op | cases | ncnn ok | MNN ok | failures (first reason) |", "|---|---:|---:|---:|---|"]
+    rows = ["| op | cases | " + " | ".join(f"{e} ok" for e in ENGINES) + " | failures (first reason) |",
+            "|---|---:|" + "---:|" * len(ENGINES) + "---|"]
     by_op: dict[str, list[Outcome]] = {}
     for o in outcomes:
         by_op.setdefault(o.op, []).append(o)
@@ -212,7 +213,8 @@ def table(outcomes: Sequence[Outcome]) -> str:
         counts = [sum(o.engines.get(e) == "ok" for o in group) for e in ENGINES]
         reason = next((o.errors.get(e, "") for o in group for e in ENGINES if o.errors.get(e)), "")
         reason = reason or next((o.line for o in group if o.line), "")
-        rows.append(f"| {op} | {len(group)} | {counts[0]} | {counts[1]} | {reason[:110].replace('|', '/')} |")
+        cells = " | ".join(map(str, counts))
+        rows.append(f"| {op} | {len(group)} | {cells} | {reason[:110].replace('|', '/')} |")
     return "\n".join(rows)
 
 
