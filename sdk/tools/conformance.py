@@ -136,9 +136,11 @@ def _agrees(expected: Sequence[np.ndarray], got: Sequence[np.ndarray], rtol: flo
 
 def _check_engine(result: dict[str, Any], case: Case) -> bool:
     """Run the converted model the SDK called ok on the test's inputs: agrees with expected?"""
+    from sdk.report import stdout_to_stderr
+
     model = result["model"]
     model_dir = Path(model["files"][0]).parent
-    with engines.open_runner(result["engine"], model_dir, model["meta"], 1) as runner:
+    with stdout_to_stderr(), engines.open_runner(result["engine"], model_dir, model["meta"], 1) as runner:
         outs = runner.run(case.inputs)
     names = [o["name"] for o in model["meta"]["outputs"]]
     return _agrees(case.expected, [outs[n] for n in names], case.rtol, case.atol)
