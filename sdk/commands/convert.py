@@ -70,6 +70,13 @@ def _worst(result: Any) -> tuple[float | None, float | None, float | None]:
     show_default=True,
     help="Threads for the host validation run.",
 )
+@click.option(
+    "--golden",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE.npz",
+    help="Real inputs to validate with (numpy .npz, one array per input name).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def convert(
     model: Path,
@@ -78,6 +85,7 @@ def convert(
     input_shapes: tuple[str, ...],
     out_dir: Path | None,
     threads: int,
+    golden: Path | None,
     as_json: bool,
 ) -> None:
     """Convert MODEL (ONNX) for each engine and check each against onnxruntime."""
@@ -88,12 +96,19 @@ def convert(
     out = out_dir if out_dir is not None else Path.cwd() / f"{model.stem}-converted"
     shapes = C.parse_input_shapes(input_shapes)
     with stdout_to_stderr():
-        prepared = C.prepare(model, out, shapes)
-        feeds = C.make_golden_inputs(prepared)
-        reference = C.run_reference(prepared, feeds)
-        results = C.convert(
-            prepared, engine_names, precision, out, feeds=feeds, reference=reference, threads=threads
-        )
+        try:
+            prepared = C.prepare(model, out, shapes)
+            feeds, reference = C.golden_and_reference(prepared, golden)
+            results = C.convert(
+                prepared, engine_names, precision, out, feeds=feeds, reference=reference, threads=threads
+            )
+        except SdkError:
+            raise
+        except Exception as exc:  # a bug or a library's surprise: still one line, no traceback
+            raise SdkError(
+                f"cannot convert {model.name}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+                fix="report this with the model attached",
+            ) from None
     elapsed = time.perf_counter() - t0
 
     if as_json:

@@ -12,8 +12,9 @@ reference, independently: one engine failing never stops the other.
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,14 @@ from sdk.convert.prepare import (
     parse_input_shapes,
     prepare,
 )
-from sdk.convert.validate import Metrics, compare_outputs, make_golden_inputs, run_reference
+from sdk.convert.validate import (
+    Metrics,
+    compare_outputs,
+    golden_and_reference,
+    load_golden,
+    make_golden_inputs,
+    run_reference,
+)
 from sdk.errors import ConvertError, SdkError
 from sdk.records import EngineModel
 
@@ -44,6 +52,8 @@ __all__ = [
     "compare_outputs",
     "convert",
     "convert_engine",
+    "golden_and_reference",
+    "load_golden",
     "make_golden_inputs",
     "parse_input_shapes",
     "prepare",
@@ -141,19 +151,84 @@ def _disagreement(metrics: list[Metrics], min_cosine: float) -> str | None:
     return "outputs disagree with onnxruntime: " + "; ".join(parts)
 
 
+_LAYER_MISSING = re.compile(r"layer\s+(\S+)\s+not exists or registered")
+
+
+def _log_reason(log: Path | None) -> str | None:
+    """The engine's own reason line in the child's log (what its library printed)."""
+    if log is None or not log.is_file():
+        return None
+    text = log.read_text(errors="replace")
+    m = _LAYER_MISSING.search(text)
+    if m:
+        return f"ncnn has no layer {m.group(1)} (\"{m.group(0)}\")"
+    return None
+
+
+def _check_outputs(engine: str, reference: dict[str, np.ndarray], outs: dict[str, np.ndarray]) -> None:
+    """Output count and sizes as the reference has them, or a one-line error naming the output."""
+    missing = [n for n in reference if n not in outs]
+    if missing:
+        raise ConvertError(
+            f"{engine} gives {len(outs)} output(s), the model has {len(reference)}",
+            expected=", ".join(map(repr, reference)),
+            found="no output " + ", ".join(map(repr, missing)),
+            fix="try the other engine",
+        )
+    for name, ref in reference.items():
+        got = np.asarray(outs[name])
+        if got.size != np.asarray(ref).size:
+            raise ConvertError(
+                f"{engine}'s output {name!r} has the wrong size",
+                expected=f"{np.asarray(ref).size} values {list(np.shape(ref))}",
+                found=f"{got.size} values {list(got.shape)}",
+                fix="try the other engine",
+            )
+
+
 def _validate(engine: str, prepared: PreparedModel, model: EngineModel, feeds: dict[str, np.ndarray],
-              reference: dict[str, np.ndarray], threads: int) -> list[Metrics]:
+              reference: dict[str, np.ndarray], threads: int,
+              on_stage: Callable[[str], None] = lambda s: None, log: Path | None = None) -> list[Metrics]:
     """Run the converted model on the host with the board's runner; its metrics per output."""
+    stage = "load"
     try:
+        on_stage(stage)
         with engines.open_runner(engine, model.model_dir, model.meta, threads) as runner:
+            stage = "run"
+            on_stage(stage)
             outs = runner.run(feeds)
     except Exception as exc:
+        reason = _log_reason(log) or " ".join(str(exc).split())[:300] or type(exc).__name__
+        verb = "load" if stage == "load" else "run"
         raise ConvertError(
-            f"{engine} cannot run the converted {prepared.source.name}: "
-            f"{' '.join(str(exc).split())[:200] or type(exc).__name__}",
+            f"{engine} cannot {verb} the converted {prepared.source.name}: {reason}",
             fix="replace the failing op(s) or try the other engine",
         ) from exc
+    on_stage("compare")
+    _check_outputs(engine, reference, outs)
     return compare_outputs(reference, outs)
+
+
+def _convert_one(engine: str, prepared: PreparedModel, precision: str, workdir: Path,
+                 feeds: dict[str, np.ndarray], reference: dict[str, np.ndarray], threshold: float,
+                 threads: int, on_stage: Callable[[str], None] = lambda s: None,
+                 log: Path | None = None) -> ConversionResult:
+    """Convert and validate one engine (in this process); never raises."""
+    t0 = time.perf_counter()
+    model: EngineModel | None = None
+    metrics: list[Metrics] = []
+    error: str | None = None
+    try:
+        on_stage("convert")
+        model = convert_engine(engine, prepared, workdir, precision)
+        metrics = _validate(engine, prepared, model, feeds, reference, threads, on_stage, log)
+        error = _disagreement(metrics, threshold)
+    except SdkError as exc:
+        error = exc.one_line()
+    except Exception as exc:  # one engine's failure never stops the other
+        error = f"{engine}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    return ConversionResult(engine=engine, ok=error is None, model=model, metrics=metrics,
+                            error=error, seconds=time.perf_counter() - t0)
 
 
 def convert(
@@ -176,29 +251,19 @@ def convert(
     _check_choice("precision", precision, PRECISIONS)
     for e in engine_names:
         _check_choice("engine", e, engines.names())
+    from sdk.convert.isolate import run_isolated
+
     results: dict[str, ConversionResult] = {}
     for engine in dict.fromkeys(engine_names):
         threshold = engines.get(engine).caps.floor(precision) if min_cosine is None else float(min_cosine)
         t0 = time.perf_counter()
-        model: EngineModel | None = None
-        metrics: list[Metrics] = []
-        error: str | None = None
-        try:
-            model = convert_engine(engine, prepared, Path(workdir) / f"{engine}-{precision}", precision)
-            metrics = _validate(engine, prepared, model, feeds, reference, threads)
-            error = _disagreement(metrics, threshold)
-        except SdkError as exc:
-            error = exc.one_line()
-        except Exception as exc:  # one engine's crash never stops the other
-            error = f"{engine}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        results[engine] = ConversionResult(
-            engine=engine,
-            ok=error is None,
-            model=model,
-            metrics=metrics,
-            error=error,
-            seconds=time.perf_counter() - t0,
-        )
+        engine_dir = Path(workdir).resolve() / f"{engine}-{precision}"
+        job = {"engine": engine, "prepared": prepared, "precision": precision, "workdir": engine_dir,
+               "feeds": feeds, "reference": reference, "threshold": threshold, "threads": threads,
+               "log": engine_dir / "validate.log"}
+        result = run_isolated(job, engine_dir)
+        result.seconds = time.perf_counter() - t0
+        results[engine] = result
     return results
 
 

@@ -46,6 +46,7 @@ class PreparedModel:
     opset: int
     sha256: str
     warnings: list[str] = field(default_factory=list)
+    rewrites: list[str] = field(default_factory=list)  # what normalization wrote out
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -271,7 +272,7 @@ def prepare(
     import onnx
 
     model = Path(model)
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # engines run their tools in other directories
     proto = _load(model)
     warnings: list[str] = []
     try:
@@ -299,6 +300,9 @@ def prepare(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         warnings.append(f"onnxslim failed, using the unsimplified model: {first[:200]}")
 
+    from sdk.convert.normalize import normalize
+
+    rewrites = normalize(proto)
     workdir.mkdir(parents=True, exist_ok=True)
     out_path = workdir / f"{model.stem}.prepared.onnx"
     onnx.save(proto, str(out_path))
@@ -316,8 +320,10 @@ def prepare(
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(
-            f"onnxruntime cannot run {model.name} with the given shapes: {first[:200]}",
-            fix=f"check the shapes passed with {SHAPE_SYNTAX}",
+            f"onnxruntime cannot run {model.name}"
+            + (" with the given shapes" if input_shapes else "") + f": {' '.join(first.split())[:300]}",
+            fix=f"check the shapes passed with {SHAPE_SYNTAX}" if input_shapes
+            else "check that onnxruntime runs the model",
         ) from None
     if any(d < 0 for t in outputs for d in t.shape):
         raise ModelError(f"cannot find concrete output shapes for {model.name}")
@@ -333,4 +339,5 @@ def prepare(
         opset=opset,
         sha256=sha256_file(out_path),
         warnings=warnings,
+        rewrites=rewrites,
     )

@@ -80,6 +80,9 @@ class MnnRunner(Runner):
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self._forward(self.net, feeds)
+        if len(outs) != len(self.meta["outputs"]):
+            raise RuntimeError(f"MNN gives {len(outs)} output(s), the model has {len(self.meta['outputs'])} "
+                               f"({', '.join(repr(t['name']) for t in self.meta['outputs'])})")
         return {t["name"]: shaped_output("MNN", t, out)
                 for t, out in zip(self.meta["outputs"], outs, strict=True)}
 

@@ -88,20 +88,45 @@ def _param_blobs(param: Path) -> set[str]:
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+# pnnx's own reason lines, most telling first (the whole log is kept in pnnx/pnnx.log)
+_PNNX_REASONS = (
+    r"max supported IR version",
+    r"input_?shape expect",
+    r"not supported|unsupported|not exists",
+    r"(?<!ort CreateSession )failed|error",
+)
+
+
+def _shorten_ort(line: str) -> str:
+    """pnnx's onnxruntime errors carry a C++ signature; the reason is what follows it."""
+    if "onnxruntime::" in line and "&) " in line:
+        head = line.split(" ", 3)[:3] if line.startswith("ort ") else []
+        return " ".join([*head, line.rsplit("&) ", 1)[-1]]).strip()
+    return line
+
+
 def _last_relevant(text: str) -> str:
+    return _shorten_ort(_last_relevant_line(text))[:400]
+
+
+def _last_relevant_line(text: str) -> str:
     text = _ANSI.sub("", text)
     keep = [
         ln.strip()
         for ln in text.splitlines()
         if ln.strip() and not ln.startswith("#############") and "pass_" not in ln
     ]
+    for pat in _PNNX_REASONS[:2]:
+        for ln in reversed(keep):
+            if re.search(pat, ln, re.I):
+                return " ".join(ln.split())[:4000]
     for ln in reversed(keep):
         if re.search(r"not support|unsupported|not exists", ln, re.I):
-            return ln[:200]
+            return " ".join(ln.split())[:4000]
     for ln in reversed(keep):
         if re.search(r"error|fail|not support|unsupported|invalid|abort", ln, re.I):
-            return ln[:200]
-    return keep[-1][:200] if keep else "(no output)"
+            return " ".join(ln.split())[:4000]
+    return " ".join(keep[-1].split())[:4000] if keep else "(no output)"
 
 
 def _unsupported_from_log(text: str) -> list[str]:
@@ -250,6 +275,23 @@ def _check_param(prepared: PreparedModel, param: Path) -> tuple[list[dict[str, A
     return inputs, outputs
 
 
+def _refuse_inputs(prepared: PreparedModel) -> None:
+    """ncnn runs one image at a time on tensors: refuse what it would get wrong silently."""
+    for t in prepared.inputs:
+        if len(t.shape) == 0:
+            raise ConvertError(
+                f"ncnn cannot take the 0-d input {t.name!r} of {prepared.source.name}",
+                expected="inputs of rank 1 or more", found="a scalar",
+                fix="build the value into the model as a constant, or use --engine mnn",
+            )
+        if len(t.shape) >= 4 and t.shape[0] > 1:
+            raise ConvertError(
+                f"ncnn runs batch 1; input {t.name!r} of {prepared.source.name} has batch {t.shape[0]}",
+                expected=f"shape [1,{','.join(map(str, t.shape[1:]))}]", found=str(list(t.shape)),
+                fix=f"pass --input-shape {t.name}=1,{','.join(map(str, t.shape[1:]))} or use --engine mnn",
+            )
+
+
 def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32") -> EngineModel:
     """Convert ``prepared`` to ncnn (``model.ncnn.param`` + ``model.ncnn.bin``) in ``workdir``.
 
@@ -263,6 +305,7 @@ def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32"
             found=precision,
             fix="pass --precision fp32 or fp16",
         )
+    _refuse_inputs(prepared)
     out_dir = Path(workdir)
     side = out_dir / "pnnx"
     side.mkdir(parents=True, exist_ok=True)
