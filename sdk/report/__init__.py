@@ -171,7 +171,8 @@ class DeployReport:
             if q.ok and q.accuracy is not None and q.accuracy.metric is not None:
                 a = q.accuracy
                 self.notes.append(f"{e} int8 judged as {a.task} on {a.images} held-out images: "
-                                  f"{a.metric_name} {a.metric:.4f} (budget {q.budget}, {'met' if q.met else 'MISSED'}); "
+                                  f"{a.metric_name} {a.metric:.4f} (budget {q.budget}, "
+                                  f"{'met' if q.met else 'MISSED'}); "
                                   + ", ".join(f"{k} {v:.4g}" for k, v in a.metrics.items()))
             for w in q.warnings:
                 self.notes.append(f"{e} int8: {w}")
