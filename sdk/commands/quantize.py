@@ -113,24 +113,20 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
     from rich.table import Table
 
     con = Console()
-    tasks = {r.task.get("task", "raw") for r in results.values() if r.task}
-    judged = ", ".join(sorted(tasks)) or "raw"
+    metrics = {f"{r.task.get('task', 'raw')}: {r.accuracy.metric_name}" for r in results.values()
+               if r.ok and r.accuracy is not None}
+    judged = "; ".join(sorted(metrics)) or "-"
     t = Table(title=f"int8 vs fp32 on held-out calibration images, judged as {judged}", title_justify="left")
-    for c in ("engine", "task metric", "int8", "final", "cosine", "top-1", "budget", "images", "fp32 layers",
-              "KiB fp32/int8", "host ms fp32/int8"):
-        t.add_column(c, justify="left" if c in ("engine", "task metric", "budget") else "right")
+    for c in ("engine", "int8", "final", "budget", "held-out", "fp32 layers", "KiB fp32/int8"):
+        t.add_column(c, justify="left" if c in ("engine", "budget") else "right")
     for e, r in results.items():
         if not r.ok:
-            t.add_row(e, r.task.get("task", "-") if r.task else "-", "-", "-", "-", "-", "FAILED",
-                      *(["-"] * 4))
+            t.add_row(e, "-", "-", "FAILED", "-", "-", "-")
             continue
         a, a8 = r.accuracy, r.int8_accuracy
-        t.add_row(e, a.metric_name, f"{a8.value:.5f}", f"{a.value:.5f}", f"{a.cosine:.5f}",
-                  "-" if a.top1 is None else f"{a.top1:.3f}",
-                  ("met " if r.met else "MISSED ") + f"{r.budget}", str(r.eval_images),
-                  str(len(r.fp32_layers)),
-                  f"{r.fp32_bytes / 1024:.0f}/{r.int8_bytes / 1024:.0f}",
-                  f"{r.host_ms.get('fp32', 0):.1f}/{r.host_ms.get('int8', 0):.1f}")
+        t.add_row(e, f"{a8.value:.5f}", f"{a.value:.5f}", ("met " if r.met else "MISSED ") + f"{r.budget}",
+                  str(r.eval_images), str(len(r.fp32_layers)),
+                  f"{r.fp32_bytes / 1024:.0f}/{r.int8_bytes / 1024:.0f}")
     con.print(t)
     for e, r in results.items():
         if r.task:
@@ -141,7 +137,9 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
         for w in r.warnings:
             con.print(f"{e}: WARNING: {w}")
         con.print(f"{e}: {r.method} {'per-channel' if r.per_channel else 'per-tensor'}, calibrated on "
-                  f"{r.calib_images} images in {r.calib_seconds:.1f}s, evaluated on {r.eval_images}")
+                  f"{r.calib_images} images in {r.calib_seconds:.1f}s, evaluated on {r.eval_images}"
+                  + (f"; host ms fp32/int8 {r.host_ms.get('fp32', 0):.1f}/{r.host_ms.get('int8', 0):.1f}"
+                     if r.ok else ""))
         if len(r.method_trials) > 1:
             trials = ", ".join(f"{m} {c:.5f}" for m, c in r.method_trials.items())
             con.print(f"{e}: auto kept {r.method} (int8 task metric vs fp32: {trials})")
