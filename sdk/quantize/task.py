@@ -248,7 +248,10 @@ def culprits(ops: Sequence[GraphOp], graph_outputs: Sequence[str],
     # concat of very different ranges: the convs that make the smaller inputs
     concats = [op for op in ops if op.kind == "concat" and len(op.inputs) > 1]
     if absmax is not None and concats:
-        ranges = absmax(sorted({t for op in concats for t in op.inputs}))
+        try:
+            ranges = absmax(sorted({t for op in concats for t in op.inputs}))
+        except Exception:  # the engine cannot read those tensors: no range rule, the others hold
+            ranges = {}
         for op in concats:
             r = [ranges.get(t, 0.0) for t in op.inputs]
             top = max(r)

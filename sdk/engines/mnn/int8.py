@@ -61,12 +61,21 @@ class MnnQuantizer(Int8Engine):
         ops = [GraphOp(op.name, "conv" if op.name in live else MNN_KINDS.get(op.type, "other"),
                        op.inputs, op.outputs) for op in mnn_ops(self.fp32.files[0])]
 
+        made = {t for op in ops if op.kind != "other" or op.inputs for t in op.outputs}
+
         def absmax(names: Sequence[str]) -> dict[str, float]:
+            """One tensor at a time: MNN cannot read some (constants folded away, e.g. in PP-OCR
+            cls), and one unreadable tensor must not cost the others."""
             vals: dict[str, float] = {}
-            for feed in self.calib[:2]:
-                for n, v in self.dump(self.fp32, feed, names).items():
-                    a = np.asarray(v)
-                    vals[n] = max(vals.get(n, 0.0), float(np.abs(a).max()) if a.size else 0.0)
+            for n in names:
+                if n not in made:
+                    continue
+                try:
+                    for feed in self.calib[:2]:
+                        a = np.asarray(self.dump(self.fp32, feed, [n])[n])
+                        vals[n] = max(vals.get(n, 0.0), float(np.abs(a).max()) if a.size else 0.0)
+                except Exception:  # not readable in this model: no range, no verdict on it
+                    vals.pop(n, None)
             return vals
 
         return ops, [t.name for t in self.prepared.outputs], absmax
