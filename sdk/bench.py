@@ -49,8 +49,9 @@ class BenchOptions:
     calib: Path | None = None  # int8
     method: str | None = None
     per_channel: bool = True
-    budget: float = 0.99
+    budget: float | None = None  # int8: floor of the task metric (None: the task's default)
     max_fp32_layers: int = MAX_FP32_LAYERS
+    task: str | None = None  # int8: what the budget judges (None: found in the model's outputs)
     report_dir: Path | None = None
     # engine -> (A version, B version): the same sweep on the board with two engine releases
     engine_versions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -112,7 +113,7 @@ def _deploy_options(opts: BenchOptions, precision: str) -> DeployOptions:
                          preprocess=opts.preprocess, image=opts.image,
                          calib=opts.calib if precision == "int8" else None, method=opts.method,
                          per_channel=opts.per_channel, budget=opts.budget,
-                         max_fp32_layers=opts.max_fp32_layers)
+                         max_fp32_layers=opts.max_fp32_layers, task=opts.task)
 
 
 def plan_for(models: Sequence[EngineModel], opts: BenchOptions, profile: BoardProfile) -> BenchPlan:
@@ -142,6 +143,7 @@ def _host_sweep(prepared: Any, engine_names: list[str], opts: BenchOptions, work
         ids = {m.id for m in merged.models}
         merged.models += [m for m in host.models if m.id not in ids]
         merged.golden.update(host.golden)
+        merged.samples.update(host.samples)
         merged.quant.update(host.quant)
         merged.results.update({e: r for e, r in host.results.items() if not merged.results[e].ok})
     assert merged is not None

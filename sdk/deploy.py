@@ -25,6 +25,7 @@ from sdk.records import BundledPreprocess, EngineModel
 from sdk.report import DeployReport, Steps
 
 DEFAULT_EMULATED = "rk3399"
+TASK_SAMPLES = 4  # int8: held-out calibration images the board judges its outputs on by the task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,11 +50,12 @@ class DeployOptions:
     calib: Path | None = None  # int8: calibration images
     method: str | None = None  # int8: calibration method (None: each engine's best)
     per_channel: bool = True
-    budget: float = 0.99  # int8: minimum output cosine vs fp32 (mixed precision below it)
+    budget: float | None = None  # int8: floor of the task metric vs fp32 (None: the task's default)
     max_fp32_layers: int = MAX_FP32_LAYERS  # int8: most layers mixed precision returns to fp32
     app: str | None = None  # the app's directory name on the board (default: the model's name)
     timeout: float | None = None  # seconds per model variant on the board (default: from size, runs)
     wait: float = 300.0  # how long to wait for another deploy of the same app to finish
+    task: str | None = None  # int8: what the budget judges (None: found in the model's outputs)
 
 
 def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
@@ -214,6 +216,7 @@ class _HostModels:
     models: list[EngineModel]
     golden: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant id -> outputs
     quant: dict[str, Any] = field(default_factory=dict)  # engine -> QuantResult
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)  # int8 variant id -> task samples
 
 
 def _check_options(opts: DeployOptions) -> None:
@@ -337,11 +340,15 @@ def _int8_models(prepared: PreparedModel, fp32: dict[str, EngineModel], feeds: d
     along so the report shows int8 against fp32 on the same board.
     """
     from sdk import quantize as q
+    from sdk.quantize.calib import load_calibration
 
     assert opts.calib is not None
     host.quant = q.quantize(prepared, list(fp32), opts.calib, work / "int8", spec=opts.preprocess,
                             method=opts.method, per_channel=opts.per_channel, budget=opts.budget,
-                            max_fp32_layers=opts.max_fp32_layers, log=steps.log, fp32=fp32)
+                            max_fp32_layers=opts.max_fp32_layers, log=steps.log, fp32=fp32, task=opts.task)
+    inp = prepared.inputs[0]
+    _, held = q.split_feeds(load_calibration(opts.calib, inp.name, tuple(inp.shape), opts.preprocess))
+    held = held[:TASK_SAMPLES]
     host.models = []
     for engine, em in fp32.items():
         res = host.quant[engine]
@@ -351,6 +358,9 @@ def _int8_models(prepared: PreparedModel, fp32: dict[str, EngineModel], feeds: d
             continue
         host.models.append(res.model)
         host.golden[res.model.id] = q.run_model(res.model, [feeds])[0]
+        # the board judges its int8 outputs on held-out images by the task, as the host did
+        host.samples[res.model.id] = {"task": res.task, "floor": res.budget, "inputs": held,
+                                      "host": q.run_model(res.model, held), "fp32": q.run_model(em, held)}
     if not any(m.precision == "int8" for m in host.models):
         raise SdkError("no engine could be quantized",
                        found="; ".join(f"{e}: {r.error}" for e, r in host.quant.items()))
@@ -377,6 +387,7 @@ def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, f
             models=host.models, feeds=feeds, reference=reference, wheels=wheels,
             requirements=requirements_for(profile, pins), options={"threads": threads},
             preprocess=pre, image=image, extra_runtime=kernels_so, golden_by_model=host.golden,
+            task_samples=host.samples,
         )
 
 

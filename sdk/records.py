@@ -160,6 +160,19 @@ class TensorFile:
 
 
 @dataclass
+class TaskSamples:
+    """Held-out calibration inputs of an int8 model with the host's outputs on them: the board
+    runs them and judges its own outputs by the task (detections as detections), against the
+    host's int8 outputs (the verdict) and the fp32 model's (for the report)."""
+
+    task: dict[str, Any]  # sdk.device.tasks.TaskSpec
+    inputs: list[list[TensorFile]]  # one list per sample
+    host: list[list[TensorFile]]  # the host's int8 outputs
+    fp32: list[list[TensorFile]]  # the same engine's fp32 model on the host
+    floor: float = 0.99  # the board's task metric against the host's int8 outputs
+
+
+@dataclass
 class BundledModel:
     """One model variant in the bundle, with the golden outputs it must reproduce."""
 
@@ -172,6 +185,7 @@ class BundledModel:
     meta: dict[str, Any]
     min_cosine: float
     golden_outputs: list[TensorFile] | None = None  # None: the onnxruntime golden outputs
+    task_samples: TaskSamples | None = None  # int8: judged on the board by the task
 
     @property
     def id(self) -> str:
@@ -271,6 +285,7 @@ class EngineResult:
     latency_ms: Latency | None = None
     peak_rss_mb: float | None = None
     preprocess: dict[str, Any] | None = None
+    task: dict[str, Any] | None = None  # int8: the task metric vs the host's int8 and fp32 outputs
     error: str | None = None
     traceback: str | None = None
     samples_ms: list[float] = field(default_factory=list)  # every timed run, warm-up discarded
@@ -321,6 +336,22 @@ class Accuracy:
     max_abs: float
     top1: float | None
     per_output: dict[str, float] = field(default_factory=dict)
+    task: str = "raw"  # what the task metric judges (sdk.device.tasks.TASKS)
+    metric_name: str = "cosine"
+    metric: float | None = None  # the task metric, what the budget applies to (None: cosine)
+    tiebreak: float | None = None  # a finer figure ordering candidates of equal metric
+    metrics: dict[str, float] = field(default_factory=dict)  # every figure of the task
+    images: int = 0  # held-out images it rests on
+
+    @property
+    def value(self) -> float:
+        """The figure the int8 budget applies to."""
+        return self.cosine if self.metric is None else self.metric
+
+    @property
+    def key(self) -> tuple[float, float]:
+        """Candidates compare by the task metric, then the finer figure."""
+        return (self.value, self.cosine if self.tiebreak is None else self.tiebreak)
 
 
 @dataclass
@@ -340,6 +371,8 @@ class QuantResult:
     method_trials: dict[str, float] = field(default_factory=dict)  # method -> int8 output cosine
     kept_float: dict[str, str] = field(default_factory=dict)  # layer -> why it is never int8
     margin_outputs: list[str] = field(default_factory=list)  # softmax outputs: budget on their margins
+    task: dict[str, Any] = field(default_factory=dict)  # sdk.device.tasks.TaskSpec: what the budget judges
+    warnings: list[str] = field(default_factory=list)
     bias_correction: dict[str, Any] = field(default_factory=dict)
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     layers: list[LayerStat] = field(default_factory=list)

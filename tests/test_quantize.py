@@ -252,4 +252,8 @@ def test_deploy_int8_on_the_board(emulated_board: BoardEntry, cls_model: Path, c
         q = doc["quantization"][e]
         assert q["met"] and q["accuracy"]["cosine"] >= 0.99 and q["int8_bytes"] < q["fp32_bytes"], e
         assert q["margin_outputs"] == [o["output"] for o in host_rows(doc)[(e, "int8")]["outputs"]]
+        # on the board, held-out images judged by the task (a classifier: decision margins)
+        t = int8["task"]
+        assert t["task"] == "classify" and t["images"] == 4 and q["task"]["task"] == "classify"
+        assert t["vs_host"]["metric"] >= t["floor"] == q["budget"] and t["vs_fp32"]["top1"] >= 0.75
     assert any("decision margins" in n for n in doc["notes"]), doc["notes"]

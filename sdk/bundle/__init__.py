@@ -34,6 +34,7 @@ from sdk.records import (
     EngineModel,
     Golden,
     Manifest,
+    TaskSamples,
     TensorFile,
     sha256_file,
     to_json,
@@ -109,8 +110,20 @@ def _save_tensors(d: Path, tensors: Mapping[str, np.ndarray], root: Path) -> lis
     return index
 
 
+def _write_samples(tmp: Path, vid: str, samples: Mapping[str, Any]) -> TaskSamples:
+    """Held-out inputs and the host's outputs on them, ``golden/<variant>/task/<k>/...``."""
+    d = tmp / "golden" / vid / "task"
+    parts: dict[str, list[list[TensorFile]]] = {"inputs": [], "host": [], "fp32": []}
+    for part in parts:
+        for k, tensors in enumerate(samples[part]):
+            parts[part].append(_save_tensors(d / str(k) / part, tensors, tmp))
+    return TaskSamples(task=dict(samples["task"]), inputs=parts["inputs"], host=parts["host"],
+                       fp32=parts["fp32"], floor=float(samples["floor"]))
+
+
 def _write_models(tmp: Path, models: Sequence[EngineModel],
-                  golden_by_model: Mapping[str, Mapping[str, np.ndarray]]) -> list[BundledModel]:
+                  golden_by_model: Mapping[str, Mapping[str, np.ndarray]],
+                  samples_by_model: Mapping[str, Mapping[str, Any]]) -> list[BundledModel]:
     from sdk import engines
 
     versions = _engine_versions()
@@ -128,6 +141,8 @@ def _write_models(tmp: Path, models: Sequence[EngineModel],
             files=[f.name for f in em.files], meta=em.meta, min_cosine=caps.floor(em.precision),
             golden_outputs=None if golden is None else _save_tensors(tmp / "golden" / em.id / "outputs",
                                                                      golden, tmp),
+            task_samples=_write_samples(tmp, em.id, samples_by_model[em.id]) if em.id in samples_by_model
+            else None,
         ))
     return out
 
@@ -159,6 +174,7 @@ def build_bundle(
     preprocess: BundledPreprocess | None = None,
     image: np.ndarray | None = None,
     golden_by_model: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    task_samples: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Bundle:
     """Write a bundle to ``out`` (replaced atomically) and return it.
 
@@ -166,6 +182,9 @@ def build_bundle(
     makes the board build that input itself, through the fused kernel in ``extra_runtime``.
     ``golden_by_model`` (keyed by variant id) replaces the onnxruntime golden outputs for
     some models (int8: the host's own int8 outputs, which the board must reproduce).
+    ``task_samples`` (keyed by variant id; ``task``, ``floor``, and per sample the ``inputs``,
+    the ``host``'s int8 outputs and the ``fp32`` model's) lets the board judge its int8 outputs
+    by the model's task (:class:`~sdk.records.TaskSamples`).
     """
     if not models:
         raise BundleError("nothing to bundle: no engine converted the model")
@@ -174,7 +193,7 @@ def build_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
-        bundled = _write_models(tmp, models, golden_by_model or {})
+        bundled = _write_models(tmp, models, golden_by_model or {}, task_samples or {})
         golden = Golden(inputs=_save_tensors(tmp / "golden" / "inputs", feeds, tmp),
                         outputs=_save_tensors(tmp / "golden" / "outputs", reference, tmp))
         pre = None

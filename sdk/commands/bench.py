@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
+from sdk.device.tasks import TASKS
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
 
 
@@ -63,7 +65,9 @@ def _threads(text: str | None) -> tuple[int, ...]:
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...")
 @click.option("--calib", type=click.Path(path_type=Path), default=None, help="int8: calibration images.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True)
-@click.option("--budget", type=float, default=0.99, show_default=True)
+@click.option("--task", type=click.Choice(("auto", *TASKS)), default="auto", show_default=True,
+              help="int8: " + TASK_HELP)
+@click.option("--budget", type=float, default=None, help="int8: " + BUDGET_HELP)
 @click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
               show_default=True)
 @click.option("--json", "as_json", is_flag=True,
@@ -80,7 +84,8 @@ def _threads(text: str | None) -> tuple[int, ...]:
 def bench(model: Path, board: str | None, engine: str, precision: str, threads: str | None,
           cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
           duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
-          input_shape: tuple[str, ...], calib: Path | None, method: str, budget: float, max_fp32: int,
+          input_shape: tuple[str, ...], calib: Path | None, method: str, task: str,
+          budget: float | None, max_fp32: int,
           as_json: bool, out: Path | None, engine_version: tuple[str, ...], threshold: float | None,
           html_out: Path | None, quiet: bool) -> None:
     """Benchmark MODEL.onnx on a board: one result per engine x precision x threads x cores."""
@@ -96,7 +101,7 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
         cores=cores or ("big",), runs=runs, warmup=warmup, min_time=min_time, rate=rate, duration=duration,
         layers=layers, settle_s=settle_s, input_shapes=parse_input_shapes(input_shape),
         preprocess=parse_preprocess(preprocess), image=image, calib=calib, method=method, budget=budget,  # type: ignore[arg-type]
-        max_fp32_layers=max_fp32, engine_versions=parse_engine_versions(engine_version),
+        max_fp32_layers=max_fp32, engine_versions=parse_engine_versions(engine_version), task=task,
     )
     if opts.engine_versions:
         _ab(model, board, opts, threshold, as_json, out, html_out, quiet)

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
+from sdk.device.tasks import TASKS
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
 
 
@@ -27,9 +29,9 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
               help="int8: activation range method; auto tries percentile and mse and keeps the"
               " closer to fp32; mnn-* run MNN's own quantizer.")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True)
-@click.option("--budget", type=float, default=0.99, show_default=True,
-              help="int8: minimum output cosine vs fp32, of the decision margins for a softmax"
-              " output (mixed precision below it).")
+@click.option("--task", type=click.Choice(("auto", *TASKS)), default="auto", show_default=True,
+              help="int8: " + TASK_HELP)
+@click.option("--budget", type=float, default=None, help="int8: " + BUDGET_HELP)
 @click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
               show_default=True, help="int8: most layers mixed precision returns to fp32.")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
@@ -57,7 +59,7 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
               help="Also write the report as one self-contained HTML page with plots.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
-           method: str | None, per_channel: bool, budget: float, max_fp32: int,
+           method: str | None, per_channel: bool, task: str, budget: float | None, max_fp32: int,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
            preprocess: str | None, image: Path | None, app: str | None, timeout: float | None,
            wait: float, report_dir: Path | None, as_json: bool, html_out: Path | None,
@@ -85,7 +87,7 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
                          warmup=warmup, threads=threads, report_dir=report_dir, preprocess=spec,
                          image=image, calib=calib, method=method, per_channel=per_channel,
                          budget=budget, max_fp32_layers=max_fp32, app=app, timeout=timeout,
-                         wait=wait)
+                         wait=wait, task=task)
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if html_out is not None:

@@ -10,8 +10,16 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.device.tasks import TASKS
 from sdk.errors import SdkError
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
+
+TASK_HELP = ("What int8 is judged by: detect (recall/precision of fp32's detections), classify (margin "
+             "cosine, top-1), segment / ocr-det (mask IoU), ocr-rec (margins, characters), raw (cosine); "
+             "auto: found in the model's outputs.")
+BUDGET_HELP = ("Floor of the task metric vs fp32 on held-out images (default per task: detect 0.95, "
+               "classify/ocr-rec 0.99 margin cosine, ocr-det/segment 0.95 IoU, raw 0.99 cosine); below it, "
+               "layers go back to fp32.")
 
 
 def parse_preprocess(text: str | None) -> object:
@@ -37,9 +45,9 @@ def parse_preprocess(text: str | None) -> object:
               " closer to fp32; mnn-* run MNN's own quantizer.")
 @click.option("--per-channel/--per-tensor", default=True, show_default=True,
               help="Weight scales per output channel or one per layer.")
-@click.option("--budget", type=float, default=0.99, show_default=True,
-              help="Minimum output cosine vs fp32 (for a softmax output: of its decision margins, "
-              "the logit lead of fp32's top class); below it, layers go back to fp32 one at a time.")
+@click.option("--task", type=click.Choice(("auto", *TASKS)), default="auto", show_default=True,
+              help=TASK_HELP)
+@click.option("--budget", type=float, default=None, help=BUDGET_HELP)
 @click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
               show_default=True, help="int8: most layers mixed precision returns to fp32.")
 @click.option("--analyze", is_flag=True, help="Per-layer accuracy: print the worst layers.")
@@ -52,8 +60,9 @@ def parse_preprocess(text: str | None) -> object:
               help="Work directory (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
 @click.option("-q", "--quiet", is_flag=True)
-def quantize(model: Path, engine: str, calib: Path, method: str | None, per_channel: bool, budget: float,
-             max_fp32: int, analyze: bool, input_shape: tuple[str, ...], preprocess: str | None,
+def quantize(model: Path, engine: str, calib: Path, method: str | None, per_channel: bool, task: str,
+             budget: float | None, max_fp32: int, analyze: bool, input_shape: tuple[str, ...],
+             preprocess: str | None,
              limit: int | None, out: Path | None, as_json: bool, quiet: bool) -> None:
     """Quantize MODEL.onnx to int8 for each engine and report the accuracy vs fp32."""
     from sdk import quantize as q
@@ -71,7 +80,7 @@ def quantize(model: Path, engine: str, calib: Path, method: str | None, per_chan
         with steps.step("quantize"):
             results = q.quantize(prepared, engine_names, calib, work / "int8", spec=spec,  # type: ignore[arg-type]
                                  method=method, per_channel=per_channel, budget=budget, analyze=analyze,
-                                 limit=limit, max_fp32_layers=max_fp32, log=steps.log)
+                                 limit=limit, max_fp32_layers=max_fp32, log=steps.log, task=task)
     doc = {"model": str(model), "calib": str(calib), "engines": {e: r.to_dict() for e, r in results.items()}}
     (work / "int8").mkdir(parents=True, exist_ok=True)
     report = work / "int8" / "quantize.json"
@@ -86,40 +95,65 @@ def quantize(model: Path, engine: str, calib: Path, method: str | None, per_chan
                        found="; ".join(f"{e}: {r.error}" for e, r in results.items()))
 
 
+def _figures(acc: object) -> str:
+    from sdk.records import Accuracy
+
+    assert isinstance(acc, Accuracy)
+    m = acc.metrics
+    if acc.task == "detect":
+        return (f"recall {m['recall']:.3f}, precision {m['precision']:.3f}, class-score cosine "
+                f"{m['class_cosine']:.5f}, box cosine {m['box_cosine']:.5f}, cosine {m['cosine']:.5f} "
+                f"({m['detections_ref']:.0f} fp32 / {m['detections']:.0f} int8 detections, "
+                f"{m['matched']:.0f} matched)")
+    return ", ".join(f"{k} {v:.5f}" for k, v in m.items())
+
+
 def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[type-arg]
     from rich.console import Console
     from rich.table import Table
 
     con = Console()
-    t = Table(title="int8 vs fp32 on held-out calibration images", title_justify="left")
-    for c in ("engine", "cosine int8", "cosine final", "top-1", "budget", "fp32 layers", "KiB fp32/int8",
-              "host ms fp32/int8"):
+    metrics = {f"{r.task.get('task', 'raw')}: {r.accuracy.metric_name}" for r in results.values()
+               if r.ok and r.accuracy is not None}
+    judged = "; ".join(sorted(metrics)) or "-"
+    t = Table(title=f"int8 vs fp32 on held-out calibration images, judged as {judged}", title_justify="left")
+    for c in ("engine", "int8", "final", "budget", "held-out", "fp32 layers", "KiB fp32/int8"):
         t.add_column(c, justify="left" if c in ("engine", "budget") else "right")
     for e, r in results.items():
         if not r.ok:
-            t.add_row(e, "-", "-", "-", "FAILED", "-", "-", "-")
+            t.add_row(e, "-", "-", "FAILED", "-", "-", "-")
             continue
         a, a8 = r.accuracy, r.int8_accuracy
-        t.add_row(e, f"{a8.cosine:.5f}", f"{a.cosine:.5f}", "-" if a.top1 is None else f"{a.top1:.3f}",
-                  ("met " if r.met else "MISSED ") + f"{r.budget}", str(len(r.fp32_layers)),
-                  f"{r.fp32_bytes / 1024:.0f}/{r.int8_bytes / 1024:.0f}",
-                  f"{r.host_ms.get('fp32', 0):.1f}/{r.host_ms.get('int8', 0):.1f}")
+        t.add_row(e, f"{a8.value:.5f}", f"{a.value:.5f}", ("met " if r.met else "MISSED ") + f"{r.budget}",
+                  str(r.eval_images), str(len(r.fp32_layers)),
+                  f"{r.fp32_bytes / 1024:.0f}/{r.int8_bytes / 1024:.0f}")
     con.print(t)
     for e, r in results.items():
+        if r.task:
+            con.print(f"{e}: task {r.task['task']} ({r.task.get('why', '')})")
+        if r.ok and r.accuracy is not None:
+            con.print(f"{e}: final int8 vs fp32 on {r.accuracy.images} held-out images: "
+                      f"{_figures(r.accuracy)}")
+        for w in r.warnings:
+            con.print(f"{e}: WARNING: {w}")
         con.print(f"{e}: {r.method} {'per-channel' if r.per_channel else 'per-tensor'}, calibrated on "
-                  f"{r.calib_images} images in {r.calib_seconds:.1f}s, evaluated on {r.eval_images}")
+                  f"{r.calib_images} images in {r.calib_seconds:.1f}s, evaluated on {r.eval_images}"
+                  + (f"; host ms fp32/int8 {r.host_ms.get('fp32', 0):.1f}/{r.host_ms.get('int8', 0):.1f}"
+                     if r.ok else ""))
         if len(r.method_trials) > 1:
             trials = ", ".join(f"{m} {c:.5f}" for m, c in r.method_trials.items())
-            con.print(f"{e}: auto kept {r.method} (int8 cosine vs fp32: {trials})")
+            con.print(f"{e}: auto kept {r.method} (int8 task metric vs fp32: {trials})")
         if r.bias_correction:
             bc = r.bias_correction
-            con.print(f"{e}: bias correction of {bc['layers']} layers: cosine {bc['cosine_before']:.5f} -> "
-                      f"{bc['cosine_after']:.5f}, {'kept' if bc['kept'] else 'dropped (no closer)'}")
+            before = bc.get("metric_before", bc["cosine_before"])
+            after = bc.get("metric_after", bc["cosine_after"])
+            con.print(f"{e}: bias correction of {bc['layers']} layers: task metric {before:.5f} -> "
+                      f"{after:.5f}, {'kept' if bc['kept'] else 'dropped (no closer)'}")
         if r.error:
             con.print(f"{e}: {r.error}")
         budget_fp32 = [n for n in r.fp32_layers if n not in r.kept_float]
         if budget_fp32:
-            con.print(f"{e}: back to fp32 for the budget: {', '.join(budget_fp32)}")
+            con.print(f"{e}: back to fp32 for the budget (most sensitive first): {', '.join(budget_fp32)}")
         for why in dict.fromkeys(r.kept_float.values()):
             names = [n for n, w in r.kept_float.items() if w == why]
             con.print(f"{e}: kept float ({why}): {len(names)} ({', '.join(names[:4])}"

@@ -34,6 +34,7 @@ from sdk.records import (
     Latency,
     Manifest,
     OutputCheck,
+    TaskSamples,
     TensorFile,
     from_json,
     sha256_file,
@@ -114,6 +115,33 @@ def _verdict(res: EngineResult) -> None:
         res.error = (f"output '{c.output}': {c.error}" if c.error else
                      f"output '{c.output}' disagrees with the golden output: cosine {c.cosine:.6f}"
                      f" < {res.min_cosine}, max-abs {c.max_abs:.3g}")
+        return
+    t = res.task
+    if t is not None and t["vs_host"]["metric"] < t["floor"]:
+        res.ok = False
+        res.error = (f"judged as {t['task']} on {t['images']} held-out images, the board's int8 outputs "
+                     f"disagree with the host's: {t['metric_name']} {t['vs_host']['metric']:.4f} "
+                     f"< {t['floor']}")
+
+
+def check_task(root: Path, samples: TaskSamples, runner: Any) -> dict[str, Any]:
+    """Run the held-out samples and judge the board's outputs by the task (detections as
+    detections, class scores by margins, maps by IoU) against the host's int8 outputs and
+    the fp32 model's (:mod:`sdk.device.tasks`)."""
+    from sdk.device.tasks import TaskSpec, agreement, decoder
+
+    spec = TaskSpec.from_dict(samples.task)
+    board = [runner.run(_load_tensors(root, inputs)) for inputs in samples.inputs]
+    host = [_load_tensors(root, outs) for outs in samples.host]
+    fp32 = [_load_tensors(root, outs) for outs in samples.fp32]
+    vs_host, vs_fp32 = agreement(spec, host, board), agreement(spec, fp32, board)
+    out: dict[str, Any] = {"task": spec.task, "metric_name": vs_host.metric_name, "images": len(board),
+                           "floor": samples.floor,
+                           "vs_host": {"metric": vs_host.metric, **vs_host.metrics},
+                           "vs_fp32": {"metric": vs_fp32.metric, **vs_fp32.metrics}}
+    if spec.task == "detect":
+        out["decoder"] = decoder()
+    return out
 
 
 def run_model(root: Path, vid: str, runs: int, warmup: int, threads: int, cpus: list[int]) -> EngineResult:
@@ -134,6 +162,8 @@ def run_model(root: Path, vid: str, runs: int, warmup: int, threads: int, cpus: 
         first = runner.run(feeds)
         res.outputs = _check_outputs(golden, first)
         res.output_sample = metrics.output_sample(first)
+        if spec.task_samples is not None:
+            res.task = check_task(root, spec.task_samples, runner)
         for _ in range(warmup):
             runner.run(feeds)
         times = []

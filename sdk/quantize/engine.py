@@ -9,12 +9,13 @@ with some layers left in fp32, list the quantizable layers, dump tensors, rank l
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdk.errors import QuantizeError
 from sdk.quantize.metrics import softmax_outputs
+from sdk.quantize.task import GraphOp, TaskSpec, rank_score
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +39,7 @@ class Int8Engine:
         self.prepared = prepared
         self.calib_seconds = 0.0
         self.margins = softmax_outputs(prepared.path)  # compared on their decision margins
+        self.task = TaskSpec()  # what the flow judges int8 by (set by sdk.quantize.quantize_engine)
 
     def build(self, skip: Sequence[str]) -> EngineModel:
         """The int8 model with the layers in ``skip`` left in fp32."""
@@ -73,6 +75,15 @@ class Int8Engine:
              stats: list[LayerStat]) -> list[str]:
         """Layers, most sensitive first: by the error each adds in the full int8 model."""
         return [s.name for s in stats]
+
+    def rank_score(self) -> Callable[[list[list[np.ndarray]], list[list[np.ndarray]]], float]:
+        """The figure layers are ranked by (refs, gots: per feed, per output): the task's."""
+        return rank_score(self.task, [t.name for t in self.prepared.outputs], self.margins)
+
+    def graph(self) -> tuple[list[GraphOp], list[str], Callable[[Sequence[str]], dict[str, float]] | None]:
+        """The engine's own graph (ops, graph output tensors) and a way to read tensors' abs
+        max on the fp32 model: what :func:`sdk.quantize.task.culprits` searches."""
+        return [], [], None
 
     def _dir(self, skip: Sequence[str]) -> Path:
         tag = hashlib.sha256("\n".join(sorted(skip)).encode()).hexdigest()[:10] if skip else "all"

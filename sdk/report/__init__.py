@@ -97,6 +97,20 @@ class Steps:
         self._last_pct = -1
 
 
+def task_line(t: Mapping[str, Any]) -> str:
+    """The board's task figures (:func:`sdk.device.runner.check_task`) as one line."""
+
+    def figs(m: Mapping[str, Any]) -> str:
+        if t["task"] == "detect":
+            return (f"recall {m['recall']:.3f}, precision {m['precision']:.3f}, class-score cosine "
+                    f"{m['class_cosine']:.5f}")
+        return ", ".join(f"{k} {v:.5f}" for k, v in m.items() if k != "metric")
+
+    dec = f"; decode: {t['decoder']}" if t.get("decoder") else ""
+    return (f"vs the host's int8 {t['metric_name']} {t['vs_host']['metric']:.4f} (floor {t['floor']}; "
+            f"{figs(t['vs_host'])}); vs fp32 {t['vs_fp32']['metric']:.4f} ({figs(t['vs_fp32'])}){dec}")
+
+
 @dataclass
 class HostCheck:
     """One model variant checked on the host: converted and validated, or quantized."""
@@ -154,6 +168,15 @@ class DeployReport:
             per_output = q.accuracy.per_output if q.accuracy else {}
             self.host.append(HostCheck(e, "int8", q.ok, q.error, q.seconds,
                                        [{"output": k, "cosine": v} for k, v in per_output.items()]))
+        for e, q in quant.items():
+            if q.ok and q.accuracy is not None and q.accuracy.metric is not None:
+                a = q.accuracy
+                self.notes.append(f"{e} int8 judged as {a.task} on {a.images} held-out images: "
+                                  f"{a.metric_name} {a.metric:.4f} (budget {q.budget}, "
+                                  f"{'met' if q.met else 'MISSED'}); "
+                                  + ", ".join(f"{k} {v:.4g}" for k, v in a.metrics.items()))
+            for w in q.warnings:
+                self.notes.append(f"{e} int8: {w}")
         if quant:
             margins = sorted({o for q in quant.values() for o in q.margin_outputs})
             self.notes.append("int8 rows: 'cosine host' is int8 vs fp32 on held-out calibration "
@@ -268,6 +291,10 @@ class DeployReport:
                     f"preprocess on board ({r.id}): {pp['impl']}, {pp['ms']:.2f} ms/call vs numpy "
                     f"reference {pp['reference_ms']:.2f} ms ({pp['reference_ms'] / pp['ms']:.1f}x); "
                     f"input cosine vs host reference {pp['input_cosine']:.6f}")
+        for r in sorted(self.device.results if self.device else [], key=lambda r: r.id):
+            if r.task:
+                console.print(f"{r.id} on board, judged as {r.task['task']} on {r.task['images']} held-out "
+                              f"images: {task_line(r.task)}")
         for n in self.notes:
             console.print(f"note: {n}")
         if self.push:

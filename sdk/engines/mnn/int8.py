@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +19,16 @@ from sdk.engines.mnn.params import POOLED_INPUT, calibrate_mnn, mnn_sensitivity,
 from sdk.engines.mnn.quantizer import quantize_mnn
 from sdk.engines.mnn.tools import dump_mnn_tensors, mnn_ops
 from sdk.quantize.engine import Int8Engine
+from sdk.quantize.task import GraphOp
 from sdk.records import EngineModel, LayerStat
 
 __all__ = ["MnnInt8", "MnnQuantizer"]
+
+# MNN op types as the culprit search reads them (sdk.quantize.task.culprits)
+MNN_KINDS = {"Concat": "concat", "Softmax": "softmax", "Sigmoid": "sigmoid",
+             **dict.fromkeys(("Reshape", "Permute", "Flatten", "Slice", "StridedSlice", "Squeeze",
+                              "Unsqueeze",
+                              "ConvertTensor", "Transpose"), "shape")}
 
 
 class MnnQuantizer(Int8Engine):
@@ -48,6 +55,30 @@ class MnnQuantizer(Int8Engine):
 
     def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
         return dump_mnn_tensors(model.files[0], feed, list(names))
+
+    def graph(self) -> tuple[list[GraphOp], list[str], Callable[[Sequence[str]], dict[str, float]]]:
+        live = {n for n, _, _ in self.layers()}
+        ops = [GraphOp(op.name, "conv" if op.name in live else MNN_KINDS.get(op.type, "other"),
+                       op.inputs, op.outputs) for op in mnn_ops(self.fp32.files[0])]
+
+        made = {t for op in ops if op.kind != "other" or op.inputs for t in op.outputs}
+
+        def absmax(names: Sequence[str]) -> dict[str, float]:
+            """One tensor at a time: MNN cannot read some (constants folded away, e.g. in PP-OCR
+            cls), and one unreadable tensor must not cost the others."""
+            vals: dict[str, float] = {}
+            for n in names:
+                if n not in made:
+                    continue
+                try:
+                    for feed in self.calib[:2]:
+                        a = np.asarray(self.dump(self.fp32, feed, [n])[n])
+                        vals[n] = max(vals.get(n, 0.0), float(np.abs(a).max()) if a.size else 0.0)
+                except Exception:  # not readable in this model: no range, no verdict on it
+                    vals.pop(n, None)
+            return vals
+
+        return ops, [t.name for t in self.prepared.outputs], absmax
 
 
 class MnnInt8(MnnQuantizer):
@@ -91,5 +122,6 @@ class MnnInt8(MnnQuantizer):
         """Each conv alone in int8, worst output first (one converter run per conv)."""
         sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
                                self._inputs(), [t.name for t in self.prepared.outputs],
-                               self.workdir / "mnn-sensitivity", margins=self.margins)
+                               self.workdir / "mnn-sensitivity", margins=self.margins,
+                               score=self.rank_score())
         return list(sens)

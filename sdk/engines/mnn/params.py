@@ -29,7 +29,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -401,10 +401,13 @@ def _run_captured(model: Path, inputs: Sequence[str], feed: Mapping[str, np.ndar
 
 def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
                     feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[str], outputs: Sequence[str],
-                    workdir: Path, margins: Collection[str] = ()) -> dict[str, float]:
+                    workdir: Path, margins: Collection[str] = (),
+                    score: Callable[[list[list[np.ndarray]], list[list[np.ndarray]]], float] | None = None,
+                    ) -> dict[str, float]:
     """For each conv, the mean output cosine vs fp32 when *only* that conv is int8; worst first.
     Outputs named in ``margins`` (softmax class scores) are compared on their decision
-    margins over all feeds pooled.
+    margins over all feeds pooled; ``score`` (refs, gots: per feed, per output), when given,
+    replaces that figure (the task's, :func:`sdk.quantize.task.rank_score`).
 
     (Leaving one conv out of a fully int8 model ranks poorly in MNN: its input and output
     tensors stay int8 when a neighbouring conv shares them.)
@@ -419,6 +422,9 @@ def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
         path, _ = write_mnn_int8(onnx_path, calib, Path(workdir), skip=names - {conv.name})
         with MnnRunner.from_file(path, inputs, outputs, threads=2) as runner:
             gots = [runner.forward(f) for f in feeds]
+        if score is not None:
+            result[conv.name] = score([list(r) for r in refs], [list(g) for g in gots])
+            continue
         result[conv.name] = min(output_cosine([r[i] for r in refs], [g[i] for g in gots],
                                               margins=name in margins)
                                 for i, name in enumerate(outputs))

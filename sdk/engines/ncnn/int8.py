@@ -8,7 +8,7 @@ with its fp32 layers left float, no recalibration.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,15 @@ from sdk.engines.ncnn.rewrite import correct_bias, write_int8_model
 from sdk.engines.ncnn.table import CalibrationTable, blob_runs, calibrate_ncnn, rethreshold, run_blobs
 from sdk.errors import QuantizeError
 from sdk.quantize.engine import Int8Engine
+from sdk.quantize.task import GraphOp
 from sdk.records import EngineModel, LayerStat
 
 __all__ = ["NcnnInt8", "extract_blobs", "layer_sensitivity"]
+
+# ncnn layer types as the culprit search reads them (sdk.quantize.task.culprits)
+NCNN_KINDS = {"Concat": "concat", "Softmax": "softmax", "Sigmoid": "sigmoid",
+              **dict.fromkeys(("Reshape", "Permute", "Flatten", "Slice", "Split", "Crop", "Squeeze",
+                               "ExpandDims", "Noop"), "shape")}
 
 
 class NcnnInt8(Int8Engine):
@@ -75,8 +81,27 @@ class NcnnInt8(Int8Engine):
         int8 model's blobs blame layers that only amplify earlier errors."""
         param, bin_ = self._files(self.fp32)
         sens = layer_sensitivity(param, bin_, self.table, list(feeds), self.fp32.meta,
-                                 self.workdir / "ncnn-sensitivity", margins=self.margins)
+                                 self.workdir / "ncnn-sensitivity", margins=self.margins,
+                                 score=self.rank_score())
         return sorted(sens, key=lambda k: sens[k])
+
+    def graph(self) -> tuple[list[GraphOp], list[str], Callable[[Sequence[str]], dict[str, float]]]:
+        param, bin_ = self._files(self.fp32)
+        parsed = NcnnParam.load(param)
+        calibrated = set(self.table.layers)
+        ops = [GraphOp(layer.name,
+                       "conv" if layer.name in calibrated else NCNN_KINDS.get(layer.type, "other"),
+                       tuple(layer.bottoms), tuple(layer.tops)) for layer in parsed.layers]
+        outputs = [t["blob"] for t in self.fp32.meta["outputs"]]
+
+        def absmax(names: Sequence[str]) -> dict[str, float]:
+            vals: dict[str, float] = {}
+            for feed in self.calib[:2]:
+                for n, v in extract_blobs(param, bin_, feed, self.fp32.meta, list(names)).items():
+                    vals[n] = max(vals.get(n, 0.0), float(np.abs(v).max()) if v.size else 0.0)
+            return vals
+
+        return ops, outputs, absmax
 
     def dump(self, model: EngineModel, feed: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
         param, bin_ = self._files(model)
@@ -118,6 +143,7 @@ def layer_sensitivity(
     layers: Sequence[str] | None = None,
     threads: int | None = None,
     margins: Collection[str] = (),
+    score: Callable[[list[list[np.ndarray]], list[list[np.ndarray]]], float] | None = None,
 ) -> dict[str, float]:
     """For each layer, the worst output cosine vs fp32 when *only* that layer is int8.
 
@@ -125,7 +151,9 @@ def layer_sensitivity(
     most (the blob-by-blob cosine of a fully int8 model blames layers that merely amplify
     their inputs' error). ``feeds`` should be a few held-out samples; each layer costs one
     model rewrite and ``len(feeds)`` runs. Sorted worst first. Outputs named in ``margins``
-    (softmax class scores) are compared on their decision margins over all feeds pooled.
+    (softmax class scores) are compared on their decision margins over all feeds pooled;
+    ``score`` (refs, gots: per feed, per output), when given, replaces that figure (the task's,
+    :func:`sdk.quantize.task.rank_score`).
     """
     from sdk.quantize.metrics import output_cosine
 
@@ -140,6 +168,9 @@ def layer_sensitivity(
     for name in names:
         write_int8_model(param, bin, table, one_param, one_bin, skip=all_layers - {name})
         got = blob_runs(one_param, one_bin, feeds, meta, outputs, threads=threads)
+        if score is not None:
+            result[name] = score(ref, got)
+            continue
         result[name] = min(output_cosine([rs[i] for rs in ref], [gs[i] for gs in got],
                                          margins=t["name"] in margins, worst=True)
                            for i, t in enumerate(meta["outputs"]))
