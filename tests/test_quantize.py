@@ -146,7 +146,10 @@ def test_mnn_int8_from_sdk_calibration(cls_model: Path, cls_calib: Path, tmp_pat
     doc = mnn_json(tmp_path / "q" / "mnn-fp32" / "model.mnn")
     pooled = set(pooled_convs(doc, mnn_convs(doc)))
     assert len(pooled) == 10 and any(n.endswith("matmul_converted") for n in pooled)
-    assert res.kept_float == dict.fromkeys(pooled, POOLED_INPUT) and pooled <= set(res.fp32_layers)
+    # the pooled inputs stay float for that reason; the task-aware search may keep a culprit or
+    # two besides (the last layer before an output), each with its reason, all in fp32_layers
+    assert {k for k, v in res.kept_float.items() if v == POOLED_INPUT} == pooled <= set(res.fp32_layers)
+    assert set(res.kept_float) <= set(res.fp32_layers) and all(res.kept_float.values())
     tried = next(t for t in res.trajectory if t.get("reason") == POOLED_INPUT)
     assert tried["cosine"] > res.int8_accuracy.cosine + 0.003
     # held-out lines (another seed, half of them upside down): the class rarely changes

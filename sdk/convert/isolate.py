@@ -13,6 +13,7 @@ the pickle of its :class:`~sdk.convert.ConversionResult`. It writes the stage it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -41,6 +42,12 @@ def run_isolated(job: dict[str, Any], workdir: Path, timeout: float = CHILD_TIME
     from sdk.convert import ConversionResult
 
     engine = job["engine"]
+    if engine == "ncnn":  # fetch pnnx here, not in the child, so its progress reaches the user
+        from sdk.engines.ncnn.convert import pnnx_binary
+        from sdk.errors import SdkError
+
+        with contextlib.suppress(SdkError):  # the child reports it as this engine's failure
+            pnnx_binary()
     workdir.mkdir(parents=True, exist_ok=True)
     job_file = workdir / ".job.pkl"
     result_file = workdir / ".result.pkl"
