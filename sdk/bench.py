@@ -185,8 +185,10 @@ class _Board:
 
 
 def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Callable[[str], None] | None,
-               pins: dict[str, str] | None = None, tag: str = "") -> BenchReport:
-    """Bundle (with the engine releases ``pins`` names), push, install, measure, save."""
+               pins: dict[str, str] | None = None, tag: str = "",
+               t_start: float | None = None) -> BenchReport:
+    """Bundle (with the engine releases ``pins`` names), push, install, measure, save; the
+    report's seconds count from ``t_start`` (default: now)."""
     from sdk.remote.board import (
         AppLock,
         app_dir,
@@ -198,7 +200,7 @@ def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Ca
         venv_dir,
     )
 
-    t_start = time.time()
+    t_start = time.time() if t_start is None else t_start
     bundle = _bundle(b.prepared, b.profile, b.host, b.feeds, b.reference, b.work, steps,
                      b.profile.default_threads, b.pre, b.image, b.work / f"bundle-bench{tag}", pins)
     plan = plan_for(b.host.models, opts, b.profile)
@@ -263,9 +265,7 @@ def bench(model: Path, board: str | None = None, options: BenchOptions | None = 
     with session:
         engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
         b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
-        report = _run_sweep(b, model, opts, steps, log)
-    report.seconds = time.time() - t_start
-    return report
+        return _run_sweep(b, model, opts, steps, log, t_start=t_start)
 
 
 @dataclass
