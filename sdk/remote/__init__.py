@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from sdk.remote.base import RunResult, Session
 from sdk.remote.board import BoardFacts, probe
+from sdk.remote.connect import fetch_host_key, is_reachable, open_session
 from sdk.remote.hostkey import HostKey
 from sdk.remote.local import LocalSession
-from sdk.remote.ssh import SSHSession, fetch_host_key, is_reachable, open_session
+from sdk.remote.ssh import SSHSession
 from sdk.remote.sync import SyncStats, sync_dir
 
 __all__ = [
