@@ -124,6 +124,17 @@ inline void store4(int8_t* p, float32x4_t v, float32x4_t s) {
   vst1_lane_u32(reinterpret_cast<uint32_t*>(p), vreinterpret_u32_s8(b), 0);
 }
 
+// Whether any lane of a comparison mask is set. vmaxvq_u32 is AArch64-only; ARMv7 NEON folds
+// the halves with vorr + vpmax.
+inline bool any_lane(uint32x4_t m) {
+#if defined(__aarch64__)
+  return vmaxvq_u32(m) != 0;
+#else
+  const uint32x2_t o = vorr_u32(vget_low_u32(m), vget_high_u32(m));
+  return vget_lane_u32(vpmax_u32(o, o), 0) != 0;
+#endif
+}
+
 // Argmax down `rows` rows (`stride` floats apart) of 8 or 4 adjacent columns starting at `p`:
 // the running maximum and its row index. Strictly greater wins, so the first row keeps ties,
 // as in the scalar reference. Shared by the detection class-max and segmentation argmax.
