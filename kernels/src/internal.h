@@ -85,8 +85,10 @@ void nv12_resize_bilinear_normalize_chw__scalar(const Nv12Row& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw_s8__scalar(const Nv12Row& r, size_t begin);
 void f32_softmax__scalar(const float* x, size_t n, float* y);
 size_t f32_topk__scalar(const float* x, size_t n, size_t k, int32_t* idx, float* val);
-// Per box: best class score and class id over C score rows (rows at `stride` floats).
-void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride,
+// Per box: best class score and class id over C score rows (rows at `stride` floats; the
+// first maximum wins). cls[i] is only required where best[i] > thr (the driver reads it only
+// there): a variant may skip the class search for boxes that cannot pass the threshold.
+void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float thr,
                            float* best, int32_t* cls, size_t begin);
 // Kept boxes of one class, structure of arrays (x1, y1, x2, y2, area), and one candidate.
 struct KeptBoxes {
@@ -109,8 +111,8 @@ void nv12_resize_bilinear_normalize_chw__neon(const Nv12Row& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw_s8__neon(const Nv12Row& r, size_t begin);
 void f32_softmax__neon(const float* x, size_t n, float* y);
 size_t f32_topk__neon(const float* x, size_t n, size_t k, int32_t* idx, float* val);
-void f32_class_max__neon(const float* scores, size_t n, size_t c, size_t stride, float* best,
-                         int32_t* cls, size_t begin);
+void f32_class_max__neon(const float* scores, size_t n, size_t c, size_t stride, float thr,
+                         float* best, int32_t* cls, size_t begin);
 bool f32_iou_any__neon(const KeptBoxes& kept, const float* box, float thr);
 void f32_argmax_chw_u8__neon(const float* x, size_t c, size_t w, size_t ps, uint8_t* out,
                              size_t begin);
@@ -122,7 +124,7 @@ struct Dispatch {
   Nv12Fn nv12_f32, nv12_s8;
   void (*softmax)(const float*, size_t, float*);
   size_t (*topk)(const float*, size_t, size_t, int32_t*, float*);
-  void (*class_max)(const float*, size_t, size_t, size_t, float*, int32_t*, size_t);
+  void (*class_max)(const float*, size_t, size_t, size_t, float, float*, int32_t*, size_t);
   bool (*iou_any)(const KeptBoxes&, const float*, float);
   void (*argmax)(const float*, size_t, size_t, size_t, uint8_t*, size_t);
   void (*binarize)(const float*, size_t, float, uint8_t*, size_t);

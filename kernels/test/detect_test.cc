@@ -19,7 +19,7 @@ namespace {
 
 using sdk_kernels::Detection;
 using ktest::Dispatch;
-using ClassMaxFn = void (*)(const float*, size_t, size_t, size_t, float*, int32_t*, size_t);
+using ClassMaxFn = void (*)(const float*, size_t, size_t, size_t, float, float*, int32_t*, size_t);
 using IouFn = bool (*)(const sdk_kernels::internal::KeptBoxes&, const float*, float);
 
 class NmsTester {

@@ -151,7 +151,7 @@ size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Det
   if (uint64_t(n) * nc > 0xFFFFFFFFull) return 0;  // keys pack class * n + index in 32 bits
   const auto& d = internal::dispatch();
   Ws w = carve(workspace, n, nc);
-  d.class_max(data + 4 * p.row_stride, n, nc, p.row_stride, w.best, w.cls, 0);
+  d.class_max(data + 4 * p.row_stride, n, nc, p.row_stride, p.score_threshold, w.best, w.cls, 0);
   const size_t m = candidates(p, w);
   const Decoder dec = decoder(p);
   const float thr = p.iou_threshold;

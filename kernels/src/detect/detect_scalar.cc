@@ -6,8 +6,8 @@
 namespace sdk_kernels {
 namespace internal {
 
-void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float* best,
-                           int32_t* cls, size_t begin) {
+void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float,
+                           float* best, int32_t* cls, size_t begin) {
   for (size_t i = begin; i < n; i++) {
     float b = scores[i];
     int32_t k = 0;
