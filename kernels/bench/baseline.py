@@ -2,7 +2,7 @@
 
     python3 baseline.py <lib> <case> <calls>
 
-    lib   opencv | ncnn
+    lib   opencv | ncnn | numpy
     case  bgr           BGR u8 -> blobFromImage / from_pixels_resize + mean/std
           nv12          full frame: cvtColor(NV12 -> RGB) of all 2 Mpx, then resize + mean/std
           nv12-planes   the cheapest equal-output OpenCV pipeline: resize the Y plane to 224x224
@@ -17,6 +17,8 @@
                         -> x y w h) + cv2.dnn.NMSBoxesBatched, the kept boxes mapped back to
                         the source image and clipped, at most 300
           yolov8n-per-class, yolov8-fall-per-class   the same with the per-class NMSBoxes loop
+    numpy: yolov8n, yolov8-fall: the numpy decode alone (no NMS, no OpenCV: a lower bound of
+           every decode + NMS pipeline built on it, and the only baseline on armv7)
 
 Same inputs as kernel_bench.cc (1920x1080 -> 224x224 RGB float CHW, ImageNet mean/std;
 8000 boxes / 80 classes). Setup is identical whatever <calls> is, so the differential count
@@ -116,20 +118,41 @@ def per_class_nms(np, cv2, boxes, best, cls, thr, iou):
     return np.concatenate(kept)
 
 
+def yolo_decode(np, out):
+    """The numpy decode users write: a transposed view, argmax / max over the classes,
+    threshold, cx cy w h -> x y w h."""
+    pred = out[0].T  # (N, 4 + C) view of the channel-major output
+    scores = pred[:, 4:]
+    cls = scores.argmax(1)
+    conf = scores.max(1)
+    keep = conf > 0.25
+    p, conf, cls = pred[keep], conf[keep], cls[keep]
+    boxes = np.stack([p[:, 0] - p[:, 2] / 2, p[:, 1] - p[:, 3] / 2, p[:, 2], p[:, 3]], 1)
+    return boxes, conf, cls
+
+
+def numpy_work(case, calls, info):
+    if case not in YOLO:
+        return None
+    import numpy as np
+
+    info["versions"] = {"numpy": np.__version__}
+    out, _ = read_head(np, case)
+
+    def work():
+        for _ in range(calls):
+            yolo_decode(np, out)
+
+    return work
+
+
 def yolo_work(np, cv2, case, info):
     """decode + NMS of a YOLOv8 head, the way users write it with numpy and OpenCV."""
     base = case[: -len("-per-class")] if case.endswith("-per-class") else case
     out, (scale, ox, oy, width, height) = read_head(np, base)
 
     def decode():
-        pred = out[0].T  # (N, 4 + C) view of the channel-major output
-        scores = pred[:, 4:]
-        cls = scores.argmax(1)
-        conf = scores.max(1)
-        keep = conf > 0.25
-        p, conf, cls = pred[keep], conf[keep], cls[keep]
-        boxes = np.stack([p[:, 0] - p[:, 2] / 2, p[:, 1] - p[:, 3] / 2, p[:, 2], p[:, 3]], 1)
-        return boxes, conf, cls
+        return yolo_decode(np, out)
 
     def finish(boxes, conf, cls, idx):
         idx = idx[np.argsort(-conf[idx], kind="stable")][:300]
@@ -272,6 +295,8 @@ def main():
         work = opencv_work(case, calls, info)
     elif lib == "ncnn":
         work = ncnn_work(case, calls, info)
+    elif lib == "numpy":
+        work = numpy_work(case, calls, info)
     else:
         return 2
     if work is None:

@@ -124,6 +124,41 @@ inline void store4(int8_t* p, float32x4_t v, float32x4_t s) {
   vst1_lane_u32(reinterpret_cast<uint32_t*>(p), vreinterpret_u32_s8(b), 0);
 }
 
+// Float compares. On ARMv7, GCC's arm_neon.h writes vcgtq_f32 / vcleq_f32 as generic vector
+// compares, which GCC (no -ffast-math) lowers to four scalar VFP compares + moves; VCGT.F32 /
+// VCGE.F32 are one instruction each (ARMv7 NEON flushes denormals to zero, as its VMAX does).
+inline uint32x4_t cgtq_f32(float32x4_t a, float32x4_t b) {
+#if defined(__aarch64__)
+  return vcgtq_f32(a, b);
+#else
+  uint32x4_t r;
+  __asm__("vcgt.f32 %q0, %q1, %q2" : "=w"(r) : "w"(a), "w"(b));
+  return r;
+#endif
+}
+
+inline uint32x4_t cleq_f32(float32x4_t a, float32x4_t b) {
+#if defined(__aarch64__)
+  return vcleq_f32(a, b);
+#else
+  uint32x4_t r;
+  __asm__("vcge.f32 %q0, %q2, %q1" : "=w"(r) : "w"(a), "w"(b));
+  return r;
+#endif
+}
+
+inline uint32x4_t cltq_f32(float32x4_t a, float32x4_t b) { return cgtq_f32(b, a); }
+
+inline uint32x4_t ceqq_f32(float32x4_t a, float32x4_t b) {
+#if defined(__aarch64__)
+  return vceqq_f32(a, b);
+#else
+  uint32x4_t r;
+  __asm__("vceq.f32 %q0, %q1, %q2" : "=w"(r) : "w"(a), "w"(b));
+  return r;
+#endif
+}
+
 // Whether any lane of a comparison mask is set. vmaxvq_u32 is AArch64-only; ARMv7 NEON folds
 // the halves with vorr + vpmax.
 inline bool any_lane(uint32x4_t m) {
@@ -155,7 +190,7 @@ inline RowArgmax8 row_argmax8(const float* p, size_t rows, size_t stride) {
     p += stride;
     cur = vaddq_u32(cur, one);
     const float32x4_t v0 = vld1q_f32(p), v1 = vld1q_f32(p + 4);
-    const uint32x4_t m0 = vcgtq_f32(v0, r.b0), m1 = vcgtq_f32(v1, r.b1);
+    const uint32x4_t m0 = cgtq_f32(v0, r.b0), m1 = cgtq_f32(v1, r.b1);
     r.b0 = vbslq_f32(m0, v0, r.b0);
     r.b1 = vbslq_f32(m1, v1, r.b1);
     r.k0 = vbslq_u32(m0, cur, r.k0);
@@ -172,7 +207,7 @@ inline RowArgmax4 row_argmax4(const float* p, size_t rows, size_t stride) {
     p += stride;
     cur = vaddq_u32(cur, one);
     const float32x4_t v = vld1q_f32(p);
-    const uint32x4_t m = vcgtq_f32(v, r.b);
+    const uint32x4_t m = cgtq_f32(v, r.b);
     r.b = vbslq_f32(m, v, r.b);
     r.k = vbslq_u32(m, cur, r.k);
   }

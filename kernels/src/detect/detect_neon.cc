@@ -48,8 +48,8 @@ void f32_class_max__neon(const float* s, size_t n, size_t c, size_t stride, floa
   size_t i = begin;
   for (; i + 16 <= n; i += 16) {
     const Max16 r = row_max16(s + i, c, stride);
-    const uint32x4_t low = vandq_u32(vandq_u32(vcleq_f32(r.m0, t), vcleq_f32(r.m1, t)),
-                                     vandq_u32(vcleq_f32(r.m2, t), vcleq_f32(r.m3, t)));
+    const uint32x4_t low = vandq_u32(vandq_u32(cleq_f32(r.m0, t), cleq_f32(r.m1, t)),
+                                     vandq_u32(cleq_f32(r.m2, t), cleq_f32(r.m3, t)));
     if (any_lane(vmvnq_u32(low))) {
       store_argmax8(s, i, c, stride, best, cls);
       store_argmax8(s, i + 8, c, stride, best, cls);
@@ -82,7 +82,7 @@ bool f32_iou_any__neon(const KeptBoxes& k, const float* b, float thr) {
         vmaxq_f32(vsubq_f32(vminq_f32(vld1q_f32(k.y2 + j), by2), vmaxq_f32(vld1q_f32(k.y1 + j), by1)), zero);
     const float32x4_t inter = vmulq_f32(w, h);
     const float32x4_t uni = vsubq_f32(vaddq_f32(vld1q_f32(k.area + j), ba), inter);
-    if (any_lane(vcgtq_f32(inter, vmulq_f32(t, uni)))) return true;
+    if (any_lane(cgtq_f32(inter, vmulq_f32(t, uni)))) return true;
   }
   return false;
 }
