@@ -32,6 +32,9 @@ class NmsTester {
   NmsTester& seed(uint64_t s) { seed_ = s; return *this; }
   // every 5th box has zero width (and so zero area): OpenCV's degenerate-pair rule
   NmsTester& degenerate(bool v) { degenerate_ = v; return *this; }
+  // scores below the threshold except on runs of boxes (as a detector's output): blocks with
+  // and without candidates, and the switches between them
+  NmsTester& sparse(bool v) { sparse_ = v; return *this; }
 
   void test(ClassMaxFn class_max, IouFn iou) const {
     ktest::current_seed() = seed_;
@@ -44,7 +47,9 @@ class NmsTester {
       data[rs + i] = u(rng) * 600;
       data[2 * rs + i] = degenerate_ && i % 5 == 0 ? 0.f : 10 + u(rng) * 100;
       data[3 * rs + i] = 10 + u(rng) * 100;
-      for (size_t c = 0; c < c_; c++) data[(4 + c) * rs + i] = float(int(u(rng) * 64)) / 64;
+      const bool lit = !sparse_ || (i / 23) % 5 == 0 || i % 97 == 0;
+      for (size_t c = 0; c < c_; c++)
+        data[(4 + c) * rs + i] = float(int(u(rng) * 64)) / 64 * (lit ? 1.f : 0.25f);
     }
     sdk_kernels::DecodeParams p{};
     p.num_boxes = n_;
@@ -141,7 +146,7 @@ class NmsTester {
   }
 
   size_t n_ = 17, c_ = 3, extra_ = 0, max_det_ = 300;
-  bool lb_ = false, degenerate_ = false;
+  bool lb_ = false, degenerate_ = false, sparse_ = false;
   uint64_t seed_ = 1;
 };
 
@@ -159,6 +164,13 @@ void nms_max_detections(ClassMaxFn class_max, IouFn iou) {
     NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test(class_max, iou);
 }
 
+void nms_sparse_scores(ClassMaxFn class_max, IouFn iou) {
+  uint64_t s = 300;
+  for (size_t n : {15, 16, 17, 223, 1919})
+    for (size_t c : {1, 80})
+      NmsTester().boxes(n).classes(c).sparse(true).seed(ktest::seed_for(s++)).test(class_max, iou);
+}
+
 void nms_degenerate_boxes(ClassMaxFn class_max, IouFn iou) {
   uint64_t s = 200;
   for (size_t n : {17, 223})
@@ -170,9 +182,11 @@ void nms_degenerate_boxes(ClassMaxFn class_max, IouFn iou) {
 KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_sizes, nms_sizes);
 KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_max_detections, nms_max_detections);
 KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_degenerate_boxes, nms_degenerate_boxes);
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_sparse_scores, nms_sparse_scores);
 #if defined(SDK_KERNELS_HAVE_NEON)
 NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_sizes, nms_sizes);
 NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_sparse_scores, nms_sparse_scores);
 NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_sizes, nms_sizes);
 NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_max_detections, nms_max_detections);
 NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__neon, nms_sizes, nms_sizes);

@@ -42,23 +42,35 @@ inline void store_argmax8(const float* s, size_t i, size_t c, size_t stride, flo
 // some box can pass the threshold (a maximum > thr, or NaN) runs the argmax of 8 boxes (which
 // gives the reference's first-maximum and NaN behaviour). Elsewhere best = the maximum, which
 // is <= thr exactly when the reference's is, and cls is left unwritten (see internal.h).
+// Where candidates are dense the maximum pass is wasted: after a block that needed the argmax,
+// the next block goes straight to it, until one of those blocks has no candidate.
 void f32_class_max__neon(const float* s, size_t n, size_t c, size_t stride, float thr, float* best,
                          int32_t* cls, size_t begin) {
   const float32x4_t t = vdupq_n_f32(thr);
   size_t i = begin;
+  bool dense = false;
   for (; i + 16 <= n; i += 16) {
-    const Max16 r = row_max16(s + i, c, stride);
-    const uint32x4_t low = vandq_u32(vandq_u32(cleq_f32(r.m0, t), cleq_f32(r.m1, t)),
-                                     vandq_u32(cleq_f32(r.m2, t), cleq_f32(r.m3, t)));
-    if (any_lane(vmvnq_u32(low))) {
+    if (!dense) {
+      const Max16 r = row_max16(s + i, c, stride);
+      const uint32x4_t low = vandq_u32(vandq_u32(cleq_f32(r.m0, t), cleq_f32(r.m1, t)),
+                                       vandq_u32(cleq_f32(r.m2, t), cleq_f32(r.m3, t)));
+      dense = any_lane(vmvnq_u32(low));
+      if (!dense) {
+        vst1q_f32(best + i, r.m0);
+        vst1q_f32(best + i + 4, r.m1);
+        vst1q_f32(best + i + 8, r.m2);
+        vst1q_f32(best + i + 12, r.m3);
+        continue;
+      }
       store_argmax8(s, i, c, stride, best, cls);
       store_argmax8(s, i + 8, c, stride, best, cls);
-    } else {
-      vst1q_f32(best + i, r.m0);
-      vst1q_f32(best + i + 4, r.m1);
-      vst1q_f32(best + i + 8, r.m2);
-      vst1q_f32(best + i + 12, r.m3);
+      continue;
     }
+    store_argmax8(s, i, c, stride, best, cls);
+    store_argmax8(s, i + 8, c, stride, best, cls);
+    const uint32x4_t low = vandq_u32(vandq_u32(cleq_f32(vld1q_f32(best + i), t), cleq_f32(vld1q_f32(best + i + 4), t)),
+                                     vandq_u32(cleq_f32(vld1q_f32(best + i + 8), t), cleq_f32(vld1q_f32(best + i + 12), t)));
+    dense = any_lane(vmvnq_u32(low));
   }
   for (; i + 8 <= n; i += 8) store_argmax8(s, i, c, stride, best, cls);
   for (; i + 4 <= n; i += 4) {
