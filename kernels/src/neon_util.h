@@ -124,40 +124,28 @@ inline void store4(int8_t* p, float32x4_t v, float32x4_t s) {
   vst1_lane_u32(reinterpret_cast<uint32_t*>(p), vreinterpret_u32_s8(b), 0);
 }
 
-// Float compares. On ARMv7, GCC's arm_neon.h writes vcgtq_f32 / vcleq_f32 as generic vector
-// compares, which GCC (no -ffast-math) lowers to four scalar VFP compares + moves; VCGT.F32 /
-// VCGE.F32 are one instruction each (ARMv7 NEON flushes denormals to zero, as its VMAX does).
-inline uint32x4_t cgtq_f32(float32x4_t a, float32x4_t b) {
+// Float compares. On ARMv7, GCC's arm_neon.h writes vcgtq_f32 / vcleq_f32 / vceqq_f32 as generic
+// vector compares, which GCC (no -ffast-math) lowers to four scalar VFP compares + moves;
+// VCGT/VCGE/VCEQ.F32 are one instruction each (ARMv7 NEON flushes denormals to zero, as its
+// VMAX does).
 #if defined(__aarch64__)
-  return vcgtq_f32(a, b);
+inline uint32x4_t cgtq_f32(float32x4_t a, float32x4_t b) { return vcgtq_f32(a, b); }
+inline uint32x4_t cgeq_f32(float32x4_t a, float32x4_t b) { return vcgeq_f32(a, b); }
+inline uint32x4_t ceqq_f32(float32x4_t a, float32x4_t b) { return vceqq_f32(a, b); }
 #else
-  uint32x4_t r;
-  __asm__("vcgt.f32 %q0, %q1, %q2" : "=w"(r) : "w"(a), "w"(b));
-  return r;
+#define SDK_NEON_FCMP(name, insn)                                          \
+  inline uint32x4_t name(float32x4_t a, float32x4_t b) {                   \
+    uint32x4_t r;                                                          \
+    __asm__(insn " %q0, %q1, %q2" : "=w"(r) : "w"(a), "w"(b));             \
+    return r;                                                              \
+  }
+SDK_NEON_FCMP(cgtq_f32, "vcgt.f32")
+SDK_NEON_FCMP(cgeq_f32, "vcge.f32")
+SDK_NEON_FCMP(ceqq_f32, "vceq.f32")
+#undef SDK_NEON_FCMP
 #endif
-}
-
-inline uint32x4_t cleq_f32(float32x4_t a, float32x4_t b) {
-#if defined(__aarch64__)
-  return vcleq_f32(a, b);
-#else
-  uint32x4_t r;
-  __asm__("vcge.f32 %q0, %q2, %q1" : "=w"(r) : "w"(a), "w"(b));
-  return r;
-#endif
-}
-
+inline uint32x4_t cleq_f32(float32x4_t a, float32x4_t b) { return cgeq_f32(b, a); }
 inline uint32x4_t cltq_f32(float32x4_t a, float32x4_t b) { return cgtq_f32(b, a); }
-
-inline uint32x4_t ceqq_f32(float32x4_t a, float32x4_t b) {
-#if defined(__aarch64__)
-  return vceqq_f32(a, b);
-#else
-  uint32x4_t r;
-  __asm__("vceq.f32 %q0, %q1, %q2" : "=w"(r) : "w"(a), "w"(b));
-  return r;
-#endif
-}
 
 // Whether any lane of a comparison mask is set. vmaxvq_u32 is AArch64-only; ARMv7 NEON folds
 // the halves with vorr + vpmax.
