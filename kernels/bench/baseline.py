@@ -2,7 +2,7 @@
 
     python3 baseline.py <lib> <case> <calls>
 
-    lib   opencv | ncnn
+    lib   opencv | ncnn | numpy
     case  bgr           BGR u8 -> blobFromImage / from_pixels_resize + mean/std
           nv12          full frame: cvtColor(NV12 -> RGB) of all 2 Mpx, then resize + mean/std
           nv12-planes   the cheapest equal-output OpenCV pipeline: resize the Y plane to 224x224
@@ -11,6 +11,14 @@
                         converts the full frame, and interpolates chroma on the half plane)
           nms           decode + cv2.dnn.NMSBoxesBatched (one O(N^2) pass over all classes)
           nms-per-class decode + a per-class loop of cv2.dnn.NMSBoxes (what users write)
+          yolov8n, yolov8-fall   a YOLOv8 head [1, 4 + C, 8400] ($SDK_BENCH_DATA/<case>.f32,
+                        written by sdk/kernels/bench_detect.py): the numpy decode users write
+                        (transposed view, argmax / max over the classes, threshold, cx cy w h
+                        -> x y w h) + cv2.dnn.NMSBoxesBatched, the kept boxes mapped back to
+                        the source image and clipped, at most 300
+          yolov8n-per-class, yolov8-fall-per-class   the same with the per-class NMSBoxes loop
+    numpy: yolov8n, yolov8-fall: the numpy decode alone (no NMS, no OpenCV: a lower bound of
+           every decode + NMS pipeline built on it, and the only baseline on armv7)
 
 Same inputs as kernel_bench.cc (1920x1080 -> 224x224 RGB float CHW, ImageNet mean/std;
 8000 boxes / 80 classes). Setup is identical whatever <calls> is, so the differential count
@@ -40,7 +48,8 @@ PIN_ENV = {
 }
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)
-CASES = ("bgr", "nv12", "nv12-planes", "nms", "nms-per-class")
+YOLO = ("yolov8n", "yolov8-fall")
+CASES = ("bgr", "nv12", "nv12-planes", "nms", "nms-per-class", *YOLO, *(f"{c}-per-class" for c in YOLO))
 
 
 def thread_count():
@@ -88,6 +97,91 @@ def smooth_nv12(np, cv2, w, h):
     return np.concatenate([i420[: w * h], np.stack([u, v], 1).ravel()]).reshape(h * 3 // 2, w)
 
 
+def read_head(np, case):
+    """The YOLOv8 head [1, 4 + C, N] and its letterbox (scale, offset x, offset y, width,
+    height) from the bench's data file (32-byte header, sdk/kernels/bench_detect.py)."""
+    raw = np.fromfile(os.path.join(os.environ.get("SDK_BENCH_DATA", "."), case + ".f32"), np.float32)
+    rows, anchors = (int(v) for v in raw[:2].view(np.int32))
+    return raw[8:].reshape(1, rows, anchors), [float(v) for v in raw[2:7]]
+
+
+def per_class_nms(np, cv2, boxes, best, cls, thr, iou):
+    """The cheapest per-class loop found: one stable sort by class, then NMSBoxes per slice."""
+    order = np.argsort(cls, kind="stable")
+    _, starts = np.unique(cls[order], return_index=True)
+    b, s = boxes[order], best[order]
+    bounds = [*starts.tolist(), order.size]
+    kept = [np.zeros(0, np.int64)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        k = np.asarray(cv2.dnn.NMSBoxes(b[lo:hi], s[lo:hi], thr, iou), dtype=np.int64).ravel()
+        kept.append(order[lo + k])
+    return np.concatenate(kept)
+
+
+def yolo_decode(np, out):
+    """The numpy decode users write: a transposed view, argmax / max over the classes,
+    threshold, cx cy w h -> x y w h."""
+    pred = out[0].T  # (N, 4 + C) view of the channel-major output
+    scores = pred[:, 4:]
+    cls = scores.argmax(1)
+    conf = scores.max(1)
+    keep = conf > 0.25
+    p, conf, cls = pred[keep], conf[keep], cls[keep]
+    boxes = np.stack([p[:, 0] - p[:, 2] / 2, p[:, 1] - p[:, 3] / 2, p[:, 2], p[:, 3]], 1)
+    return boxes, conf, cls
+
+
+def numpy_work(case, calls, info):
+    if case not in YOLO:
+        return None
+    import numpy as np
+
+    info["versions"] = {"numpy": np.__version__}
+    out, _ = read_head(np, case)
+
+    def work():
+        for _ in range(calls):
+            yolo_decode(np, out)
+
+    return work
+
+
+def yolo_work(np, cv2, case, info):
+    """decode + NMS of a YOLOv8 head, the way users write it with numpy and OpenCV."""
+    base = case[: -len("-per-class")] if case.endswith("-per-class") else case
+    out, (scale, ox, oy, width, height) = read_head(np, base)
+
+    def decode():
+        return yolo_decode(np, out)
+
+    def finish(boxes, conf, cls, idx):
+        idx = idx[np.argsort(-conf[idx], kind="stable")][:300]
+        b = boxes[idx]
+        x1 = ((b[:, 0] - ox) / scale).clip(0, width)
+        y1 = ((b[:, 1] - oy) / scale).clip(0, height)
+        x2 = ((b[:, 0] + b[:, 2] - ox) / scale).clip(0, width)
+        y2 = ((b[:, 1] + b[:, 3] - oy) / scale).clip(0, height)
+        return np.stack([x1, y1, x2, y2], 1), conf[idx], cls[idx]
+
+    def batched():
+        boxes, conf, cls = decode()
+        idx = np.asarray(cv2.dnn.NMSBoxesBatched(boxes, conf, cls, 0.25, 0.45), dtype=np.int64).ravel()
+        return finish(boxes, conf, cls, idx)
+
+    def per_class():
+        boxes, conf, cls = decode()
+        return finish(boxes, conf, cls, per_class_nms(np, cv2, boxes, conf, cls, 0.25, 0.45))
+
+    # setup, same whatever <calls>: both NMS variants keep the identical boxes
+    a, b = batched(), per_class()
+    info["kept"] = int(a[0].shape[0])
+    if a[0].shape != b[0].shape or not np.array_equal(np.sort(a[1]), np.sort(b[1])):
+        print(f"NMSBoxesBatched keeps {a[0].shape[0]} boxes, the per-class loop {b[0].shape[0]}",
+              file=sys.stderr)
+        sys.exit(5)
+    return per_class if case.endswith("-per-class") else batched
+
+
 def opencv_work(case, calls, info):
     import cv2
     import numpy as np
@@ -118,7 +212,9 @@ def opencv_work(case, calls, info):
         blob[0] *= inv_std
         return blob
 
-    if case == "bgr":
+    if case.startswith(YOLO):
+        fn, img = yolo_work(np, cv2, case, info), None
+    elif case == "bgr":
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         fn = bgr
     elif case in ("nv12", "nv12-planes"):
@@ -144,17 +240,9 @@ def opencv_work(case, calls, info):
             boxes, best, cls = decode()
             return np.asarray(cv2.dnn.NMSBoxesBatched(boxes, best, cls, 0.25, 0.45), dtype=np.int64).ravel()
 
-        def per_class():  # the cheapest loop found: one stable sort by class, then slices
+        def per_class():
             boxes, best, cls = decode()
-            order = np.argsort(cls, kind="stable")
-            _, starts = np.unique(cls[order], return_index=True)
-            b, s = boxes[order], best[order]
-            bounds = [*starts.tolist(), order.size]
-            kept = []
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                k = np.asarray(cv2.dnn.NMSBoxes(b[lo:hi], s[lo:hi], 0.25, 0.45), dtype=np.int64).ravel()
-                kept.append(order[lo + k])
-            return np.concatenate(kept)
+            return per_class_nms(np, cv2, boxes, best, cls, 0.25, 0.45)
 
         # setup, same whatever <calls>: the two variants keep the identical set of boxes
         a, b = np.sort(batched()), np.sort(per_class())
@@ -207,6 +295,8 @@ def main():
         work = opencv_work(case, calls, info)
     elif lib == "ncnn":
         work = ncnn_work(case, calls, info)
+    elif lib == "numpy":
+        work = numpy_work(case, calls, info)
     else:
         return 2
     if work is None:

@@ -2,7 +2,13 @@
 //   kernel_bench <case> <scalar|neon> <calls>
 // cases: bgr   1920x1080 BGR u8 -> 224x224 RGB float CHW, ImageNet mean/std
 //        nv12  1920x1080 NV12   -> 224x224 RGB float CHW, ImageNet mean/std
-//        nms   8000 uniform random boxes in 600x600, 80 classes, score 0.25, IoU 0.45
+//        nms   8000 uniform random boxes in 600x600, 80 classes, score 0.25, IoU 0.45, at most
+//              300 detections (the driver stops once 300 are kept)
+//        nms-all  the same with room for every detection (5,807 kept): no early stop
+//        yolov8n, yolov8-fall  a YOLOv8 head [4 + C, 8400] as the engine returns it, read from
+//              $SDK_BENCH_DATA/<case>.f32 (sdk/kernels/bench_detect.py: 32-byte header with the
+//              letterbox and source size), score 0.25, IoU 0.45, 300 detections, boxes mapped
+//              back to the source image and clipped
 // The setup is identical whatever <calls> is, so (count(N) - count(0)) / N is the cost of one
 // call (differential counting). Prints a checksum so the work cannot be optimised away.
 #include <cstdio>
@@ -50,7 +56,7 @@ int main(int argc, char** argv) {
     std::vector<float> out(3 * 224 * 224);
     for (long i = 0; i < calls; i++) sdk_kernels::preprocess_f32(im, p, out.data(), nullptr);
     for (float v : out) checksum += v;
-  } else if (what == "nms") {
+  } else if (what == "nms" || what == "nms-all") {
     const size_t n = 8000, c = 80;
     std::vector<float> data((4 + c) * n);
     std::uniform_real_distribution<float> u(0.f, 1.f);
@@ -70,7 +76,7 @@ int main(int argc, char** argv) {
     p.row_stride = n;
     p.score_threshold = 0.25f;
     p.iou_threshold = 0.45f;
-    p.max_detections = 300;
+    p.max_detections = what == "nms-all" ? n : 300;
     p.letterbox = {1.f, 1.f, 0, 0, 600, 600};
     std::vector<uint64_t> ws(sdk_kernels::decode_nms_workspace_size(n, c) / 8 + 1);
     std::vector<sdk_kernels::Detection> dets(p.max_detections);
@@ -78,13 +84,43 @@ int main(int argc, char** argv) {
     for (long i = 0; i < calls; i++) got = sdk_kernels::decode_nms(data.data(), p, ws.data(), dets.data());
     checksum = static_cast<double>(got);
     for (size_t k = 0; k < got; k++) checksum += dets[k].score;
+  } else if (what == "yolov8n" || what == "yolov8-fall") {
+    const char* dir = std::getenv("SDK_BENCH_DATA");
+    const std::string path = std::string(dir ? dir : ".") + "/" + what + ".f32";
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    int32_t shape[2];
+    float meta[6];
+    if (!f || std::fread(shape, 4, 2, f) != 2 || std::fread(meta, 4, 6, f) != 6) {
+      std::fprintf(stderr, "cannot read %s\n", path.c_str());
+      return 2;
+    }
+    std::vector<float> data(static_cast<size_t>(shape[0]) * shape[1]);
+    const bool ok = std::fread(data.data(), 4, data.size(), f) == data.size();
+    std::fclose(f);
+    if (!ok) return 2;
+    sdk_kernels::DecodeParams p{};
+    p.num_boxes = static_cast<size_t>(shape[1]);
+    p.num_classes = static_cast<size_t>(shape[0] - 4);
+    p.row_stride = p.num_boxes;
+    p.score_threshold = 0.25f;
+    p.iou_threshold = 0.45f;
+    p.max_detections = 300;
+    p.letterbox = {meta[0], meta[0], static_cast<int>(meta[1]), static_cast<int>(meta[2]), 0, 0};
+    p.clip_width = meta[3];
+    p.clip_height = meta[4];
+    std::vector<uint64_t> ws(sdk_kernels::decode_nms_workspace_size(p.num_boxes, p.num_classes) / 8 + 1);
+    std::vector<sdk_kernels::Detection> dets(p.max_detections);
+    size_t got = 0;
+    for (long i = 0; i < calls; i++) got = sdk_kernels::decode_nms(data.data(), p, ws.data(), dets.data());
+    checksum = static_cast<double>(got);
+    for (size_t k = 0; k < got; k++) checksum += dets[k].score + dets[k].x1;
   } else {
     std::fprintf(stderr, "unknown case '%s'\n", what.c_str());
     return 2;
   }
   std::printf("%s %s calls=%ld checksum=%.6f variant=%s\n", what.c_str(), variant.c_str(), calls,
               checksum,
-              sdk_kernels::kernel_variant(what == "nms" ? sdk_kernels::Op::DecodeNMS
+              sdk_kernels::kernel_variant(what.compare(0, 3, "nms") == 0 || what.compare(0, 4, "yolo") == 0 ? sdk_kernels::Op::DecodeNMS
                                           : what == "nv12" ? sdk_kernels::Op::PreprocessNV12
                                                            : sdk_kernels::Op::PreprocessPacked));
   return 0;

@@ -16,6 +16,8 @@ py::tuple decode_nms(const py::array& out, float score_threshold, float iou_thre
   require_inner_contiguous(out, "output", 1);
   if (out.shape(0) < 5) fail("output", "shape (4 + num_classes, num_boxes) with num_classes >= 1", "shape " + shape_str(out));
   if (out.strides(0) % 4 != 0) fail("output", "a row stride that is a multiple of 4 bytes", std::to_string(out.strides(0)));
+  if (static_cast<uint64_t>(out.shape(0) - 4) * static_cast<uint64_t>(out.shape(1)) > 0xFFFFFFFFull)
+    fail("output", "num_classes * num_boxes < 2^32", "shape " + shape_str(out));
   if (max_detections < 1) fail("max_detections", ">= 1", std::to_string(max_detections));
   if (!(iou_threshold >= 0.f && iou_threshold <= 1.f)) fail("iou_threshold", "0..1", std::to_string(iou_threshold));
   if (!(letterbox[0] > 0.f && letterbox[1] > 0.f)) fail("letterbox", "positive scales", "non-positive scale");

@@ -85,13 +85,20 @@ void nv12_resize_bilinear_normalize_chw__scalar(const Nv12Row& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw_s8__scalar(const Nv12Row& r, size_t begin);
 void f32_softmax__scalar(const float* x, size_t n, float* y);
 size_t f32_topk__scalar(const float* x, size_t n, size_t k, int32_t* idx, float* val);
-// Per box: best class score and class id over C score rows (rows at `stride` floats).
-void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride,
+// Per box: best class score and class id over C score rows (rows at `stride` floats; the
+// first maximum wins). cls[i] is only required where best[i] > thr (the driver reads it only
+// there): a variant may skip the class search for boxes that cannot pass the threshold.
+void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float thr,
                            float* best, int32_t* cls, size_t begin);
-// IoU of box i against boxes [begin, n) (SoA x1/y1/x2/y2/area): suppressed[j] |= iou > thr.
-void f32_iou_suppress__scalar(const float* x1, const float* y1, const float* x2,
-                              const float* y2, const float* area, size_t i, size_t begin,
-                              size_t n, float thr, uint8_t* suppressed);
+// Kept boxes of one class, structure of arrays (x1, y1, x2, y2, area), and one candidate.
+struct KeptBoxes {
+  const float *x1, *y1, *x2, *y2, *area;
+  size_t n;
+};
+// Whether the candidate `box` ({x1, y1, x2, y2, area}) overlaps some kept box with IoU > thr,
+// evaluated as inter > thr * ((area_a + area_b) - inter). The NEON variant reads whole blocks
+// of 4: lanes past n must hold NaN (never overlap); the driver pads them.
+bool f32_iou_any__scalar(const KeptBoxes& kept, const float* box, float thr);
 // One row of argmax over channels: x points at channel 0 of the row, planes `ps` apart.
 void f32_argmax_chw_u8__scalar(const float* x, size_t c, size_t w, size_t ps, uint8_t* out,
                                size_t begin);
@@ -104,11 +111,9 @@ void nv12_resize_bilinear_normalize_chw__neon(const Nv12Row& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw_s8__neon(const Nv12Row& r, size_t begin);
 void f32_softmax__neon(const float* x, size_t n, float* y);
 size_t f32_topk__neon(const float* x, size_t n, size_t k, int32_t* idx, float* val);
-void f32_class_max__neon(const float* scores, size_t n, size_t c, size_t stride, float* best,
-                         int32_t* cls, size_t begin);
-void f32_iou_suppress__neon(const float* x1, const float* y1, const float* x2,
-                            const float* y2, const float* area, size_t i, size_t begin,
-                            size_t n, float thr, uint8_t* suppressed);
+void f32_class_max__neon(const float* scores, size_t n, size_t c, size_t stride, float thr,
+                         float* best, int32_t* cls, size_t begin);
+bool f32_iou_any__neon(const KeptBoxes& kept, const float* box, float thr);
 void f32_argmax_chw_u8__neon(const float* x, size_t c, size_t w, size_t ps, uint8_t* out,
                              size_t begin);
 void f32_binarize_u8__neon(const float* p, size_t n, float thr, uint8_t* m, size_t begin);
@@ -119,9 +124,8 @@ struct Dispatch {
   Nv12Fn nv12_f32, nv12_s8;
   void (*softmax)(const float*, size_t, float*);
   size_t (*topk)(const float*, size_t, size_t, int32_t*, float*);
-  void (*class_max)(const float*, size_t, size_t, size_t, float*, int32_t*, size_t);
-  void (*iou_suppress)(const float*, const float*, const float*, const float*, const float*,
-                       size_t, size_t, size_t, float, uint8_t*);
+  void (*class_max)(const float*, size_t, size_t, size_t, float, float*, int32_t*, size_t);
+  bool (*iou_any)(const KeptBoxes&, const float*, float);
   void (*argmax)(const float*, size_t, size_t, size_t, uint8_t*, size_t);
   void (*binarize)(const float*, size_t, float, uint8_t*, size_t);
   bool neon;

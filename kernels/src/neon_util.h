@@ -124,6 +124,40 @@ inline void store4(int8_t* p, float32x4_t v, float32x4_t s) {
   vst1_lane_u32(reinterpret_cast<uint32_t*>(p), vreinterpret_u32_s8(b), 0);
 }
 
+// Float compares. On ARMv7, GCC's arm_neon.h writes vcgtq_f32 / vcleq_f32 / vceqq_f32 as generic
+// vector compares, which GCC (no -ffast-math) lowers to four scalar VFP compares + moves;
+// VCGT/VCGE/VCEQ.F32 are one instruction each (ARMv7 NEON flushes denormals to zero, as its
+// VMAX does).
+#if defined(__aarch64__)
+inline uint32x4_t cgtq_f32(float32x4_t a, float32x4_t b) { return vcgtq_f32(a, b); }
+inline uint32x4_t cgeq_f32(float32x4_t a, float32x4_t b) { return vcgeq_f32(a, b); }
+inline uint32x4_t ceqq_f32(float32x4_t a, float32x4_t b) { return vceqq_f32(a, b); }
+#else
+#define SDK_NEON_FCMP(name, insn)                                          \
+  inline uint32x4_t name(float32x4_t a, float32x4_t b) {                   \
+    uint32x4_t r;                                                          \
+    __asm__(insn " %q0, %q1, %q2" : "=w"(r) : "w"(a), "w"(b));             \
+    return r;                                                              \
+  }
+SDK_NEON_FCMP(cgtq_f32, "vcgt.f32")
+SDK_NEON_FCMP(cgeq_f32, "vcge.f32")
+SDK_NEON_FCMP(ceqq_f32, "vceq.f32")
+#undef SDK_NEON_FCMP
+#endif
+inline uint32x4_t cleq_f32(float32x4_t a, float32x4_t b) { return cgeq_f32(b, a); }
+inline uint32x4_t cltq_f32(float32x4_t a, float32x4_t b) { return cgtq_f32(b, a); }
+
+// Whether any lane of a comparison mask is set. vmaxvq_u32 is AArch64-only; ARMv7 NEON folds
+// the halves with vorr + vpmax.
+inline bool any_lane(uint32x4_t m) {
+#if defined(__aarch64__)
+  return vmaxvq_u32(m) != 0;
+#else
+  const uint32x2_t o = vorr_u32(vget_low_u32(m), vget_high_u32(m));
+  return vget_lane_u32(vpmax_u32(o, o), 0) != 0;
+#endif
+}
+
 // Argmax down `rows` rows (`stride` floats apart) of 8 or 4 adjacent columns starting at `p`:
 // the running maximum and its row index. Strictly greater wins, so the first row keeps ties,
 // as in the scalar reference. Shared by the detection class-max and segmentation argmax.
@@ -144,7 +178,7 @@ inline RowArgmax8 row_argmax8(const float* p, size_t rows, size_t stride) {
     p += stride;
     cur = vaddq_u32(cur, one);
     const float32x4_t v0 = vld1q_f32(p), v1 = vld1q_f32(p + 4);
-    const uint32x4_t m0 = vcgtq_f32(v0, r.b0), m1 = vcgtq_f32(v1, r.b1);
+    const uint32x4_t m0 = cgtq_f32(v0, r.b0), m1 = cgtq_f32(v1, r.b1);
     r.b0 = vbslq_f32(m0, v0, r.b0);
     r.b1 = vbslq_f32(m1, v1, r.b1);
     r.k0 = vbslq_u32(m0, cur, r.k0);
@@ -161,7 +195,7 @@ inline RowArgmax4 row_argmax4(const float* p, size_t rows, size_t stride) {
     p += stride;
     cur = vaddq_u32(cur, one);
     const float32x4_t v = vld1q_f32(p);
-    const uint32x4_t m = vcgtq_f32(v, r.b);
+    const uint32x4_t m = cgtq_f32(v, r.b);
     r.b = vbslq_f32(m, v, r.b);
     r.k = vbslq_u32(m, cur, r.k);
   }

@@ -1,9 +1,13 @@
 // decode + class-aware NMS, one case per pair of micro-kernels (class max, IoU row) that the
 // tester hands the real driver (see variants.h); all bit-exact (same float expressions, same
 // ordering rules):
-//   f32_class_max__scalar+f32_iou_suppress__scalar  vs a naive O(n^2) greedy NMS per class
+//   f32_class_max__scalar+f32_iou_any__scalar  vs a naive O(n^2) greedy NMS per class, written
+//                                               from OpenCV's NMSBoxes rules (stable score
+//                                               order, IoU > thr drops, degenerate pairs
+//                                               overlap fully), one class at a time
 //   any pair with a NEON micro-kernel                vs the scalar pair
 #include <algorithm>
+#include <cfloat>
 #include <numeric>
 #include <vector>
 
@@ -15,9 +19,8 @@ namespace {
 
 using sdk_kernels::Detection;
 using ktest::Dispatch;
-using ClassMaxFn = void (*)(const float*, size_t, size_t, size_t, float*, int32_t*, size_t);
-using IouFn = void (*)(const float*, const float*, const float*, const float*, const float*,
-                       size_t, size_t, size_t, float, uint8_t*);
+using ClassMaxFn = void (*)(const float*, size_t, size_t, size_t, float, float*, int32_t*, size_t);
+using IouFn = bool (*)(const sdk_kernels::internal::KeptBoxes&, const float*, float);
 
 class NmsTester {
  public:
@@ -27,6 +30,11 @@ class NmsTester {
   NmsTester& max_det(size_t v) { max_det_ = v; return *this; }
   NmsTester& letterbox(bool v) { lb_ = v; return *this; }
   NmsTester& seed(uint64_t s) { seed_ = s; return *this; }
+  // every 5th box has zero width (and so zero area): OpenCV's degenerate-pair rule
+  NmsTester& degenerate(bool v) { degenerate_ = v; return *this; }
+  // scores below the threshold except on runs of boxes (as a detector's output): blocks with
+  // and without candidates, and the switches between them
+  NmsTester& sparse(bool v) { sparse_ = v; return *this; }
 
   void test(ClassMaxFn class_max, IouFn iou) const {
     ktest::current_seed() = seed_;
@@ -37,9 +45,11 @@ class NmsTester {
     for (size_t i = 0; i < n_; i++) {
       data[i] = u(rng) * 600;
       data[rs + i] = u(rng) * 600;
-      data[2 * rs + i] = 10 + u(rng) * 100;
+      data[2 * rs + i] = degenerate_ && i % 5 == 0 ? 0.f : 10 + u(rng) * 100;
       data[3 * rs + i] = 10 + u(rng) * 100;
-      for (size_t c = 0; c < c_; c++) data[(4 + c) * rs + i] = float(int(u(rng) * 64)) / 64;
+      const bool lit = !sparse_ || (i / 23) % 5 == 0 || i % 97 == 0;
+      for (size_t c = 0; c < c_; c++)
+        data[(4 + c) * rs + i] = float(int(u(rng) * 64)) / 64 * (lit ? 1.f : 0.25f);
     }
     sdk_kernels::DecodeParams p{};
     p.num_boxes = n_;
@@ -54,7 +64,7 @@ class NmsTester {
     p.clip_height = lb_ ? 960.f : 0.f;
     std::vector<uint64_t> ws(sdk_kernels::decode_nms_workspace_size(n_, c_) / 8 + 1);
     const ClassMaxFn scalar_class_max = sdk_kernels::internal::f32_class_max__scalar;
-    const IouFn scalar_iou = sdk_kernels::internal::f32_iou_suppress__scalar;
+    const IouFn scalar_iou = sdk_kernels::internal::f32_iou_any__scalar;
     std::vector<Detection> ref(max_det_ + 1);  // the scalar pair's detections
     ref.resize(run(scalar_class_max, scalar_iou, data, p, ws, ref));
     if (class_max != scalar_class_max || iou != scalar_iou) {
@@ -80,7 +90,7 @@ class NmsTester {
              const sdk_kernels::DecodeParams& p, std::vector<uint64_t>& ws,
              std::vector<Detection>& out) const {
     ktest::UseKernels use;
-    use.set(&Dispatch::class_max, class_max).set(&Dispatch::iou_suppress, iou);
+    use.set(&Dispatch::class_max, class_max).set(&Dispatch::iou_any, iou);
     return sdk_kernels::decode_nms(data.data(), p, ws.data(), out.data());
   }
 
@@ -118,8 +128,11 @@ class NmsTester {
         const float w = std::fmax(std::fmin(a.x2, b.x2) - std::fmax(a.x1, b.x1), 0.f);
         const float h = std::fmax(std::fmin(a.y2, b.y2) - std::fmax(a.y1, b.y1), 0.f);
         const float inter = w * h;
-        const float uni = ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1)) - inter;
-        if (inter > p.iou_threshold * uni) dead[j] = true;
+        const float aa = (a.x2 - a.x1) * (a.y2 - a.y1), ab = (b.x2 - b.x1) * (b.y2 - b.y1);
+        const float uni = (aa + ab) - inter;
+        // OpenCV: areas summing to <= DBL_EPSILON are a full overlap (IoU 1)
+        const bool full = aa + ab <= float(DBL_EPSILON);
+        if (full ? p.iou_threshold < 1.f : inter > p.iou_threshold * uni) dead[j] = true;
       }
     }
     std::stable_sort(kept.begin(), kept.end(), [](const B& a, const B& b) {
@@ -133,7 +146,7 @@ class NmsTester {
   }
 
   size_t n_ = 17, c_ = 3, extra_ = 0, max_det_ = 300;
-  bool lb_ = false;
+  bool lb_ = false, degenerate_ = false, sparse_ = false;
   uint64_t seed_ = 1;
 };
 
@@ -147,23 +160,40 @@ void nms_sizes(ClassMaxFn class_max, IouFn iou) {
 
 void nms_max_detections(ClassMaxFn class_max, IouFn iou) {
   uint64_t s = 100;
-  for (size_t m : {1, 5, 100})
+  for (size_t m : {1, 5, 100, 2000})
     NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test(class_max, iou);
+}
+
+void nms_sparse_scores(ClassMaxFn class_max, IouFn iou) {
+  uint64_t s = 300;
+  for (size_t n : {15, 16, 17, 223, 1919})
+    for (size_t c : {1, 80})
+      NmsTester().boxes(n).classes(c).sparse(true).seed(ktest::seed_for(s++)).test(class_max, iou);
+}
+
+void nms_degenerate_boxes(ClassMaxFn class_max, IouFn iou) {
+  uint64_t s = 200;
+  for (size_t n : {17, 223})
+    NmsTester().boxes(n).classes(3).degenerate(true).seed(ktest::seed_for(s++)).test(class_max, iou);
 }
 
 }  // namespace
 
-KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__scalar, nms_sizes, nms_sizes);
-KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__scalar, nms_max_detections, nms_max_detections);
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_sizes, nms_sizes);
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_max_detections, nms_max_detections);
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_degenerate_boxes, nms_degenerate_boxes);
+KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_sparse_scores, nms_sparse_scores);
 #if defined(SDK_KERNELS_HAVE_NEON)
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_suppress__scalar, nms_sizes, nms_sizes);
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_suppress__scalar, nms_max_detections, nms_max_detections);
-NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__neon, nms_sizes, nms_sizes);
-NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_suppress__neon, nms_max_detections, nms_max_detections);
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_suppress__neon, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_sparse_scores, nms_sparse_scores);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__neon, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_degenerate_boxes, nms_degenerate_boxes);
 #endif
 
-DISPATCH_PICK_TEST(sdk_kernels::Op::DecodeNMS, "f32_class_max+f32_iou_suppress",
-                   KTEST_SLOT(class_max, f32_class_max), KTEST_SLOT(iou_suppress, f32_iou_suppress));
+DISPATCH_PICK_TEST(sdk_kernels::Op::DecodeNMS, "f32_class_max+f32_iou_any",
+                   KTEST_SLOT(class_max, f32_class_max), KTEST_SLOT(iou_any, f32_iou_any));
 
 TEST_MAIN()

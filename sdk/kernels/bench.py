@@ -35,6 +35,9 @@ from pathlib import Path
 
 import sdk
 from sdk.errors import SdkError
+from sdk.kernels.bench_arch import ARCHES, BenchArch
+from sdk.kernels.bench_detect import CASES as DETECT_CASES
+from sdk.kernels.bench_detect import data_dir as detect_data_dir
 from sdk.kernels.build import source_root
 from sdk.paths import cache_dir
 
@@ -43,12 +46,14 @@ BENCH_SRC = SRC / "kernels" / "bench"
 CASES: dict[str, str] = {
     "bgr": "1920x1080 BGR u8 -> 224x224 RGB f32 CHW (mean/std)",
     "nv12": "1920x1080 NV12 -> 224x224 RGB f32 CHW (mean/std)",
-    "nms": "decode + NMS, 8000 boxes, 80 classes",
+    "nms": "decode + NMS, 8000 boxes, 80 classes, at most 300 kept",
+    **DETECT_CASES,  # YOLOv8 heads as the engine returns them (bench_detect.py)
 }
-TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_200_000, "nms": 10_000_000}
-CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3}
+TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_200_000, "nms": 3_000_000,
+                           "yolov8n": 980_000, "yolov8-fall": 155_000}  # yolov8: 0.1x numpy+OpenCV
+CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3, "yolov8n": 3, "yolov8-fall": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
-BASELINE_CALLS: dict[str, int] = {"bgr": 8, "nv12": 8, "nms": 2}
+BASELINE_CALLS: dict[str, int] = {"bgr": 8, "nv12": 8, "nms": 2, "yolov8n": 4, "yolov8-fall": 4}
 # (row case, row impl, baseline.py lib, baseline.py case): every baseline row of the table
 BASELINES: tuple[tuple[str, str, str, str], ...] = (
     ("bgr", "opencv", "opencv", "bgr"),
@@ -59,7 +64,16 @@ BASELINES: tuple[tuple[str, str, str, str], ...] = (
     ("nms", "opencv-batched", "opencv", "nms"),
     ("nms", "opencv-per-class", "opencv", "nms-per-class"),
     ("nms", "ncnn", "ncnn", "nms"),
+    ("yolov8n", "numpy+opencv-batched", "opencv", "yolov8n"),
+    ("yolov8n", "numpy+opencv-per-class", "opencv", "yolov8n-per-class"),
+    ("yolov8-fall", "numpy+opencv-batched", "opencv", "yolov8-fall"),
+    ("yolov8-fall", "numpy+opencv-per-class", "opencv", "yolov8-fall-per-class"),
+    ("yolov8n", "numpy-decode-only", "numpy", "yolov8n"),
+    ("yolov8-fall", "numpy-decode-only", "numpy", "yolov8-fall"),
 )
+# Rows that are a lower bound of the baseline, not an equal-output pipeline: shown, but a ratio
+# is never taken against them while an equal-output baseline exists.
+LOWER_BOUND_IMPLS = ("numpy-decode-only",)
 OWN_IMPLS = ("scalar", "neon")
 # Set in the guest environment too (baseline.py also sets them before its first import).
 PIN_ENV: dict[str, str] = {
@@ -70,9 +84,9 @@ PIN_ENV: dict[str, str] = {
     "OPENCV_FOR_THREADS_NUM": "1",
 }
 # The baselines' libraries: PyPI aarch64 wheels, pinned so that the table repeats.
-BASELINE_WHEELS = ("numpy==2.2.6", "opencv-python-headless==5.1.0.95", "ncnn==1.0.20250503")
+BASELINE_WHEELS = ARCHES["aarch64"].wheels
 # The emulated board whose Debian rootfs provides the baselines' CPython.
-BASELINE_OS = ("aarch64", "arm64", "bookworm")
+BASELINE_OS = ARCHES["aarch64"].os  # armv7: sdk/kernels/bench_arch.py
 
 
 class UnfairBaseline(SdkError):
@@ -92,6 +106,7 @@ class Row:
 @dataclass
 class BenchResult:
     cpu: str
+    arch: str = "aarch64"
     rows: list[Row] = field(default_factory=list)
     fingerprint: dict[str, object] = field(default_factory=dict)
     mca: dict[str, dict[str, float]] = field(default_factory=dict)  # loop -> cpu -> cycles/iter
@@ -106,7 +121,8 @@ class BenchResult:
             for r in self.rows
             if r.case == case and r.impl not in OWN_IMPLS and r.insns_per_call
         ]
-        return min(vals, key=lambda x: x[1]) if vals else None
+        full = [v for v in vals if v[0] not in LOWER_BOUND_IMPLS]
+        return min(full or vals, key=lambda x: x[1]) if vals else None
 
     def to_dict(self) -> dict[str, object]:
         fp = self.fingerprint
@@ -120,6 +136,7 @@ class BenchResult:
             },
             "fingerprint": fp,
             "cpu": self.cpu,
+            "arch": self.arch,
             "rows": [asdict(r) for r in self.rows],
             "mca_cycles_per_iteration": self.mca,
             "notes": self.notes,
@@ -173,8 +190,8 @@ def build_plugin() -> Path:
     return out
 
 
-def build_bench() -> Path:
-    """The static aarch64 kernel_bench program (cached by source hash)."""
+def build_bench(arch: str = "aarch64") -> Path:
+    """The static kernel_bench program for ``arch`` (cached by source hash)."""
     srcs = [
         p
         for d in ("kernels", "cross")
@@ -182,7 +199,7 @@ def build_bench() -> Path:
         if p.is_file() and p.suffix in {".cc", ".h", ".txt", ".cmake"}
     ]
     key = _hash(srcs)
-    exe = cache_dir() / "kernels-bench" / f"kernel_bench-aarch64-{key}"
+    exe = cache_dir() / "kernels-bench" / f"kernel_bench-{arch}-{key}"
     if exe.is_file():
         return exe
     with tempfile.TemporaryDirectory(prefix="sdk-bench-") as tmp:
@@ -192,7 +209,7 @@ def build_bench() -> Path:
             str(SRC / "kernels"),
             "-B",
             tmp,
-            f"-DCMAKE_TOOLCHAIN_FILE={SRC / 'cross' / 'aarch64-linux-gnu.toolchain.cmake'}",
+            f"-DCMAKE_TOOLCHAIN_FILE={SRC / 'cross' / ARCHES[arch].toolchain}",
             "-DCMAKE_BUILD_TYPE=Release",
             "-DSDK_KERNELS_BENCH=ON",
             "-DSDK_KERNELS_PYTHON=OFF",
@@ -213,13 +230,14 @@ def count_insns(
     ld_prefix: Path | None = None,
     ok: tuple[int, ...] = (0,),
     env: dict[str, str] | None = None,
+    qemu: str = "qemu-aarch64",
 ) -> tuple[int, dict[str, object]] | None:
     """Executed guest instructions of one run of ``cmd`` under qemu-aarch64 and the JSON object
     the program printed last on stdout, if any (None: exit 3, no such entry point). Exit 4
     (spawned threads) and 5 (NMS variants disagree) raise :class:`UnfairBaseline`."""
     with tempfile.TemporaryDirectory(prefix="sdk-count-") as tmp:
         out = Path(tmp) / "count"
-        q = ["qemu-aarch64", "-cpu", cpu]
+        q = [qemu, "-cpu", cpu]
         if ld_prefix is not None:
             q += ["-L", str(ld_prefix)]
         for k, v in (env or {}).items():
@@ -246,11 +264,12 @@ def per_call(
     env: dict[str, str] | None = None,
     warmup: int = 0,
     detail: dict[str, object] | None = None,
+    qemu: str = "qemu-aarch64",
 ) -> float | None:
     """(count(warmup + calls) - count(warmup)) / calls: setup and first-call costs cancel.
     ``detail`` receives what the longer run reported (thread counts, self-checks)."""
-    n = count_insns([*cmd, str(warmup + calls)], plugin, cpu, ld_prefix, env=env)
-    z = count_insns([*cmd, str(warmup)], plugin, cpu, ld_prefix, env=env)
+    n = count_insns([*cmd, str(warmup + calls)], plugin, cpu, ld_prefix, env=env, qemu=qemu)
+    z = count_insns([*cmd, str(warmup)], plugin, cpu, ld_prefix, env=env, qemu=qemu)
     if n is None or z is None:
         return None
     if detail is not None:
@@ -297,16 +316,16 @@ def mca_cycles() -> dict[str, dict[str, float]]:
         return result
 
 
-def baseline_rootfs() -> Path:
+def baseline_rootfs(arch: str = "aarch64") -> Path:
     """The bench's own aarch64 rootfs with python3: the emulated board's cached Debian rootfs
     tarball (built once if missing, as for any emulated board), extracted once into the
     bench's cache directory. Only its CPython and libraries are used (``qemu-aarch64 -L``)."""
     from sdk.emulate.rootfs import ensure_rootfs, file_lock
 
-    arch, debian_arch, release = BASELINE_OS
+    board_arch, debian_arch, release = ARCHES[arch].os
     dest = cache_dir() / "kernels-bench" / f"rootfs-{debian_arch}-{release}"
     marker = dest.with_suffix(".json")
-    tarball = ensure_rootfs(arch, debian_arch, release)
+    tarball = ensure_rootfs(board_arch, debian_arch, release)
     stamp = {"tarball": str(tarball), "size": tarball.stat().st_size, "mtime": tarball.stat().st_mtime}
 
     def current() -> bool:
@@ -334,10 +353,10 @@ def baseline_rootfs() -> Path:
     return dest
 
 
-def default_rootfs() -> Path:
-    """$SDK_BENCH_ROOTFS if set, else the bench's own (:func:`baseline_rootfs`)."""
-    env = os.environ.get("SDK_BENCH_ROOTFS")
-    return Path(env) if env else baseline_rootfs()
+def default_rootfs(arch: str = "aarch64") -> Path:
+    """$SDK_BENCH_ROOTFS if set (aarch64), else the bench's own (:func:`baseline_rootfs`)."""
+    env = os.environ.get("SDK_BENCH_ROOTFS") if arch == "aarch64" else None
+    return Path(env) if env else baseline_rootfs(arch)
 
 
 def _python_version(rootfs: Path) -> str:
@@ -345,20 +364,22 @@ def _python_version(rootfs: Path) -> str:
     return found[-1] if found else "3.11"
 
 
-def _site_current(site: Path) -> bool:
+def _site_current(site: Path, wheels: tuple[str, ...] = BASELINE_WHEELS) -> bool:
     return all(
         (site / f"{name.replace('-', '_')}-{version}.dist-info").is_dir()
-        for name, version in (w.split("==") for w in BASELINE_WHEELS)
+        for name, version in (w.split("==") for w in wheels)
     )
 
 
-def baseline_site(python: str) -> Path:
+def baseline_site(python: str, arch: str = "aarch64") -> Path:
     """numpy + opencv-python-headless + ncnn aarch64 wheels (:data:`BASELINE_WHEELS`, pinned:
     the table repeats) for the rootfs's CPython, unpacked once into the cache on the host,
-    never inside the rootfs (the rootfs's own numpy may not load under plain `qemu -L`)."""
+    never inside the rootfs (the rootfs's own numpy may not load under plain `qemu -L`).
+    armv7: ncnn's armv7 wheel only (bench_arch.py)."""
     tag = python.replace(".", "")
-    site = cache_dir() / "kernels-bench" / f"baseline-site-cp{tag}-aarch64"
-    if _site_current(site):
+    a = ARCHES[arch]
+    site = cache_dir() / "kernels-bench" / f"baseline-site-cp{tag}-{arch}"
+    if _site_current(site, a.wheels):
         return site
     site.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{site.name}-", dir=site.parent))
@@ -374,13 +395,13 @@ def baseline_site(python: str) -> Path:
                 "--target",
                 str(tmp),
                 "--platform",
-                "manylinux2014_aarch64",
+                a.platform,
                 "--only-binary=:all:",
                 "--python-version",
                 python,
                 "--implementation",
                 "cp",
-                *BASELINE_WHEELS,
+                *a.wheels,
             ]
         )
         shutil.rmtree(site, ignore_errors=True)
@@ -390,14 +411,16 @@ def baseline_site(python: str) -> Path:
     return site
 
 
-def _fingerprint(cpu: str, exe: Path, versions: dict[str, object], rootfs: Path | None) -> dict[str, object]:
+def _fingerprint(
+    cpu: str, exe: Path, versions: dict[str, object], rootfs: Path | None, arch: BenchArch = ARCHES["aarch64"]
+) -> dict[str, object]:
     """The fingerprint fields every result has (sdk/report/bench.py), filled for an
     instruction count under QEMU user mode: no board topology, the program's source hash in
     place of a bundle id."""
-    plat: dict[str, object] = {"machine": "aarch64", "qemu_cpu": cpu, "kernel": platform.release()}
+    plat: dict[str, object] = {"machine": arch.name, "qemu_cpu": cpu, "kernel": platform.release()}
     plat.update(versions)
     try:
-        plat["qemu"] = _run(["qemu-aarch64", "--version"]).stdout.splitlines()[0]
+        plat["qemu"] = _run([arch.qemu, "--version"]).stdout.splitlines()[0]
     except (SdkError, IndexError):
         plat["qemu"] = None
     return {
@@ -418,95 +441,126 @@ def _fingerprint(cpu: str, exe: Path, versions: dict[str, object], rootfs: Path 
             "baseline_warmup_calls": 1,
             "baseline_threads": 1,
             "baseline_env": PIN_ENV,
-            "baseline_wheels": list(BASELINE_WHEELS),
+            "baseline_wheels": list(arch.wheels),
             "rootfs": str(rootfs) if rootfs else None,
             "count": "executed guest instructions, QEMU TCG plugin, differential N - 0 calls",
         },
     }
 
 
+def _baseline_env(arch: BenchArch, rootfs: Path, data: dict[str, str]) -> dict[str, str]:
+    env = {
+        "PYTHONPATH": str(baseline_site(_python_version(rootfs), arch.name)),
+        "PYTHONHASHSEED": "0",  # deterministic interpreter: counts repeat exactly
+        "OPENCV_LOG_LEVEL": "ERROR",
+        **data,
+        **PIN_ENV,
+    }
+    if arch.libs:
+        env["LD_LIBRARY_PATH"] = ":".join(str(rootfs / d) for d in arch.libs)
+    return env
+
+
+def _baseline_note(impl: str, v: float | None, detail: dict[str, object]) -> str:
+    note = "" if v is not None else "no such entry point"
+    if "threads_after" in detail:
+        note = f"threads {detail['threads_before']}->{detail['threads_after']}"
+    if "kept" in detail:
+        note += f"; keeps {detail['kept']} (same set both ways)"
+    d = detail.get("planes_vs_full_frame_u8")
+    if isinstance(d, dict) and impl == "opencv-planes":
+        note += f"; vs full-frame on a smooth frame: max {d['max']}, mean {d['mean']} u8"
+    return note
+
+
+def _baseline_rows(
+    res: BenchResult, arch: BenchArch, rootfs: Path, plugin: Path, data: dict[str, str]
+) -> dict[str, object]:
+    """Appends every baseline row (n/a rows with their reason); returns the versions found."""
+    py = rootfs / "usr" / "bin" / "python3"
+    env = _baseline_env(arch, rootfs, data)
+    libs = "ncnn's armv7 wheel + Debian's python3-numpy" if arch.no_opencv else (
+        f"PyPI {arch.name} wheels of numpy, opencv-python-headless, ncnn")
+    res.notes.append(
+        f"baselines: {py} (CPython {_python_version(rootfs)}) + {libs}; one thread each (checked); "
+        "Python call overhead included; differential (1 + N) - 1 calls (first call = library "
+        "initialisation)"
+    )
+    versions: dict[str, object] = {}
+    script = BENCH_SRC / "baseline.py"
+    for case, impl, lib, bcase in BASELINES:
+        if lib == "opencv" and arch.no_opencv:
+            res.rows.append(Row(case, impl, None, arch.no_opencv))
+            continue
+        detail: dict[str, object] = {}
+        try:
+            cmd = [str(py), str(script), lib, bcase]
+            v = per_call(cmd, BASELINE_CALLS[case], plugin, res.cpu, rootfs, env, warmup=1, detail=detail,
+                         qemu=arch.qemu)
+        except UnfairBaseline:
+            raise
+        except SdkError as exc:
+            res.rows.append(Row(case, impl, None, f"failed: {exc.one_line()[:120]}"))
+            continue
+        note = _baseline_note(impl, v, detail)
+        found = detail.pop("versions", None)
+        if isinstance(found, dict):
+            versions.update(found)
+        if "python" in detail:
+            versions["python"] = detail.pop("python")
+        res.rows.append(Row(case, impl, v, note, detail))
+    return versions
+
+
 def run_benchmarks(
-    rootfs: Path | None = None, cpu: str = "cortex-a72", baselines: bool = True
+    rootfs: Path | None = None, cpu: str | None = None, baselines: bool = True, arch: str = "aarch64"
 ) -> BenchResult:
     """Scalar vs NEON kernel_bench rows, the pinned OpenCV/ncnn baseline rows (``baselines``;
-    ``rootfs`` default: :func:`default_rootfs`), llvm-mca cycles of the NEON inner loops.
+    ``rootfs`` default: :func:`default_rootfs`), llvm-mca cycles of the NEON inner loops, for
+    ``arch`` (aarch64 or armv7, bench_arch.py; ``cpu`` default: its QEMU CPU model).
     Raises :class:`UnfairBaseline` if a baseline spawns threads or the NMS variants disagree."""
+    a = ARCHES[arch]
     plugin = build_plugin()
-    exe = build_bench()
-    res = BenchResult(cpu=cpu)
+    exe = build_bench(arch)
+    res = BenchResult(cpu=cpu or a.default_cpu, arch=arch)
+    data = {"SDK_BENCH_DATA": str(detect_data_dir())}
     for case in CASES:
         for impl in OWN_IMPLS:
-            res.rows.append(Row(case, impl, per_call([str(exe), case, impl], CALLS[case], plugin, cpu)))
+            v = per_call([str(exe), case, impl], CALLS[case], plugin, res.cpu, env=data, qemu=a.qemu)
+            res.rows.append(Row(case, impl, v))
     versions: dict[str, object] = {}
     if not baselines:
         res.notes.append("OpenCV/ncnn baselines not requested")
     else:
         try:
-            rootfs = rootfs or default_rootfs()
+            rootfs = rootfs or default_rootfs(arch)
         except SdkError as exc:
             rootfs = None
-            res.notes.append(f"OpenCV/ncnn baselines not run: no aarch64 rootfs: {exc.one_line()}")
+            res.notes.append(f"OpenCV/ncnn baselines not run: no {arch} rootfs: {exc.one_line()}")
     if baselines and rootfs is not None:
-        py = rootfs / "usr" / "bin" / "python3"
-        version = _python_version(rootfs)
-        env = {
-            "PYTHONPATH": str(baseline_site(version)),
-            "PYTHONHASHSEED": "0",  # deterministic interpreter: counts repeat exactly
-            "OPENCV_LOG_LEVEL": "ERROR",
-            **PIN_ENV,
-        }
-        res.notes.append(
-            f"baselines: {py} (CPython {version}) + PyPI aarch64 wheels of numpy, "
-            "opencv-python-headless, ncnn; one thread each (checked); Python call overhead "
-            "included; differential (1 + N) - 1 calls (first call = library initialisation)"
-        )
-        script = BENCH_SRC / "baseline.py"
-        for case, impl, lib, bcase in BASELINES:
-            detail: dict[str, object] = {}
-            try:
-                cmd = [str(py), str(script), lib, bcase]
-                v = per_call(cmd, BASELINE_CALLS[case], plugin, cpu, rootfs, env, warmup=1, detail=detail)
-            except UnfairBaseline:
-                raise
-            except SdkError as exc:
-                res.rows.append(Row(case, impl, None, f"failed: {exc.one_line()[:120]}"))
-                continue
-            note = "" if v is not None else "no such entry point"
-            if "threads_after" in detail:
-                note = f"threads {detail['threads_before']}->{detail['threads_after']}"
-            if "kept" in detail:
-                note += f"; keeps {detail['kept']} (same set both ways)"
-            d = detail.get("planes_vs_full_frame_u8")
-            if isinstance(d, dict) and impl == "opencv-planes":
-                note += f"; vs full-frame on a smooth frame: max {d['max']}, mean {d['mean']} u8"
-            found = detail.pop("versions", None)
-            if isinstance(found, dict):
-                versions.update(found)
-            if "python" in detail:
-                versions["python"] = detail.pop("python")
-            res.rows.append(Row(case, impl, v, note, detail))
-    res.fingerprint = _fingerprint(cpu, exe, versions, rootfs if baselines else None)
+        versions = _baseline_rows(res, a, rootfs, plugin, data)
+    res.fingerprint = _fingerprint(res.cpu, exe, versions, rootfs if baselines else None, a)
     try:
-        res.mca = mca_cycles()
+        res.mca = mca_cycles() if arch == "aarch64" else {}
     except SdkError as exc:
         res.notes.append(f"llvm-mca skipped: {exc.one_line()}")
     return res
 
 
 def format_table(res: BenchResult) -> str:
-    lines = [f"aarch64 instructions per call (QEMU TCG plugin, -cpu {res.cpu}, differential N - 0 calls)"]
-    lines.append(f"  {'case':<6} {'impl':<17} {'insns/call':>13}  {'vs cheapest baseline':>28}  note")
+    lines = [f"{res.arch} instructions per call (QEMU TCG plugin, -cpu {res.cpu}, differential N - 0 calls)"]
+    lines.append(f"  {'case':<11} {'impl':<22} {'insns/call':>13}  {'vs cheapest baseline':>34}  note")
     for case, desc in CASES.items():
         base = res.best_baseline(case)
         for r in (r for r in res.rows if r.case == case):
             v = f"{r.insns_per_call:,.0f}" if r.insns_per_call is not None else "n/a"
             ratio = f"{r.insns_per_call / base[1]:.3f}x {base[0]}" if (base and r.insns_per_call) else "-"
             note = r.note
-            if r.impl == "neon" and r.insns_per_call is not None:
+            if r.impl == "neon" and r.insns_per_call is not None and res.arch == "aarch64":
                 ok = "meets" if r.insns_per_call <= TARGETS[case] else "MISSES"
                 note = f"{ok} target {TARGETS[case]:,}" + (f"; {note}" if note else "")
-            lines.append(f"  {case:<6} {r.impl:<17} {v:>13}  {ratio:>28}  {note}")
-        lines.append(f"         ({desc})")
+            lines.append(f"  {case:<11} {r.impl:<22} {v:>13}  {ratio:>34}  {note}")
+        lines.append(f"{'':14}({desc})")
     if res.mca:
         lines.append("llvm-mca cycles per iteration of the NEON inner loop:")
         for loop, per in res.mca.items():

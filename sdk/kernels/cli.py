@@ -39,14 +39,16 @@ def info(as_json: bool) -> None:
     help="aarch64 rootfs with python3 for the OpenCV/ncnn baseline rows (default: the bench's "
     "own copy of the emulated board's Debian rootfs, extracted into the cache directory).",
 )
-@click.option("--cpu", default="cortex-a72", show_default=True, help="QEMU CPU model.")
+@click.option("--cpu", default=None, help="QEMU CPU model [default: cortex-a72; armv7: cortex-a7].")
 @click.option("--no-baselines", is_flag=True, help="Only this project's scalar and NEON kernels.")
-def bench(as_json: bool, rootfs: Path | None, cpu: str, no_baselines: bool) -> None:
+@click.option("--arch", type=click.Choice(["aarch64", "armv7"]), default="aarch64", show_default=True,
+              help="Target build: aarch64, or armv7 (armhf, NEON-VFPv4) under qemu-arm.")
+def bench(as_json: bool, rootfs: Path | None, cpu: str | None, no_baselines: bool, arch: str) -> None:
     """Instructions per call under QEMU (TCG plugin): scalar reference vs NEON vs baselines
     pinned to one thread (checked: a baseline that spawns threads fails the bench, exit 1)."""
     from sdk.kernels.bench import format_table, run_benchmarks
 
-    result = run_benchmarks(rootfs=rootfs, cpu=cpu, baselines=not no_baselines)
+    result = run_benchmarks(rootfs=rootfs, cpu=cpu, baselines=not no_baselines, arch=arch)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_table(result))
 
 

@@ -31,7 +31,7 @@ def test_format_table_and_summary() -> None:
     ]
     text = bench.format_table(res)
     assert "meets target 950,000" in text
-    assert "MISSES target 10,000,000" in text
+    assert "MISSES target 3,000,000" in text
     assert "0.200x ncnn" in text
     summary = res.to_dict()["summary"]
     assert isinstance(summary, dict)

@@ -69,6 +69,56 @@ def test_decode_nms_matches_naive(n: int, c: int) -> None:
     np.testing.assert_allclose(det.boxes, boxes[kept], atol=1e-3)
 
 
+def _opencv_per_class(out: np.ndarray, thr: float, iou: float):
+    """The loop users write: decode in numpy, then cv2.dnn.NMSBoxes once per class."""
+    import cv2
+
+    scores = out[4:]
+    best, cls = scores.max(0), scores.argmax(0)
+    cand = np.nonzero(best > thr)[0]
+    cx, cy, w, h = out[0], out[1], out[2], out[3]
+    x1, y1 = cx - np.float32(0.5) * w, cy - np.float32(0.5) * h
+    x2, y2 = cx + np.float32(0.5) * w, cy + np.float32(0.5) * h
+    kept: list[int] = []
+    for c in np.unique(cls[cand]):
+        idx = cand[cls[cand] == c]  # index order: NMSBoxes' stable sort breaks ties by it
+        xywh = np.stack([x1[idx], y1[idx], x2[idx] - x1[idx], y2[idx] - y1[idx]], 1)
+        k = np.asarray(cv2.dnn.NMSBoxes(xywh.astype(np.float64), best[idx].tolist(), thr, iou), np.int64)
+        kept += idx[k.ravel()].tolist()
+    kept.sort(key=lambda i: (-best[i], cls[i], i))
+    return kept, best, cls, np.stack([x1, y1, x2, y2], 1)
+
+
+@pytest.mark.parametrize(
+    ("seed", "grid", "iou"), [(1, False, 0.45), (2, False, 0.45), (3, True, 0.5), (4, True, 0.45)]
+)
+def test_decode_nms_keeps_what_opencv_per_class_nmsboxes_keeps(seed: int, grid: bool, iou: float) -> None:
+    """Same kept set and order as cv2.dnn.NMSBoxes per class, with every box kept (max
+    detections above the count): score ties (scores on a 1/16 grid) go to the lower index;
+    on integer boxes IoU == threshold happens exactly and keeps the box (OpenCV: drop only
+    if IoU > threshold); every 7th box has zero width (degenerate pairs overlap fully)."""
+    pytest.importorskip("cv2")
+    rng = np.random.default_rng(seed)
+    n, c = 3000, 6
+    out = np.zeros((4 + c, n), np.float32)
+    if grid:
+        out[0:2] = rng.integers(0, 40, (2, n)) * 4
+        out[2:4] = rng.integers(1, 12, (2, n)) * 8
+    else:
+        out[0:2] = rng.uniform(0, 640, (2, n))
+        out[2:4] = rng.uniform(4, 200, (2, n))
+    out[2, ::7] = 0
+    out[4:] = rng.integers(0, 16, (c, n)) / 16
+    det = k.decode_nms(out, 0.25, iou, n)
+    kept, best, cls, boxes = _opencv_per_class(out, 0.25, iou)
+    assert len(det) == len(kept) > 100
+    np.testing.assert_array_equal(det.class_ids, cls[kept])
+    np.testing.assert_array_equal(det.scores, best[kept])
+    np.testing.assert_array_equal(det.boxes, boxes[kept])
+    top = k.decode_nms(out, 0.25, iou, 50)  # the first 50 of the same order
+    np.testing.assert_array_equal(top.boxes, boxes[kept[:50]])
+
+
 def test_decode_nms_letterbox_and_batch_axis() -> None:
     out = np.zeros((1, 6, 2), np.float32)
     out[0, :, 0] = [320, 320, 100, 50, 0.9, 0.1]

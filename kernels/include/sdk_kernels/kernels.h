@@ -92,9 +92,13 @@ struct DecodeParams {
 
 // Bytes of scratch memory decode_nms needs (8-byte aligned pointer expected).
 size_t decode_nms_workspace_size(size_t num_boxes, size_t num_classes);
-// Decodes, thresholds, runs class-aware NMS (greedy per class, scores descending, ties by
-// lower box index), writes at most max_detections sorted by score descending (ties: class,
-// then box index). Returns the number written.
+// Decodes, thresholds, runs class-aware NMS with OpenCV's cv::dnn::NMSBoxes rules applied per
+// class (candidates score > score_threshold; greedy by score descending, ties by lower box
+// index; a box is dropped if IoU > iou_threshold with a kept box of its class, equality keeps;
+// boxes whose areas sum to <= DBL_EPSILON overlap fully), writes at most max_detections
+// sorted by score descending (ties: class, then box index): the first max_detections of the
+// merged per-class result, found without running NMS past them. Returns the number written;
+// 0 if num_boxes * num_classes >= 2^32 (the sort keys pack class * num_boxes + index).
 size_t decode_nms(const float* data, const DecodeParams& params, void* workspace,
                   Detection* out);
 

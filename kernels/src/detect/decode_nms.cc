@@ -1,9 +1,30 @@
-// Driver of decode + class-aware NMS (shared by every variant): best class per box
-// (dispatched), threshold, ONE sort by (score desc, index asc), a stable counting sort into
-// class buckets, greedy NMS inside each bucket with dispatched IoU rows, then the top
-// max_detections by (score desc, class asc, index asc).
+// Driver of decode + class-aware NMS (shared by every variant).
+//
+// The semantics are OpenCV's cv::dnn::NMSBoxes run once per class (modules/dnn/src/nms.cpp,
+// detail::NMSBoxesFast in OpenCV 5), with the per-class results merged and cut to
+// max_detections by (score desc, class asc, box index asc):
+//   - a candidate is a box whose best class score is > score_threshold (strict, as
+//     GetMaxScoreIndex; NaN is never a candidate);
+//   - inside a class, candidates go by score descending, equal scores by ascending box index
+//     (OpenCV's std::stable_sort of (score, index) pairs built in index order);
+//   - a candidate is dropped if its IoU with an already kept box of its class is > iou
+//     threshold (OpenCV keeps it when overlap <= threshold: equality keeps); IoU is evaluated
+//     as inter > thr * ((area_a + area_b) - inter) in float, OpenCV evaluates it in double,
+//     so a pair within float rounding of the threshold is the only place the two can differ;
+//   - two boxes whose areas sum to <= DBL_EPSILON overlap fully (OpenCV's jaccardDistance
+//     returns 0 there), so a degenerate candidate is dropped against a degenerate kept box
+//     whenever iou_threshold < 1.
+//
+// Because classes never interact and every class is greedy in the same global order, the
+// candidates are processed in ONE order, (score desc, class asc, index asc) packed in a u64
+// key, and the first max_detections boxes kept in that order are exactly the top of the
+// merged per-class result: the driver selects and sorts only as many keys as it needs
+// (batches, nth_element + sort) and stops there. Each candidate is checked against the kept
+// boxes of its class only (dispatched iou_any), as OpenCV's loop does.
 #include <algorithm>
+#include <cfloat>
 #include <cstring>
+#include <limits>
 
 #include "../internal.h"
 
@@ -13,13 +34,11 @@ namespace {
 struct Ws {
   float* best;
   int32_t* cls;
-  int32_t* order;   // candidates sorted by score
-  int32_t* bucket;  // candidates by class, then score
-  float *x1, *y1, *x2, *y2, *area;
-  uint8_t* sup;
-  int32_t* start;   // C + 1 bucket starts
-  int32_t* cursor;  // C scatter cursors
-  int32_t* kept;
+  uint64_t* key;    // candidates: (score desc, class, index)
+  int32_t* base;    // C + 1: start of each class's kept-box region (blocks of 4)
+  int32_t* nkept;   // C
+  float* min_area;  // C: smallest kept area per class (degenerate-pair rule)
+  float *x1, *y1, *x2, *y2, *area;  // kept boxes, by class region
 };
 
 inline size_t al(size_t b) { return (b + 15) & ~size_t(15); }
@@ -28,97 +47,137 @@ Ws carve(void* w, size_t n, size_t c) {
   auto* p = static_cast<uint8_t*>(w);
   Ws s{};
   auto take = [&](size_t bytes) { uint8_t* q = p; p += al(bytes); return q; };
+  const size_t kb = (n + 4 * c) * 4;
   s.best = reinterpret_cast<float*>(take(n * 4));
   s.cls = reinterpret_cast<int32_t*>(take(n * 4));
-  s.order = reinterpret_cast<int32_t*>(take(n * 4));
-  s.bucket = reinterpret_cast<int32_t*>(take(n * 4));
-  s.x1 = reinterpret_cast<float*>(take(n * 4));
-  s.y1 = reinterpret_cast<float*>(take(n * 4));
-  s.x2 = reinterpret_cast<float*>(take(n * 4));
-  s.y2 = reinterpret_cast<float*>(take(n * 4));
-  s.area = reinterpret_cast<float*>(take(n * 4));
-  s.sup = take(n + 4);
-  s.start = reinterpret_cast<int32_t*>(take((c + 1) * 4));
-  s.cursor = reinterpret_cast<int32_t*>(take((c + 1) * 4));
-  s.kept = reinterpret_cast<int32_t*>(take(n * 4));
+  s.key = reinterpret_cast<uint64_t*>(take(n * 8));
+  s.base = reinterpret_cast<int32_t*>(take((c + 1) * 4));
+  s.nkept = reinterpret_cast<int32_t*>(take(c * 4));
+  s.min_area = reinterpret_cast<float*>(take(c * 4));
+  s.x1 = reinterpret_cast<float*>(take(kb));
+  s.y1 = reinterpret_cast<float*>(take(kb));
+  s.x2 = reinterpret_cast<float*>(take(kb));
+  s.y2 = reinterpret_cast<float*>(take(kb));
+  s.area = reinterpret_cast<float*>(take(kb));
   return s;
 }
-}  // namespace
 
-size_t decode_nms_workspace_size(size_t n, size_t c) {
-  return 10 * al(n * 4) + al(n + 4) + 2 * al((c + 1) * 4) + 16;
+// Descending float order as an ascending u32 (-0 folded into +0, so they tie as in OpenCV).
+inline uint32_t desc_bits(float s) {
+  s += 0.f;
+  uint32_t b;
+  std::memcpy(&b, &s, 4);
+  return (b & 0x80000000u) ? b : ~(b | 0x80000000u);
 }
 
-size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Detection* out) {
-  const size_t n = p.num_boxes, nc = p.num_classes, rs = p.row_stride;
-  if (n == 0 || nc == 0 || p.max_detections == 0) return 0;
-  const auto& d = internal::dispatch();
-  Ws w = carve(workspace, n, nc);
-  d.class_max(data + 4 * rs, n, nc, rs, w.best, w.cls, 0);
-
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (w.best[i] > p.score_threshold) w.order[m++] = static_cast<int32_t>(i);
-  const float* best = w.best;
-  std::sort(w.order, w.order + m, [best](int32_t a, int32_t b) {
-    return best[a] > best[b] || (best[a] == best[b] && a < b);
-  });
-  std::memset(w.start, 0, (nc + 1) * sizeof(int32_t));
-  for (size_t k = 0; k < m; k++) w.start[w.cls[w.order[k]] + 1]++;
-  for (size_t c = 0; c < nc; c++) w.start[c + 1] += w.start[c];
-  std::memcpy(w.cursor, w.start, nc * sizeof(int32_t));  // stable scatter into buckets
-  for (size_t k = 0; k < m; k++) w.bucket[w.cursor[w.cls[w.order[k]]]++] = w.order[k];
-
-  const LetterboxInfo& lb = p.letterbox;
-  const float sx = lb.scale_x > 0 ? 1.f / lb.scale_x : 1.f;
-  const float sy = lb.scale_y > 0 ? 1.f / lb.scale_y : 1.f;
-  const float ox = static_cast<float>(lb.offset_x), oy = static_cast<float>(lb.offset_y);
-  const bool clip = p.clip_width > 0 && p.clip_height > 0;
-  for (size_t k = 0; k < m; k++) {
-    const size_t b = static_cast<size_t>(w.bucket[k]);
+struct Decoder {
+  float sx, sy, ox, oy, cw, ch;
+  bool clip;
+  size_t rs;
+  // {x1, y1, x2, y2, area} of box b in source pixels.
+  void box(const float* data, size_t b, float* o) const {
     const float cx = data[b], cy = data[rs + b], bw = data[2 * rs + b], bh = data[3 * rs + b];
     float a = (cx - 0.5f * bw - ox) * sx, c = (cx + 0.5f * bw - ox) * sx;
     float e = (cy - 0.5f * bh - oy) * sy, f = (cy + 0.5f * bh - oy) * sy;
     if (clip) {
-      a = std::clamp(a, 0.f, p.clip_width);
-      c = std::clamp(c, 0.f, p.clip_width);
-      e = std::clamp(e, 0.f, p.clip_height);
-      f = std::clamp(f, 0.f, p.clip_height);
+      a = std::clamp(a, 0.f, cw);
+      c = std::clamp(c, 0.f, cw);
+      e = std::clamp(e, 0.f, ch);
+      f = std::clamp(f, 0.f, ch);
     }
-    w.x1[k] = a;
-    w.x2[k] = c;
-    w.y1[k] = e;
-    w.y2[k] = f;
-    w.area[k] = (c - a) * (f - e);
-    w.sup[k] = 0;
+    o[0] = a;
+    o[1] = e;
+    o[2] = c;
+    o[3] = f;
+    o[4] = (c - a) * (f - e);
   }
+};
 
-  size_t nk = 0;
+Decoder decoder(const DecodeParams& p) {
+  const LetterboxInfo& lb = p.letterbox;
+  return Decoder{lb.scale_x > 0 ? 1.f / lb.scale_x : 1.f,
+                 lb.scale_y > 0 ? 1.f / lb.scale_y : 1.f,
+                 static_cast<float>(lb.offset_x),
+                 static_cast<float>(lb.offset_y),
+                 p.clip_width,
+                 p.clip_height,
+                 p.clip_width > 0 && p.clip_height > 0,
+                 p.row_stride};
+}
+
+// Thresholded candidates as keys; class regions of the kept-box arrays. Returns m.
+size_t candidates(const DecodeParams& p, Ws& w) {
+  const size_t n = p.num_boxes, nc = p.num_classes;
+  std::memset(w.base, 0, (nc + 1) * sizeof(int32_t));
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!(w.best[i] > p.score_threshold)) continue;
+    const auto c = static_cast<uint32_t>(w.cls[i]);
+    w.key[m++] = (uint64_t(desc_bits(w.best[i])) << 32) | (c * uint32_t(n) + uint32_t(i));
+    w.base[c + 1]++;
+  }
   for (size_t c = 0; c < nc; c++) {
-    const size_t b = static_cast<size_t>(w.start[c]), e = static_cast<size_t>(w.start[c + 1]);
-    size_t kept_here = 0;
-    for (size_t i = b; i < e && kept_here < p.max_detections; i++) {
-      if (w.sup[i]) continue;
-      w.kept[nk++] = static_cast<int32_t>(i);
-      kept_here++;
-      d.iou_suppress(w.x1, w.y1, w.x2, w.y2, w.area, i, i + 1, e, p.iou_threshold, w.sup);
+    w.base[c + 1] = w.base[c] + ((w.base[c + 1] + 3) & ~3);  // whole blocks of 4 per class
+    w.nkept[c] = 0;
+  }
+  return m;
+}
+
+// Appends box o to class c's kept region; a new block of 4 starts with NaN lanes, which never
+// overlap (the NEON iou_any reads whole blocks).
+void keep(Ws& w, size_t c, const float* o) {
+  const size_t j = static_cast<size_t>(w.base[c] + w.nkept[c]);
+  if (w.nkept[c] % 4 == 0) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (size_t k = j + 1; k < j + 4; k++) w.x1[k] = w.y1[k] = w.x2[k] = w.y2[k] = w.area[k] = nan;
+  }
+  w.x1[j] = o[0];
+  w.y1[j] = o[1];
+  w.x2[j] = o[2];
+  w.y2[j] = o[3];
+  w.area[j] = o[4];
+  w.min_area[c] = w.nkept[c] == 0 ? o[4] : std::min(w.min_area[c], o[4]);
+  w.nkept[c]++;
+}
+}  // namespace
+
+size_t decode_nms_workspace_size(size_t n, size_t c) {
+  return 2 * al(n * 4) + al(n * 8) + al((c + 1) * 4) + 2 * al(c * 4) + 5 * al((n + 4 * c) * 4) + 16;
+}
+
+size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Detection* out) {
+  const size_t n = p.num_boxes, nc = p.num_classes;
+  if (n == 0 || nc == 0 || p.max_detections == 0) return 0;
+  if (uint64_t(n) * nc > 0xFFFFFFFFull) return 0;  // keys pack class * n + index in 32 bits
+  const auto& d = internal::dispatch();
+  Ws w = carve(workspace, n, nc);
+  d.class_max(data + 4 * p.row_stride, n, nc, p.row_stride, p.score_threshold, w.best, w.cls, 0);
+  const size_t m = candidates(p, w);
+  const Decoder dec = decoder(p);
+  const float thr = p.iou_threshold;
+  const bool degenerate_overlap = thr < 1.f;
+  size_t done = 0, nk = 0, batch = std::max<size_t>(2 * p.max_detections, 64);
+  while (nk < p.max_detections && done < m) {
+    const size_t t = std::min(batch, m - done);
+    if (done + t < m) std::nth_element(w.key + done, w.key + done + t, w.key + m);
+    std::sort(w.key + done, w.key + done + t);
+    for (size_t k = done; k < done + t && nk < p.max_detections; k++) {
+      const auto lo = static_cast<uint32_t>(w.key[k]);
+      const size_t c = lo / n, i = lo - c * n;
+      float o[5];
+      dec.box(data, i, o);
+      const auto b = static_cast<size_t>(w.base[c]);
+      const internal::KeptBoxes kept{w.x1 + b, w.y1 + b, w.x2 + b, w.y2 + b, w.area + b,
+                                     static_cast<size_t>(w.nkept[c])};
+      if (kept.n && degenerate_overlap && o[4] + w.min_area[c] <= float(DBL_EPSILON)) continue;
+      if (kept.n && d.iou_any(kept, o, thr)) continue;
+      keep(w, c, o);
+      out[nk++] = Detection{o[0], o[1], o[2], o[3], w.best[i], static_cast<int32_t>(c)};
     }
+    done += t;
+    batch *= 2;
   }
-  const int32_t* bucket = w.bucket;
-  const int32_t* cls = w.cls;
-  auto by_score = [best, bucket, cls](int32_t a, int32_t b) {
-    const int32_t ia = bucket[a], ib = bucket[b];
-    if (best[ia] != best[ib]) return best[ia] > best[ib];
-    if (cls[ia] != cls[ib]) return cls[ia] < cls[ib];
-    return ia < ib;
-  };
-  const size_t no = std::min(nk, p.max_detections);
-  std::partial_sort(w.kept, w.kept + no, w.kept + nk, by_score);
-  for (size_t k = 0; k < no; k++) {
-    const int32_t s = w.kept[k], b = w.bucket[s];
-    out[k] = Detection{w.x1[s], w.y1[s], w.x2[s], w.y2[s], w.best[b], w.cls[b]};
-  }
-  return no;
+  return nk;
 }
 
 }  // namespace sdk_kernels

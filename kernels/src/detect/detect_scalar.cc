@@ -1,4 +1,4 @@
-// Scalar reference: best class per box, and one IoU row of greedy NMS.
+// Scalar reference: best class per box, and the IoU test of one candidate against kept boxes.
 #include <cmath>
 
 #include "../internal.h"
@@ -6,8 +6,8 @@
 namespace sdk_kernels {
 namespace internal {
 
-void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float* best,
-                           int32_t* cls, size_t begin) {
+void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float,
+                           float* best, int32_t* cls, size_t begin) {
   for (size_t i = begin; i < n; i++) {
     float b = scores[i];
     int32_t k = 0;
@@ -20,17 +20,16 @@ void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t strid
   }
 }
 
-// suppressed[j] |= inter > thr * union, with union = (area_i + area_j) - inter.
-void f32_iou_suppress__scalar(const float* x1, const float* y1, const float* x2,
-                              const float* y2, const float* area, size_t i, size_t begin,
-                              size_t n, float thr, uint8_t* suppressed) {
-  for (size_t j = begin; j < n; j++) {
-    const float w = std::fmax(std::fmin(x2[i], x2[j]) - std::fmax(x1[i], x1[j]), 0.f);
-    const float h = std::fmax(std::fmin(y2[i], y2[j]) - std::fmax(y1[i], y1[j]), 0.f);
+// Any kept box j with inter > thr * ((area_cand + area_j) - inter)? (OpenCV drops the
+// candidate when IoU > threshold: equality keeps.)
+bool f32_iou_any__scalar(const KeptBoxes& k, const float* b, float thr) {
+  for (size_t j = 0; j < k.n; j++) {
+    const float w = std::fmax(std::fmin(k.x2[j], b[2]) - std::fmax(k.x1[j], b[0]), 0.f);
+    const float h = std::fmax(std::fmin(k.y2[j], b[3]) - std::fmax(k.y1[j], b[1]), 0.f);
     const float inter = w * h;
-    const float uni = (area[i] + area[j]) - inter;
-    if (inter > thr * uni) suppressed[j] = 1;
+    if (inter > thr * ((k.area[j] + b[4]) - inter)) return true;
   }
+  return false;
 }
 
 }  // namespace internal

@@ -96,9 +96,9 @@ size_t f32_topk__neon(const float* x, size_t n, size_t k, int32_t* idx, float* v
     for (; i + 4 <= n; i += 4, iv = vaddq_s32(iv, vdupq_n_s32(4))) {
       const float32x4_t v = vld1q_f32(x + i);
       const uint32x4_t after =
-          vorrq_u32(vcltq_f32(v, pvv), vandq_u32(vceqq_f32(v, pvv), vcgtq_s32(iv, piv)));
+          vorrq_u32(cltq_f32(v, pvv), vandq_u32(ceqq_f32(v, pvv), vcgtq_s32(iv, piv)));
       const uint32x4_t take =
-          vandq_u32(after, vorrq_u32(vcgtq_f32(v, bv), vceqq_s32(bi, vdupq_n_s32(-1))));
+          vandq_u32(after, vorrq_u32(cgtq_f32(v, bv), vceqq_s32(bi, vdupq_n_s32(-1))));
       bv = vbslq_f32(take, v, bv);
       bi = vbslq_s32(take, iv, bi);
     }
