@@ -196,7 +196,8 @@ def test_nv12_agrees_with_opencv_on_real_photos(fmt: k.PixelFormat) -> None:
 
     code = cv2.COLOR_YUV2RGB_NV21 if fmt == "nv21" else cv2.COLOR_YUV2RGB_NV12
     worst = []
-    for name, bgr in zip(PHOTOS, load_photos(tuple(("skimage", f"data/{p}") for p in PHOTOS))):
+    photos = load_photos(tuple(("skimage", f"data/{p}") for p in PHOTOS))
+    for name, bgr in zip(PHOTOS, photos, strict=True):
         h, w = bgr.shape[0] // 2 * 2, bgr.shape[1] // 2 * 2
         img = _nv12(np.ascontiguousarray(bgr[:h, :w]), fmt == "nv21")
         for size in ((224, 224), (320, 240)):

@@ -119,20 +119,39 @@ SDK_INLINE float32x4_t fma_lane(float32x4_t x, const Norm& n) {
 #endif
 }
 
-// Lanes 0-3 of h to `a` (channel kA), lanes 4-7 to `b` (channel kB): 2^23 + h by a zip with
-// 0x4B00, then one FMA.
-template <int kA, int kB, typename T>
-SDK_INLINE void out8(T* a, T* b, uint16x8_t h, const Norm& n, float32x4_t qs) {
+// 2^23 + h of lanes 0-3 (channel kA) and 4-7 (channel kB), then the FMA: two float vectors.
+struct F32x2 {
+  float32x4_t lo, hi;
+};
+template <int kA, int kB>
+SDK_INLINE F32x2 cvt8(uint16x8_t h, const Norm& n) {
   const uint16x8_t m = vdupq_n_u16(kMagicBits >> 16);
 #if defined(__aarch64__)
-  const float32x4_t lo = vreinterpretq_f32_u16(vzip1q_u16(h, m));
-  const float32x4_t hi = vreinterpretq_f32_u16(vzip2q_u16(h, m));
+  return {fma_lane<kA>(vreinterpretq_f32_u16(vzip1q_u16(h, m)), n),
+          fma_lane<kB>(vreinterpretq_f32_u16(vzip2q_u16(h, m)), n)};
 #else
   const uint16x8x2_t z = vzipq_u16(h, m);
-  const float32x4_t lo = vreinterpretq_f32_u16(z.val[0]), hi = vreinterpretq_f32_u16(z.val[1]);
+  return {fma_lane<kA>(vreinterpretq_f32_u16(z.val[0]), n),
+          fma_lane<kB>(vreinterpretq_f32_u16(z.val[1]), n)};
 #endif
-  store4(a, fma_lane<kA>(lo, n), qs);
-  store4(b, fma_lane<kB>(hi, n), qs);
+}
+
+// Lanes 0-3 of h to `a` (channel kA), lanes 4-7 to `b` (channel kB).
+template <int kA, int kB, typename T>
+SDK_INLINE void out8(T* a, T* b, uint16x8_t h, const Norm& n, float32x4_t qs) {
+  const F32x2 f = cvt8<kA, kB>(h, n);
+  store4(a, f.lo, qs);
+  store4(b, f.hi, qs);
+}
+
+// 8 consecutive outputs of one channel.
+SDK_INLINE void store8(float* p, float32x4_t a, float32x4_t b, float32x4_t) {
+  vst1q_f32(p, a);  // one stp with the pointers the loops advance
+  vst1q_f32(p + 4, b);
+}
+SDK_INLINE void store8(int8_t* p, float32x4_t a, float32x4_t b, float32x4_t qs) {
+  store4(p, a, qs);
+  store4(p + 4, b, qs);
 }
 
 SDK_INLINE VWeights vweights(uint32_t wy) {
@@ -167,7 +186,8 @@ void packed3(const PackedRow& r) {
     const uint8x16_t sh = vdupq_n_u8(static_cast<uint8_t>(back));
     const uint8x16_t g01 = vaddq_u8(vld1q_u8(r.gidx[0]), sh);
     const uint8x16_t g2a = vaddq_u8(vld1q_u8(r.gidx[1]), sh), g2b = vaddq_u8(vld1q_u8(r.gidx[2]), sh);
-    for (; i < end; i += 8) {
+    T *p0 = o0 + i, *p1 = o1 + i, *p2 = o2 + i;
+    for (; i < end; i += 8, p0 += 8, p1 += 8, p2 += 8) {
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_BEGIN("packed3");
       const uint32_t* const o = xofs + i;
       const Table4 a0 = load4(row0, o), b0 = load4(row0, o + 4);
@@ -183,9 +203,10 @@ void packed3(const PackedRow& r) {
       const uint16x8_t ha = hblend(vblend16<kWy0>(pa0, pa1, vw), vld1q_s16(w), two);
       const uint16x8_t hb = hblend(vblend16<kWy0>(pb0, pb1, vw), vld1q_s16(w + 8), two);
       const uint16x8_t hc = hblend(vblend16<kWy0>(pc0, pc1, vw), vld1q_s16(w + 16), two);
-      out8<0, 1>(o0 + i, o1 + i, ha, nk, qs);          // channels 0, 1 of pixels 0-3
-      out8<0, 1>(o0 + i + 4, o1 + i + 4, hb, nk, qs);  // channels 0, 1 of pixels 4-7
-      out8<2, 2>(o2 + i, o2 + i + 4, hc, nk, qs);      // channel 2 of pixels 0-7
+      const F32x2 fa = cvt8<0, 1>(ha, nk), fb = cvt8<0, 1>(hb, nk), fc = cvt8<2, 2>(hc, nk);
+      store8(p0, fa.lo, fb.lo, qs);  // channel 0: pixels 0-3 from ha, 4-7 from hb
+      store8(p1, fa.hi, fb.hi, qs);
+      store8(p2, fc.lo, fc.hi, qs);
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_END();
     }
   };
@@ -235,10 +256,21 @@ struct Rgb16 {
   uint8x16_t r, g, b;
 };
 
+// The YuvModel in registers: q[0..4] (CY, CVR, CUG, CVG, CUB) in lanes 0-4 of one register
+// (aarch64 multiplies by lane), yoff and 0x80 per byte.
 struct YuvConst {
   uint8x16_t yoff, k80;
-  int16x8_t cy, cvr, cug, cvg, cub;
+  int16x8_t q;
 };
+
+template <int kLane>
+SDK_INLINE int16x8_t qrdmulh_k(int16x8_t x, const YuvConst& k) {
+#if defined(__aarch64__)
+  return vqrdmulhq_laneq_s16(x, k.q, kLane);
+#else
+  return vqrdmulhq_s16(x, vdupq_n_s16(vgetq_lane_s16(k.q, kLane)));
+#endif
+}
 
 SDK_INLINE uint8x16_t narrow6(int16x8_t lo, int16x8_t hi) {
 #if defined(__aarch64__)
@@ -248,27 +280,30 @@ SDK_INLINE uint8x16_t narrow6(int16x8_t lo, int16x8_t hi) {
 #endif
 }
 
-// 16 taps Y, U, V -> R, G, B (internal.h, YuvModel), low and high 8 lanes alike.
+// 8 taps (one half of 16) -> R, G, B as s16 in 1/64 steps: yw = Y' << 7, u7 = U' << 7,
+// u8 = U' << 8, v7 = V' << 7.
+struct Rgb8 {
+  int16x8_t r, g, b;
+};
+SDK_INLINE Rgb8 yuv_half(int16x8_t yw, int16x8_t u7, int16x8_t u8, int16x8_t v7, const YuvConst& k) {
+  const int16x8_t yy = qrdmulh_k<0>(yw, k);
+  return {vqaddq_s16(yy, qrdmulh_k<1>(v7, k)),
+          vqaddq_s16(vqaddq_s16(yy, qrdmulh_k<2>(u7, k)), qrdmulh_k<3>(v7, k)),
+          vqaddq_s16(yy, qrdmulh_k<4>(u8, k))};
+}
+
+// 16 taps Y, U, V -> R, G, B (internal.h, YuvModel).
 SDK_INLINE Rgb16 yuv_to_rgb(uint8x16_t y, uint8x16_t u, uint8x16_t v, const YuvConst& k) {
   const uint8x16_t yp = vqsubq_u8(y, k.yoff);
   const int8x16_t us = vreinterpretq_s8_u8(veorq_u8(u, k.k80));
   const int8x16_t vs = vreinterpretq_s8_u8(veorq_u8(v, k.k80));
-  int16x8_t yy[2], u7[2], u8[2], v7[2];
-  yy[0] = vqrdmulhq_s16(vreinterpretq_s16_u16(vshll_n_u8(vget_low_u8(yp), 7)), k.cy);
-  yy[1] = vqrdmulhq_s16(vreinterpretq_s16_u16(vshll_n_u8(vget_high_u8(yp), 7)), k.cy);
-  u7[0] = vshll_n_s8(vget_low_s8(us), 7);
-  u7[1] = vshll_n_s8(vget_high_s8(us), 7);
-  u8[0] = vshll_n_s8(vget_low_s8(us), 8);
-  u8[1] = vshll_n_s8(vget_high_s8(us), 8);
-  v7[0] = vshll_n_s8(vget_low_s8(vs), 7);
-  v7[1] = vshll_n_s8(vget_high_s8(vs), 7);
-  int16x8_t r[2], g[2], b[2];
-  for (int h = 0; h < 2; h++) {
-    r[h] = vqaddq_s16(yy[h], vqrdmulhq_s16(v7[h], k.cvr));
-    g[h] = vqaddq_s16(vqaddq_s16(yy[h], vqrdmulhq_s16(u7[h], k.cug)), vqrdmulhq_s16(v7[h], k.cvg));
-    b[h] = vqaddq_s16(yy[h], vqrdmulhq_s16(u8[h], k.cub));
-  }
-  return {narrow6(r[0], r[1]), narrow6(g[0], g[1]), narrow6(b[0], b[1])};
+  const Rgb8 lo = yuv_half(vreinterpretq_s16_u16(vshll_n_u8(vget_low_u8(yp), 7)),
+                           vshll_n_s8(vget_low_s8(us), 7), vshll_n_s8(vget_low_s8(us), 8),
+                           vshll_n_s8(vget_low_s8(vs), 7), k);
+  const Rgb8 hi = yuv_half(vreinterpretq_s16_u16(vshll_n_u8(vget_high_u8(yp), 7)),
+                           vshll_n_s8(vget_high_s8(us), 7), vshll_n_s8(vget_high_s8(us), 8),
+                           vshll_n_s8(vget_high_s8(vs), 7), k);
+  return {narrow6(lo.r, hi.r), narrow6(lo.g, hi.g), narrow6(lo.b, hi.b)};
 }
 
 // Y taps of pixel p at bytes 0 (left) and 1 (right) of its 16-byte load.
@@ -303,8 +338,8 @@ void nv12_tail(const Nv12Row& r, size_t i) {
 template <typename T, bool kWy0>
 void nv12_rows(const Nv12Row& r) {
   const YuvModel& m = r.yuv;
-  const YuvConst k{vdupq_n_u8(m.yoff), vdupq_n_u8(0x80), vdupq_n_s16(m.q[0]), vdupq_n_s16(m.q[1]),
-                   vdupq_n_s16(m.q[2]), vdupq_n_s16(m.q[3]), vdupq_n_s16(m.q[4])};
+  const int16_t q8[8] = {m.q[0], m.q[1], m.q[2], m.q[3], m.q[4], 0, 0, 0};
+  const YuvConst k{vdupq_n_u8(m.yoff), vdupq_n_u8(0x80), vld1q_s16(q8)};
   const uint8x16_t one = vdupq_n_u8(1);
   const VWeights vw = vweights(r.wy);
   const uint16x8_t two = vdupq_n_u16(2);
