@@ -45,7 +45,10 @@ CASES: dict[str, str] = {
     "nv12": "1920x1080 NV12 -> 224x224 RGB f32 CHW (mean/std)",
     "nms": "decode + NMS, 8000 boxes, 80 classes",
 }
-TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_200_000, "nms": 10_000_000}
+# nv12: the model that agrees with OpenCV converts all four taps of every output pixel (the
+# old 1.2 M model converted once per pixel and disagreed by up to 61 u8 steps); the
+# equal-output OpenCV pipeline (opencv-full-frame) costs ~16.7 M.
+TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_700_000, "nms": 10_000_000}
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
 BASELINE_CALLS: dict[str, int] = {"bgr": 8, "nv12": 8, "nms": 2}

@@ -144,16 +144,6 @@ SDK_INLINE void out8(T* a, T* b, uint16x8_t h, const Norm& n, float32x4_t qs) {
   store4(b, f.hi, qs);
 }
 
-// 8 consecutive outputs of one channel.
-SDK_INLINE void store8(float* p, float32x4_t a, float32x4_t b, float32x4_t) {
-  vst1q_f32(p, a);  // one stp with the pointers the loops advance
-  vst1q_f32(p + 4, b);
-}
-SDK_INLINE void store8(int8_t* p, float32x4_t a, float32x4_t b, float32x4_t qs) {
-  store4(p, a, qs);
-  store4(p + 4, b, qs);
-}
-
 SDK_INLINE VWeights vweights(uint32_t wy) {
   return {vdupq_n_u8(static_cast<uint8_t>(256 - wy)), vdupq_n_u8(static_cast<uint8_t>(wy))};
 }
@@ -186,8 +176,7 @@ void packed3(const PackedRow& r) {
     const uint8x16_t sh = vdupq_n_u8(static_cast<uint8_t>(back));
     const uint8x16_t g01 = vaddq_u8(vld1q_u8(r.gidx[0]), sh);
     const uint8x16_t g2a = vaddq_u8(vld1q_u8(r.gidx[1]), sh), g2b = vaddq_u8(vld1q_u8(r.gidx[2]), sh);
-    T *p0 = o0 + i, *p1 = o1 + i, *p2 = o2 + i;
-    for (; i < end; i += 8, p0 += 8, p1 += 8, p2 += 8) {
+    for (; i < end; i += 8) {
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_BEGIN("packed3");
       const uint32_t* const o = xofs + i;
       const Table4 a0 = load4(row0, o), b0 = load4(row0, o + 4);
@@ -203,10 +192,9 @@ void packed3(const PackedRow& r) {
       const uint16x8_t ha = hblend(vblend16<kWy0>(pa0, pa1, vw), vld1q_s16(w), two);
       const uint16x8_t hb = hblend(vblend16<kWy0>(pb0, pb1, vw), vld1q_s16(w + 8), two);
       const uint16x8_t hc = hblend(vblend16<kWy0>(pc0, pc1, vw), vld1q_s16(w + 16), two);
-      const F32x2 fa = cvt8<0, 1>(ha, nk), fb = cvt8<0, 1>(hb, nk), fc = cvt8<2, 2>(hc, nk);
-      store8(p0, fa.lo, fb.lo, qs);  // channel 0: pixels 0-3 from ha, 4-7 from hb
-      store8(p1, fa.hi, fb.hi, qs);
-      store8(p2, fc.lo, fc.hi, qs);
+      out8<0, 1>(o0 + i, o1 + i, ha, nk, qs);          // channels 0, 1 of pixels 0-3
+      out8<0, 1>(o0 + i + 4, o1 + i + 4, hb, nk, qs);  // channels 0, 1 of pixels 4-7
+      out8<2, 2>(o2 + i, o2 + i + 4, hc, nk, qs);      // channel 2 of pixels 0-7
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_END();
     }
   };
