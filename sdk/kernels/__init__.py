@@ -107,6 +107,22 @@ def _fmt(fmt: str) -> int:
     return FORMATS[fmt]
 
 
+def _kernel_args(
+    img: npt.NDArray[np.uint8],
+    fmt: str,
+    size: tuple[int, int] | int,
+    mean: float | Sequence[float],
+    norm: float | Sequence[float],
+    letterbox: bool,
+    pad: int,
+    swap_rb: bool,
+) -> tuple[object, ...]:
+    """The leading arguments of _kernels.preprocess_f32 / preprocess_s8."""
+    w, h = _size(size)
+    rgb_out = _SOURCE_RGB.get(fmt, False) != swap_rb
+    return (img, _fmt(fmt), w, h, rgb_out, _triple("mean", mean), _triple("norm", norm), letterbox, pad)
+
+
 def _full_range(yuv_range: str) -> bool:
     if yuv_range not in ("limited", "full"):
         raise ValueError(f"yuv_range: expected 'limited' or 'full', got {yuv_range!r}")
@@ -147,21 +163,8 @@ def preprocess(
     takes the chroma of its 2x2 block and is converted and clamped before the resize, so the
     result is ``cv2.resize(cv2.cvtColor(img, COLOR_YUV2RGB_NV12))`` within 2 u8 steps.
     """
-    k = _k()
-    w, h = _size(size)
-    rgb_out = _SOURCE_RGB.get(fmt, False) != swap_rb
-    out, info = k.preprocess_f32(
-        img,
-        _fmt(fmt),
-        w,
-        h,
-        rgb_out,
-        _triple("mean", mean),
-        _triple("norm", norm),
-        letterbox,
-        pad,
-        _full_range(yuv_range),
-    )
+    args = _kernel_args(img, fmt, size, mean, norm, letterbox, pad, swap_rb)
+    out, info = _k().preprocess_f32(*args, _full_range(yuv_range))
     return out, LetterboxInfo(*info)
 
 
@@ -179,22 +182,8 @@ def preprocess_int8(
 ) -> tuple[npt.NDArray[np.int8], LetterboxInfo]:
     """As :func:`preprocess`, then quantised for an int8 input blob:
     ``clip(round_half_away_from_zero(v * input_scale), -127, 127)``."""
-    k = _k()
-    w, h = _size(size)
-    rgb_out = _SOURCE_RGB.get(fmt, False) != swap_rb
-    out, info = k.preprocess_s8(
-        img,
-        _fmt(fmt),
-        w,
-        h,
-        rgb_out,
-        _triple("mean", mean),
-        _triple("norm", norm),
-        letterbox,
-        pad,
-        float(input_scale),
-        _full_range(yuv_range),
-    )
+    args = _kernel_args(img, fmt, size, mean, norm, letterbox, pad, swap_rb)
+    out, info = _k().preprocess_s8(*args, float(input_scale), _full_range(yuv_range))
     return out, LetterboxInfo(*info)
 
 

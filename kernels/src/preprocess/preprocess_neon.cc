@@ -148,6 +148,21 @@ SDK_INLINE VWeights vweights(uint32_t wy) {
   return {vdupq_n_u8(static_cast<uint8_t>(256 - wy)), vdupq_n_u8(static_cast<uint8_t>(wy))};
 }
 
+// What every row loop holds: blend weights, the 2 of the mla, ks/kb, int8 scale, outputs.
+template <typename T>
+struct RowConst {
+  VWeights vw;
+  uint16x8_t two;
+  Norm nk;
+  float32x4_t qs;
+  T* o[3];
+};
+template <typename T, typename Row>
+SDK_INLINE RowConst<T> row_const(const Row& r) {
+  return {vweights(r.wy), vdupq_n_u16(2), norm3(r.ks, r.kb), vdupq_n_f32(r.qscale),
+          {static_cast<T*>(r.out[0]), static_cast<T*>(r.out[1]), static_cast<T*>(r.out[2])}};
+}
+
 // ------------------------------------------------------------------ packed formats
 
 template <typename T>
@@ -163,13 +178,8 @@ template <typename T, bool kWy0>
 void packed3(const PackedRow& r) {
   const uint32_t* const xofs = r.xofs;
   const int16_t* const wx = r.wx;
-  const VWeights vw = vweights(r.wy);
-  const uint16x8_t two = vdupq_n_u16(2);
-  const Norm nk = norm3(r.ks, r.kb);
-  const float32x4_t qs = vdupq_n_f32(r.qscale);
-  T* const o0 = static_cast<T*>(r.out[0]);
-  T* const o1 = static_cast<T*>(r.out[1]);
-  T* const o2 = static_cast<T*>(r.out[2]);
+  const RowConst<T> c = row_const<T>(r);
+  T *const o0 = c.o[0], *const o1 = c.o[1], *const o2 = c.o[2];
   size_t i = 0;
   auto blocks = [&](size_t end, size_t back) __attribute__((always_inline)) {
     const uint8_t *const row0 = r.row0 - back, *const row1 = r.row1 - back;
@@ -189,12 +199,12 @@ void packed3(const PackedRow& r) {
         pc1 = tbx4(tbl4(a1, g2a), b1, g2b);
       }
       const int16_t* const w = wx + 3 * i;  // block i / 8 of kWxBlock
-      const uint16x8_t ha = hblend(vblend16<kWy0>(pa0, pa1, vw), vld1q_s16(w), two);
-      const uint16x8_t hb = hblend(vblend16<kWy0>(pb0, pb1, vw), vld1q_s16(w + 8), two);
-      const uint16x8_t hc = hblend(vblend16<kWy0>(pc0, pc1, vw), vld1q_s16(w + 16), two);
-      out8<0, 1>(o0 + i, o1 + i, ha, nk, qs);          // channels 0, 1 of pixels 0-3
-      out8<0, 1>(o0 + i + 4, o1 + i + 4, hb, nk, qs);  // channels 0, 1 of pixels 4-7
-      out8<2, 2>(o2 + i, o2 + i + 4, hc, nk, qs);      // channel 2 of pixels 0-7
+      const uint16x8_t ha = hblend(vblend16<kWy0>(pa0, pa1, c.vw), vld1q_s16(w), c.two);
+      const uint16x8_t hb = hblend(vblend16<kWy0>(pb0, pb1, c.vw), vld1q_s16(w + 8), c.two);
+      const uint16x8_t hc = hblend(vblend16<kWy0>(pc0, pc1, c.vw), vld1q_s16(w + 16), c.two);
+      out8<0, 1>(o0 + i, o1 + i, ha, c.nk, c.qs);          // channels 0, 1 of pixels 0-3
+      out8<0, 1>(o0 + i + 4, o1 + i + 4, hb, c.nk, c.qs);  // channels 0, 1 of pixels 4-7
+      out8<2, 2>(o2 + i, o2 + i + 4, hc, c.nk, c.qs);      // channel 2 of pixels 0-7
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_END();
     }
   };
@@ -205,11 +215,8 @@ void packed3(const PackedRow& r) {
 
 template <typename T, bool kWy0>
 void packed1(const PackedRow& r) {
-  const VWeights vw = vweights(r.wy);
-  const uint16x8_t two = vdupq_n_u16(2);
-  const Norm nk = norm3(r.ks, r.kb);
-  const float32x4_t qs = vdupq_n_f32(r.qscale);
-  T* const o0 = static_cast<T*>(r.out[0]);
+  const RowConst<T> c = row_const<T>(r);
+  T* const o0 = c.o[0];
   size_t i = 0;
   auto blocks = [&](size_t end, size_t back) __attribute__((always_inline)) {
     const uint8x16_t sh = vdupq_n_u8(static_cast<uint8_t>(back));
@@ -217,8 +224,8 @@ void packed1(const PackedRow& r) {
     for (; i < end; i += 8) {
       const uint8x16_t p0 = taps8(r.row0 - back, r.xofs + i, ga, gb);
       const uint8x16_t p1 = kWy0 ? p0 : taps8(r.row1 - back, r.xofs + i, ga, gb);
-      const uint16x8_t h = hblend(vblend16<kWy0>(p0, p1, vw), vld1q_s16(r.wx + 3 * i + 16), two);
-      out8<0, 0>(o0 + i, o0 + i + 4, h, nk, qs);
+      const uint16x8_t h = hblend(vblend16<kWy0>(p0, p1, c.vw), vld1q_s16(r.wx + 3 * i + 16), c.two);
+      out8<0, 0>(o0 + i, o0 + i + 4, h, c.nk, c.qs);
     }
   };
   blocks(r.fast, 0);
@@ -329,13 +336,8 @@ void nv12_rows(const Nv12Row& r) {
   const int16_t q8[8] = {m.q[0], m.q[1], m.q[2], m.q[3], m.q[4], 0, 0, 0};
   const YuvConst k{vdupq_n_u8(m.yoff), vdupq_n_u8(0x80), vld1q_s16(q8)};
   const uint8x16_t one = vdupq_n_u8(1);
-  const VWeights vw = vweights(r.wy);
-  const uint16x8_t two = vdupq_n_u16(2);
-  const Norm nk = norm3(r.ks, r.kb);
-  const float32x4_t qs = vdupq_n_f32(r.qscale);
-  T* const oR = static_cast<T*>(r.out[0]);
-  T* const oG = static_cast<T*>(r.out[1]);
-  T* const oB = static_cast<T*>(r.out[2]);
+  const RowConst<T> c = row_const<T>(r);
+  T *const oR = c.o[0], *const oG = c.o[1], *const oB = c.o[2];
   size_t i = 0;
   auto blocks = [&](size_t end, size_t yback, size_t cback) __attribute__((always_inline)) {
     const uint8x16_t ya = vaddq_u8(vld1q_u8(kYa), vdupq_n_u8(static_cast<uint8_t>(yback)));
@@ -352,9 +354,9 @@ void nv12_rows(const Nv12Row& r) {
       const Rgb16 p0 = nv12_taps(r.y0 - yback, r.c0 - cback, yo, co, ci, ya, yb, k);
       const Rgb16 p1 = kWy0 ? p0 : nv12_taps(r.y1 - yback, r.c1 - cback, yo, co, ci, ya, yb, k);
       const int16x8_t w = vld1q_s16(r.wx + 3 * i + 16);
-      out8<0, 0>(oR + i, oR + i + 4, hblend(vblend16<kWy0>(p0.r, p1.r, vw), w, two), nk, qs);
-      out8<1, 1>(oG + i, oG + i + 4, hblend(vblend16<kWy0>(p0.g, p1.g, vw), w, two), nk, qs);
-      out8<2, 2>(oB + i, oB + i + 4, hblend(vblend16<kWy0>(p0.b, p1.b, vw), w, two), nk, qs);
+      out8<0, 0>(oR + i, oR + i + 4, hblend(vblend16<kWy0>(p0.r, p1.r, c.vw), w, c.two), c.nk, c.qs);
+      out8<1, 1>(oG + i, oG + i + 4, hblend(vblend16<kWy0>(p0.g, p1.g, c.vw), w, c.two), c.nk, c.qs);
+      out8<2, 2>(oB + i, oB + i + 4, hblend(vblend16<kWy0>(p0.b, p1.b, c.vw), w, c.two), c.nk, c.qs);
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_END();
     }
   };
