@@ -7,8 +7,8 @@ Tolerances (u8 units, multiplied by |norm|):
 - NV12/NV21: the equal-output OpenCV pipeline is ``cv2.resize(cv2.cvtColor(img,
   COLOR_YUV2RGB_NV12), INTER_LINEAR)`` (convert every pixel with the chroma of its 2x2 block,
   clamp, then resize). Resizing the planes first and converting the small planes (the bench's
-  cheapest OpenCV row) is not equal: it differs from this by up to 77-134 u8 steps at colour
-  edges of these photos. On real photos (scikit-image's colour photos as NV12) the kernel is
+  cheapest OpenCV row) is not equal: it differs from this by 15-134 u8 steps (max per photo)
+  at colour edges of these photos. On real photos (scikit-image's colour photos as NV12) the kernel is
   within TOL_NV12_CV2 = 2.0 of it (measured max 1.45-1.67, mean 0.18-0.27 per photo).
 - NV12/NV21 vs ``_nv12_model``, a float64 model of that OpenCV pipeline written independently
   of the kernel, on any image, limited and full range: 1.09 (derived in
