@@ -17,7 +17,7 @@ struct Prepared {
 
 Prepared prepare(const py::array& img, int fmt, int out_w, int out_h, bool rgb_out,
                  const std::array<float, 3>& mean, const std::array<float, 3>& norm, bool letterbox,
-                 int pad) {
+                 int pad, bool full_range) {
   if (fmt < 0 || fmt > 5) fail("fmt", "0..5 (BGR, RGB, RGBA, GRAY, NV12, NV21)", std::to_string(fmt));
   const auto f = static_cast<PixelFormat>(fmt);
   require_dtype<uint8_t>(img, "img", "uint8");
@@ -60,6 +60,7 @@ Prepared prepare(const py::array& img, int fmt, int out_w, int out_h, bool rgb_o
   }
   r.p.letterbox = letterbox;
   r.p.pad = static_cast<uint8_t>(pad);
+  r.p.yuv_full_range = full_range;
   if (const char* e = sdk_kernels::check_preprocess(r.im, r.p)) fail("preprocess", "valid arguments", e);
   r.oc = sdk_kernels::preprocess_out_channels(r.im);
   return r;
@@ -72,8 +73,8 @@ py::tuple info_tuple(const sdk_kernels::LetterboxInfo& li) {
 
 py::tuple preprocess_f32(const py::array& img, int fmt, int out_w, int out_h, bool rgb_out,
                          const std::array<float, 3>& mean, const std::array<float, 3>& norm,
-                         bool letterbox, int pad) {
-  const Prepared r = prepare(img, fmt, out_w, out_h, rgb_out, mean, norm, letterbox, pad);
+                         bool letterbox, int pad, bool full_range) {
+  const Prepared r = prepare(img, fmt, out_w, out_h, rgb_out, mean, norm, letterbox, pad, full_range);
   py::array_t<float> out({r.oc, out_h, out_w});
   float* dst = out.mutable_data();
   sdk_kernels::LetterboxInfo li{};
@@ -86,8 +87,8 @@ py::tuple preprocess_f32(const py::array& img, int fmt, int out_w, int out_h, bo
 
 py::tuple preprocess_s8(const py::array& img, int fmt, int out_w, int out_h, bool rgb_out,
                         const std::array<float, 3>& mean, const std::array<float, 3>& norm,
-                        bool letterbox, int pad, float input_scale) {
-  const Prepared r = prepare(img, fmt, out_w, out_h, rgb_out, mean, norm, letterbox, pad);
+                        bool letterbox, int pad, float input_scale, bool full_range) {
+  const Prepared r = prepare(img, fmt, out_w, out_h, rgb_out, mean, norm, letterbox, pad, full_range);
   if (!(input_scale > 0.f)) fail("input_scale", "a positive float", std::to_string(input_scale));
   py::array_t<int8_t> out({r.oc, out_h, out_w});
   int8_t* dst = out.mutable_data();
@@ -104,12 +105,12 @@ py::tuple preprocess_s8(const py::array& img, int fmt, int out_w, int out_h, boo
 void register_preprocess(py::module_& m) {
   m.def("preprocess_f32", &preprocess_f32, py::arg("img"), py::arg("fmt"), py::arg("out_w"),
         py::arg("out_h"), py::arg("rgb_out"), py::arg("mean"), py::arg("norm"),
-        py::arg("letterbox"), py::arg("pad"),
+        py::arg("letterbox"), py::arg("pad"), py::arg("full_range") = false,
         "u8 image -> bilinear resize (+letterbox) -> channel order -> (x - mean) * norm -> CHW "
-        "float32. Returns (array, (scale_x, scale_y, offset_x, offset_y, resized_w, resized_h)).");
+        "float32. NV12/NV21: BT.601 limited range as OpenCV, or full range (full_range). Returns (array, (scale_x, scale_y, offset_x, offset_y, resized_w, resized_h)).");
   m.def("preprocess_s8", &preprocess_s8, py::arg("img"), py::arg("fmt"), py::arg("out_w"),
         py::arg("out_h"), py::arg("rgb_out"), py::arg("mean"), py::arg("norm"),
-        py::arg("letterbox"), py::arg("pad"), py::arg("input_scale"),
+        py::arg("letterbox"), py::arg("pad"), py::arg("input_scale"), py::arg("full_range") = false,
         "As preprocess_f32, then int8: clamp(round_half_away(v * input_scale), -127, 127).");
 }
 

@@ -11,61 +11,95 @@
 namespace sdk_kernels {
 namespace internal {
 
-// Output pixels per column chunk: the x tables of one chunk live on the stack.
+// Output pixels per column chunk: the x tables of one chunk live on the stack (multiple of 8).
 constexpr size_t kChunk = 256;
 
-// Fixed point of the bilinear resize (the specification, shared by every variant):
-//   vertical:   v   = (r0 << 8) + (r1 - r0) * wy          wy in [0, 255], u16, exact
-//   horizontal: acc = vL * wl + vR * wr                    wl + wr = 32768, u32, exact
-//   output:     out = fma(float(acc), ks, kb)              ks = norm / 2^23, kb = -mean * norm
+// Fixed point of the bilinear resize (the specification, shared by every variant). Per output
+// pixel and channel, with a/b the left/right tap of the top row and c/d of the bottom row (u8):
+//   vertical:   vL = a * (256 - wy) + c * wy,  vR = b * (256 - wy) + d * wy     u16, exact
+//               (wy in [0, 255]: round(fy * 2^8); vL/vR are the value in 1/256 u8 steps)
+//   horizontal: h  = vL + 2 * qrdmulh(hsub(vL, vR), nwx)                        u16
+//               hsub(p, q) = floor((p - q) / 2) (s16), qrdmulh(x, w) = (2 x w + 2^15) >> 16
+//               (NEON vqrdmulh), nwx = -round(fx * 2^15) in [-32768, 0]; h lies in
+//               [H - 1, H + 2] of the exact H = vL + (vR - vL) fx, never below 0 (derivation
+//               in test/preprocess_test.cc)
+//   output:     out = fma(2^23 + h, ks, kb)      2^23 + h is exact: the float whose bits are
+//               0x4B000000 | h (NEON: one zip with 0x4B00); ks = norm / 256,
+//               kb = -mean * norm - 2^23 * ks (rounded once)
+// The normalisation rides in the FMA that also undoes the 2^23 of the conversion.
 constexpr int kWyBits = 8;
 constexpr int kWxBits = 15;
-constexpr float kAccScale = 1.0f / float(1 << (kWyBits + kWxBits));
+constexpr float kMagic = 8388608.f;  // 2^23
+constexpr uint32_t kMagicBits = 0x4B000000u;
+
+// Horizontal weights of a chunk, in blocks of 8 output pixels j = 0..7, 24 int16 each:
+//   [w0..w3 w0..w3 | w4..w7 w4..w7 | w0..w7]
+// (the first two halves weight the two 3-channel groups of the NEON packed kernel, the last
+// every other case); the scalar reference reads the last copy.
+constexpr size_t kWxBlock = 24;
+inline size_t wx_index(size_t i) { return (i >> 3) * kWxBlock + 16 + (i & 7); }
 
 // One output row (or part of it) of a packed-format source (GRAY, BGR, RGB, RGBA).
 struct PackedRow {
   size_t n;                  // output pixels
-  size_t fast;               // leading pixels (multiple of 4) whose 8-byte loads stay in the row
+  size_t fast;               // leading pixels (multiple of 8) whose 8-byte loads stay in the row
+  size_t fast_back;          // then, up to here (multiple of 8), the NEON loads end `back`
+  size_t back;               // bytes after the left tap's pair: 8 - 2 cn (0 for RGBA)
   const uint8_t* row0;       // source rows sy and sy + 1 (may be equal)
   const uint8_t* row1;
   uint32_t wy;               // weight of row1, 0..255
-  size_t row_bytes;          // valid bytes per source row (width * cn)
   size_t cn;                 // bytes per source pixel
   const uint32_t* xofs;      // byte offset of the left source pixel, per output pixel
-  const uint16_t* wx;        // blocks of 4 pixels: [wl0 wl1 wl2 wl3 wr0 wr1 wr2 wr3]
+  const int16_t* wx;         // negated Q15 weight of the right pixel, blocks of kWxBlock
   size_t out_c;              // 1 or 3
   uint32_t src_ch[3];        // source byte within the pixel for each output channel
+  // NEON gather (tbl) indices, built once per call by the driver from cn/src_ch: [0] the
+  // left/right taps of output channels 0 and 1 of 4 pixels, [1]/[2] channel 2 (GRAY: 0) of
+  // pixels 0-3 / 4-7 of a block of 8 (tbl, then tbx). The scalar reference ignores them.
+  uint8_t gidx[3][16];
   float ks[3], kb[3];
   float qscale;              // int8 variant only
   void* out[3];              // per output channel: first output element (float or int8)
 };
 
-// One output row of an NV12/NV21 source: Y bilinear at full resolution, chroma bilinear on
-// the half-resolution plane, then BT.601 limited range (OpenCV's coefficients), clamped to
-// [0, 255] and normalised, all folded into per-channel constants:
-//   out_c = clamp(fma(V, kv, fma(U, ku, fma(Y, ky, k0))), lo, hi)
-struct Nv12Row {
-  size_t n;
-  size_t fast;               // leading pixels (multiple of 4): Y pair and chroma quad in the row
-  const uint8_t* y0;
-  const uint8_t* y1;
-  uint32_t wy;
-  size_t y_bytes;
-  const uint32_t* yofs;      // byte offset of the left Y sample
-  const uint16_t* ywx;       // interleaved per pixel: [wl0 wr0 wl1 wr1 ...]
-  const uint8_t* c0;
-  const uint8_t* c1;
-  uint32_t wc;
-  size_t c_bytes;
-  const uint32_t* cofs;      // byte offset of the left chroma pair
-  const uint16_t* cwx;       // interleaved like ywx
-  float ky[3], ku[3], kv[3], k0[3], lo[3], hi[3];
-  float qscale;
-  void* out[3];
+// YUV -> RGB of one tap, integer (both variants), the colour model of PreprocessParams:
+//   Y' = max(Y - yoff, 0), U' = U - 128, V' = V - 128
+//   yy = qrdmulh(Y' << 7, q[0])
+//   R  = sat_u8((sat16(yy + qrdmulh(V' << 7, q[1])) + 32) >> 6)
+//   G  = sat_u8((sat16(sat16(yy + qrdmulh(U' << 7, q[2])) + qrdmulh(V' << 7, q[3])) + 32) >> 6)
+//   B  = sat_u8((sat16(yy + qrdmulh(U' << 8, q[4])) + 32) >> 6)
+// q = round(k * 2^14) for CY, CVR, CUG, CVG and round(CUB * 2^13): each product is k * x in
+// 1/64 steps; the final shift rounds to u8 and saturates, as OpenCV rounds and clamps each
+// converted pixel (the tap is clamped before the blend, never after).
+struct YuvModel {
+  int16_t q[5];
+  uint8_t yoff;              // 16 (limited range) or 0 (full range)
 };
 
-inline size_t wl_index(size_t i) { return (i & ~size_t(3)) * 2 + (i & 3); }
-inline size_t wr_index(size_t i) { return (i & ~size_t(3)) * 2 + 4 + (i & 3); }
+// One output row of an NV12/NV21 source: each of the four taps (full-resolution Y, chroma of
+// the 2x2 block the tap lies in, as OpenCV's COLOR_YUV2RGB_NV12 upsamples) is converted to
+// u8 RGB (YuvModel), then blended exactly like a packed 3-channel source.
+struct Nv12Row {
+  size_t n;
+  size_t fast;               // leading pixels (multiple of 8) whose 8-byte loads stay in the row
+  size_t fast_back;          // then up to here: loads from 6 (luma) / 4 (chroma) bytes before
+  const uint8_t* y0;         // luma rows sy0, sy1
+  const uint8_t* y1;
+  const uint8_t* c0;         // chroma rows sy0 / 2, sy1 / 2
+  const uint8_t* c1;
+  uint32_t wy;
+  const uint32_t* yofs;      // x0, the left luma tap (the right one is x0 + 1)
+  const uint32_t* cofs;      // byte offset of the chroma pair of x0: (x0 / 2) * 2
+  const int16_t* wx;         // as PackedRow::wx
+  // NEON: per block of 8 pixels, 32 bytes of tbl/tbx indices of U in the 16-byte chroma loads
+  // (V: index ^ 1); the right tap takes the next pair when x0 is odd.
+  const uint8_t* cidx;
+  uint32_t u_first;          // 1: U V pairs (NV12), 0: V U (NV21)
+  YuvModel yuv;
+  float ks[3], kb[3];        // per colour R, G, B
+  float qscale;
+  void* out[3];              // R, G, B output planes
+};
 
 // int8 quantisation (both variants): trunc(v * s + copysign(0.5, v * s)) clamped to +-127.
 inline int8_t quantize_s8(float v, float s) {

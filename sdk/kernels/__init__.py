@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 PixelFormat = Literal["bgr", "rgb", "rgba", "gray", "nv12", "nv21"]
+YuvRange = Literal["limited", "full"]
 FORMATS: dict[str, int] = {"bgr": 0, "rgb": 1, "rgba": 2, "gray": 3, "nv12": 4, "nv21": 5}
 # Channel order of each source format (NV12/NV21 convert to BGR like cv2.COLOR_YUV2BGR_NV12).
 _SOURCE_RGB = {"bgr": False, "rgb": True, "rgba": True, "gray": False, "nv12": False, "nv21": False}
@@ -106,6 +107,28 @@ def _fmt(fmt: str) -> int:
     return FORMATS[fmt]
 
 
+def _kernel_args(
+    img: npt.NDArray[np.uint8],
+    fmt: str,
+    size: tuple[int, int] | int,
+    mean: float | Sequence[float],
+    norm: float | Sequence[float],
+    letterbox: bool,
+    pad: int,
+    swap_rb: bool,
+) -> tuple[object, ...]:
+    """The leading arguments of _kernels.preprocess_f32 / preprocess_s8."""
+    w, h = _size(size)
+    rgb_out = _SOURCE_RGB.get(fmt, False) != swap_rb
+    return (img, _fmt(fmt), w, h, rgb_out, _triple("mean", mean), _triple("norm", norm), letterbox, pad)
+
+
+def _full_range(yuv_range: str) -> bool:
+    if yuv_range not in ("limited", "full"):
+        raise ValueError(f"yuv_range: expected 'limited' or 'full', got {yuv_range!r}")
+    return yuv_range == "full"
+
+
 def _size(size: tuple[int, int] | int) -> tuple[int, int]:
     if isinstance(size, int):
         return (size, size)
@@ -123,6 +146,7 @@ def preprocess(
     letterbox: bool = False,
     pad: int = 114,
     swap_rb: bool = False,
+    yuv_range: YuvRange = "limited",
 ) -> tuple[npt.NDArray[np.float32], LetterboxInfo]:
     """One pass: u8 image -> bilinear resize to ``size`` (width, height) -> channel order ->
     ``(x - mean) * norm`` -> planar float32 (C, H, W).
@@ -132,13 +156,15 @@ def preprocess(
     nv12, nv21) unless ``swap_rb`` (like ``cv2.dnn.blobFromImage(swapRB=...)``); ``mean`` and
     ``norm`` are in output order. ``letterbox`` keeps the aspect ratio, centres the image and
     fills the rest with ``pad``; the returned info maps boxes back to the source.
+
+    nv12/nv21 colour model (``yuv_range``): ``"limited"`` is BT.601 limited range, OpenCV's
+    ``COLOR_YUV2RGB_NV12`` (Y' = max(Y - 16, 0), R = 1.164 Y' + 1.596 (V - 128), ...);
+    ``"full"`` is BT.601 full range (JFIF, e.g. camera JPEG-range YUV). Each source pixel
+    takes the chroma of its 2x2 block and is converted and clamped before the resize, so the
+    result is ``cv2.resize(cv2.cvtColor(img, COLOR_YUV2RGB_NV12))`` within 2 u8 steps.
     """
-    k = _k()
-    w, h = _size(size)
-    rgb_out = _SOURCE_RGB.get(fmt, False) != swap_rb
-    out, info = k.preprocess_f32(
-        img, _fmt(fmt), w, h, rgb_out, _triple("mean", mean), _triple("norm", norm), letterbox, pad
-    )
+    args = _kernel_args(img, fmt, size, mean, norm, letterbox, pad, swap_rb)
+    out, info = _k().preprocess_f32(*args, _full_range(yuv_range))
     return out, LetterboxInfo(*info)
 
 
@@ -152,24 +178,12 @@ def preprocess_int8(
     letterbox: bool = False,
     pad: int = 114,
     swap_rb: bool = False,
+    yuv_range: YuvRange = "limited",
 ) -> tuple[npt.NDArray[np.int8], LetterboxInfo]:
     """As :func:`preprocess`, then quantised for an int8 input blob:
     ``clip(round_half_away_from_zero(v * input_scale), -127, 127)``."""
-    k = _k()
-    w, h = _size(size)
-    rgb_out = _SOURCE_RGB.get(fmt, False) != swap_rb
-    out, info = k.preprocess_s8(
-        img,
-        _fmt(fmt),
-        w,
-        h,
-        rgb_out,
-        _triple("mean", mean),
-        _triple("norm", norm),
-        letterbox,
-        pad,
-        float(input_scale),
-    )
+    args = _kernel_args(img, fmt, size, mean, norm, letterbox, pad, swap_rb)
+    out, info = _k().preprocess_s8(*args, float(input_scale), _full_range(yuv_range))
     return out, LetterboxInfo(*info)
 
 

@@ -49,7 +49,10 @@ CASES: dict[str, str] = {
     "nms": "decode + NMS, 8000 boxes, 80 classes, at most 300 kept",
     **DETECT_CASES,  # YOLOv8 heads as the engine returns them (bench_detect.py)
 }
-TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_200_000, "nms": 3_000_000,
+# nv12: the model that agrees with OpenCV converts all four taps of every output pixel (the
+# old 1.2 M model converted once per pixel and disagreed by up to 61 u8 steps); the
+# equal-output OpenCV pipeline (opencv-full-frame) costs ~16.7 M.
+TARGETS: dict[str, int] = {"bgr": 950_000, "nv12": 1_700_000, "nms": 3_000_000,
                            "yolov8n": 980_000, "yolov8-fall": 155_000}  # yolov8: 0.1x numpy+OpenCV
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3, "yolov8n": 3, "yolov8-fall": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
@@ -299,6 +302,10 @@ def mca_cycles() -> dict[str, dict[str, float]]:
                 str(asm),
             ]
         )
+        # GCC writes some byte immediates sign-extended (movi v0.16b, 0xffffffffffffff80),
+        # which LLVM's assembler rejects: keep the low byte.
+        movi = r"(movi\s+v\d+\.(?:8|16)b,\s*)0xffffffffffffff([0-9a-f]{2})"
+        asm.write_text(re.sub(movi, r"\g<1>0x\2", asm.read_text()))
         result: dict[str, dict[str, float]] = {}
         for cpu in ("cortex-a53", "cortex-a72"):
             text = _run([str(llvm_mca), "-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}", str(asm)]).stdout
@@ -309,10 +316,10 @@ def mca_cycles() -> dict[str, dict[str, float]]:
                 text,
             ):
                 name = {"packed3": "bgr", "nv12": "nv12"}.get(m.group(1), m.group(1))
-                if name in seen:  # the int8 instantiation comes second
+                if name in seen:  # the forward-load f32 loop comes first (near-end blocks, int8 after)
                     continue
                 seen.add(name)
-                result.setdefault(f"{name} (4 px/iter)", {})[cpu] = int(m.group(3)) / int(m.group(2))
+                result.setdefault(f"{name} (8 px/iter)", {})[cpu] = int(m.group(3)) / int(m.group(2))
         return result
 
 

@@ -4,16 +4,16 @@ Tolerances (u8 units, multiplied by |norm|):
 - packed formats vs ``(cv2.resize(img, INTER_LINEAR) - mean) * norm``: 1.25. The kernel keeps
   the bilinear result unrounded with 8-bit vertical / 15-bit horizontal weights (<= 0.5 LSB);
   OpenCV rounds to u8 (0.5) with 11-bit weights (~0.1).
-- NV12/NV21 vs ``cv2.resize(cv2.cvtColor(img, COLOR_YUV2BGR_NV12))`` on smooth images: 2.5.
-  The kernel samples chroma bilinearly on the half-resolution plane and converts after the
-  resize (one pass); OpenCV converts first with nearest chroma, so the two agree only where
-  the image is smooth.
-- NV12/NV21 vs ``_nv12_model``, a float64 model of the documented maths (kernels/README.md)
-  written independently of the kernel, on any image: per colour R 1.473, G 1.264, B 1.698.
-  Derived from the fixed point (8-bit vertical, 15-bit horizontal weights; float positions
-  like cv2): per plane sample E = 255 * (2^-9 + 2^-16 + 2 * 2^-14) = 0.533, times the sum of
-  the |coefficients| of that colour, + 0.002 for float rounding (the derivation is in
-  kernels/test/preprocess_test.cc, which checks the same bound for scalar and NEON under QEMU).
+- NV12/NV21: the equal-output OpenCV pipeline is ``cv2.resize(cv2.cvtColor(img,
+  COLOR_YUV2RGB_NV12), INTER_LINEAR)`` (convert every pixel with the chroma of its 2x2 block,
+  clamp, then resize). Resizing the planes first and converting the small planes (the bench's
+  cheapest OpenCV row) is not equal: it differs from this by 15-134 u8 steps (max per photo)
+  at colour edges of these photos. On real photos (scikit-image's colour photos as NV12) the kernel is
+  within TOL_NV12_CV2 = 2.0 of it (measured max 1.45-1.67, mean 0.18-0.27 per photo).
+- NV12/NV21 vs ``_nv12_model``, a float64 model of that OpenCV pipeline written independently
+  of the kernel, on any image, limited and full range: 1.09 (derived in
+  kernels/test/preprocess_test.cc: u8 rounding of each converted tap 0.5, fixed-point
+  conversion 0.04, 8-bit vertical weight 0.498, horizontal 0.012, float positions 0.031).
 """
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ import sdk.kernels as k
 MEAN = (123.675, 116.28, 103.53)
 NORM = (1 / 58.395, 1 / 57.12, 1 / 57.375)
 TOL_PACKED = 1.25
-TOL_NV12 = 2.5
-# OpenCV's BT.601 limited-range coefficients (color_yuv.simd.hpp, ITUR_BT_601_* / 2^20).
-CY, CVR, CVG, CUG, CUB = (c / 2**20 for c in (1220542, 1673527, -852492, -409993, 2116026))
-PLANE_ERR = 255 * (2**-9 + 2**-16 + 2 * 2**-14)  # per Y/U/V sample, sources < 2048 px
-# Bound of the kernel vs _nv12_model per colour R, G, B (u8 LSB): sum of |coefficients| x E + float.
-TOL_NV12_RGB = tuple(c * PLANE_ERR + 0.002 for c in (CY + CVR, CY - CUG - CVG, CY + CUB))
+TOL_NV12_CV2 = 2.0
+TOL_NV12_MODEL = 1.09
+# CY, CVR, CUG, CVG, CUB: OpenCV's BT.601 limited range (color_yuv.simd.hpp, ITUR_BT_601_* /
+# 2^20) and BT.601 full range (JFIF).
+YUV_COEFFS = {
+    "limited": tuple(c / 2**20 for c in (1220542, 1673527, -409993, -852492, 2116026)),
+    "full": (1.0, 1.402, -0.344136, -0.714136, 1.772),
+}
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg",
+          "hubble_deep_field.jpg", "retina.jpg", "color.png")
 
 
 def _ref_packed(img: np.ndarray, size: tuple[int, int], mean=MEAN, norm=NORM) -> np.ndarray:
@@ -104,20 +108,6 @@ def _nv12(bgr: np.ndarray, nv21: bool = False) -> np.ndarray:
     return np.concatenate([y, uv], 0)
 
 
-@pytest.mark.parametrize("fmt", ["nv12", "nv21"])
-@pytest.mark.parametrize("size", [(640, 480), (38, 22)])
-def test_nv12_matches_cv2_on_smooth_images(fmt: k.PixelFormat, size: tuple[int, int]) -> None:
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    step = min(1.0, 255 / w)  # at most ~1 LSB per pixel: "smooth"
-    bgr = np.stack([40 + xx * step, 60 + yy * step, 250 - (xx + yy) * step / 5], -1)
-    bgr = np.clip(bgr, 0, 255).astype(np.uint8)
-    img = _nv12(bgr, fmt == "nv21")
-    code = cv2.COLOR_YUV2BGR_NV21 if fmt == "nv21" else cv2.COLOR_YUV2BGR_NV12
-    out, _ = k.preprocess(img, fmt, (223, 161), MEAN, NORM)
-    _check(out, _ref_packed(cv2.cvtColor(img, code), (223, 161)), TOL_NV12)
-
-
 def _taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """cv2 INTER_LINEAR along one axis, float64: left index, right index, weight of the right."""
     s = (np.arange(dst, dtype=np.float64) + 0.5) * src / dst - 0.5
@@ -128,27 +118,28 @@ def _taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i0, np.minimum(i0 + 1, src - 1), f
 
 
-def _bilinear(plane: np.ndarray, rw: int, rh: int) -> np.ndarray:
-    x0, x1, fx = _taps(plane.shape[1], rw)
-    y0, y1, fy = _taps(plane.shape[0], rh)
-    p = plane.astype(np.float64)
-    top = (1 - fx) * p[np.ix_(y0, x0)] + fx * p[np.ix_(y0, x1)]
-    bottom = (1 - fx) * p[np.ix_(y1, x0)] + fx * p[np.ix_(y1, x1)]
-    return (1 - fy)[:, None] * top + fy[:, None] * bottom
-
-
 def _nv12_model(
-    img: np.ndarray, fmt: str, info: k.LetterboxInfo, out_hw: tuple[int, int], pad: int
+    img: np.ndarray, fmt: str, info: k.LetterboxInfo, out_hw: tuple[int, int], pad: int,
+    yuv_range: str = "limited",
 ) -> np.ndarray:
-    """R, G, B planes (u8 units, float64) of the network input: Y bilinear at full resolution,
-    U/V bilinear on the half-resolution plane, OpenCV BT.601, clamp; ``pad`` outside."""
+    """R, G, B planes (u8 units, float64) of the network input as OpenCV computes them: every
+    source pixel converted with the chroma of its 2x2 block and clamped, then bilinear
+    (cv2 INTER_LINEAR positions); ``pad`` outside."""
     h = img.shape[0] * 2 // 3
     rw, rh = info.resized_width, info.resized_height
-    luma = _bilinear(img[:h], rw, rh)
-    c0, c1 = _bilinear(img[h:, 0::2], rw, rh), _bilinear(img[h:, 1::2], rw, rh)
-    u, v = (c1, c0) if fmt == "nv21" else (c0, c1)
-    u, v, lum = u - 128, v - 128, CY * (luma - 16)
-    rgb = np.clip(np.stack([lum + CVR * v, lum + CUG * u + CVG * v, lum + CUB * u]), 0, 255)
+    cy, cvr, cug, cvg, cub = YUV_COEFFS[yuv_range]
+    x0, x1, fx = _taps(img.shape[1], rw)
+    y0, y1, fy = _taps(h, rh)
+    first, second = img[h:, 0::2].astype(np.float64) - 128, img[h:, 1::2].astype(np.float64) - 128
+    u, v = (second, first) if fmt == "nv21" else (first, second)
+    rgb = np.zeros((3, rh, rw))
+    for ys, wy in ((y0, 1 - fy), (y1, fy)):
+        for xs, wx in ((x0, 1 - fx), (x1, fx)):
+            luma = img[:h][np.ix_(ys, xs)].astype(np.float64)
+            uu, vv = u[np.ix_(ys // 2, xs // 2)], v[np.ix_(ys // 2, xs // 2)]
+            lum = cy * (luma if yuv_range == "full" else np.maximum(luma - 16, 0))
+            tap = np.clip(np.stack([lum + cvr * vv, lum + cug * uu + cvg * vv, lum + cub * uu]), 0, 255)
+            rgb += tap * (wy[:, None] * wx[None, :])
     out = np.full((3, *out_hw), float(pad))
     out[:, info.offset_y : info.offset_y + rh, info.offset_x : info.offset_x + rw] = rgb
     return out
@@ -167,8 +158,10 @@ def _nv12_model(
         pytest.param((1918, 8), (224, 9), False, False, 10, id="1918x8-224x9-stride"),
     ],
 )
+@pytest.mark.parametrize("yuv_range", ["limited", "full"])
 def test_nv12_matches_float64_model(
     fmt: k.PixelFormat,
+    yuv_range: k.YuvRange,
     extremes: bool,
     src: tuple[int, int],
     dst: tuple[int, int],
@@ -182,16 +175,38 @@ def test_nv12_matches_float64_model(
     if extremes:  # neighbour differences of 255: the largest weight-rounding errors
         big = (big & 1) * np.uint8(255)
     img = big[:, :w]  # row stride w + extra
-    out, info = k.preprocess(img, fmt, dst, MEAN, NORM, letterbox=letterbox, pad=114, swap_rb=swap_rb)
-    rgb = _nv12_model(img, fmt, info, (dst[1], dst[0]), 114)
+    out, info = k.preprocess(
+        img, fmt, dst, MEAN, NORM, letterbox=letterbox, pad=114, swap_rb=swap_rb, yuv_range=yuv_range
+    )
+    rgb = _nv12_model(img, fmt, info, (dst[1], dst[0]), 114, yuv_range)
     order = [0, 1, 2] if swap_rb else [2, 1, 0]  # output channels are BGR unless swap_rb
     mean = np.float32(MEAN).astype(np.float64).reshape(3, 1, 1)
     norm = np.float32(NORM).astype(np.float64).reshape(3, 1, 1)
     want = (rgb[order] - mean) * norm
     err = np.abs(out - want) / norm  # u8 LSB
-    tol = np.array(TOL_NV12_RGB)[order]
     worst = err.reshape(3, -1).max(1)
-    assert (worst <= tol).all(), f"worst error per output channel {worst} LSB > bound {tol}"
+    assert (worst <= TOL_NV12_MODEL).all(), f"worst error per output channel {worst} LSB > {TOL_NV12_MODEL}"
+
+
+@pytest.mark.parametrize("fmt", ["nv12", "nv21"])
+def test_nv12_agrees_with_opencv_on_real_photos(fmt: k.PixelFormat) -> None:
+    """Colour photos as NV12/NV21 (OpenCV's BGR -> I420, chroma interleaved): the kernel vs
+    cv2.resize(cv2.cvtColor(img, COLOR_YUV2RGB_NV12)), within 2 u8 steps everywhere."""
+    from sdk.tools.photos import load_photos
+
+    code = cv2.COLOR_YUV2RGB_NV21 if fmt == "nv21" else cv2.COLOR_YUV2RGB_NV12
+    worst = []
+    photos = load_photos(tuple(("skimage", f"data/{p}") for p in PHOTOS))
+    for name, bgr in zip(PHOTOS, photos, strict=True):
+        h, w = bgr.shape[0] // 2 * 2, bgr.shape[1] // 2 * 2
+        img = _nv12(np.ascontiguousarray(bgr[:h, :w]), fmt == "nv21")
+        for size in ((224, 224), (320, 240)):
+            out, _ = k.preprocess(img, fmt, size, 0.0, 1.0, swap_rb=True)  # RGB, u8 units
+            ref = cv2.resize(cv2.cvtColor(img, code), size, interpolation=cv2.INTER_LINEAR)
+            err = np.abs(out - ref.transpose(2, 0, 1).astype(np.float32))
+            worst.append((float(err.max()), name, size))
+            assert err.max() <= TOL_NV12_CV2, f"{name} {size}: max {err.max():.2f}, mean {err.mean():.3f} u8"
+    assert max(worst)[0] > 0.5  # the photos do reach colour edges (not a vacuous check)
 
 
 def test_nv12_with_row_stride() -> None:

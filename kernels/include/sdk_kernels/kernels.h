@@ -36,6 +36,12 @@ struct PreprocessParams {
   float norm[3];             // out = (x - mean) * norm
   bool letterbox;            // keep aspect ratio, centre, pad the rest
   uint8_t pad;               // letterbox pad value (u8 units, before normalisation)
+  // NV12/NV21 colour model. false (default): BT.601 limited range, OpenCV's COLOR_YUV2RGB_NV12
+  // (R = 1.164 (Y - 16) + 1.596 (V - 128), ..., OpenCV's coefficients); true: BT.601 full
+  // range (JPEG/JFIF: R = Y + 1.402 (V - 128), G = Y - 0.344 (U - 128) - 0.714 (V - 128),
+  // B = Y + 1.772 (U - 128)). Either way each source pixel takes the chroma of its 2x2 block
+  // and is converted and clamped to u8 before the resize, as cvtColor + resize does.
+  bool yuv_full_range;
 };
 
 // Where the source landed in the output: src_x = (out_x - offset_x) / scale_x.

@@ -78,27 +78,57 @@ inline void coord(int size, double scale, int d, int* i0, float* f) {
   *f = fx;
 }
 
-// Weights are stored in blocks of 4 pixels [wl0..3 wr0..3] (packed formats, `interleaved`
-// false) or per pixel [wl wr] (NV12/NV21).
-void x_table(int src_w, int dst_w, int cn, int begin, size_t n, uint32_t* xofs, uint16_t* wx,
-             bool interleaved) {
+// Left tap offsets (bytes) and negated Q15 right-tap weights of output pixels begin..begin+n
+// (internal.h: blocks of 8 pixels, kWxBlock weights each); the last block is padded.
+void x_table(int src_w, int dst_w, int cn, int begin, size_t n, uint32_t* xofs, int16_t* wx) {
   const double scale = static_cast<double>(src_w) / dst_w;
   const float one = static_cast<float>(1 << internal::kWxBits);
-  for (size_t i = 0; i < n; i++) {
-    int sx;
-    float f;
-    coord(src_w, scale, begin + static_cast<int>(i), &sx, &f);
-    const auto wr = static_cast<uint32_t>(std::lrint(f * one));
+  for (size_t i = 0; i < ((n + 7) & ~size_t(7)); i++) {
+    int sx = 0;
+    float f = 0.f;
+    if (i < n) coord(src_w, scale, begin + static_cast<int>(i), &sx, &f);
     xofs[i] = static_cast<uint32_t>(sx * cn);
-    const size_t l = interleaved ? 2 * i : internal::wl_index(i);
-    const size_t r = interleaved ? 2 * i + 1 : internal::wr_index(i);
-    wx[l] = static_cast<uint16_t>((1u << internal::kWxBits) - wr);
-    wx[r] = static_cast<uint16_t>(wr);
+    const auto w = static_cast<int16_t>(-std::lrint(f * one));  // f = 1 -> -32768 fits
+    const size_t blk = (i >> 3) * internal::kWxBlock, j = i & 7;
+    wx[blk + (j < 4 ? j : 4 + j)] = w;      // [w0..3 . | w4..7 .]
+    wx[blk + (j < 4 ? 4 + j : 8 + j)] = w;  // [. w0..3 | . w4..7]
+    wx[internal::wx_index(i)] = w;
   }
-  for (size_t i = n; i % 4; i++) {  // pad the last block (never read as a full block)
-    xofs[i] = 0;
-    wx[interleaved ? 2 * i : internal::wl_index(i)] = 0;
-    wx[interleaved ? 2 * i + 1 : internal::wr_index(i)] = 0;
+}
+
+// NEON tbl indices of the packed kernels (PackedRow::gidx): a 4-pixel table is 4 registers of
+// 16 bytes, pixel p's left tap at byte 16 p, its right tap cn bytes later.
+void packed_gather(const internal::PackedRow& r, uint8_t g[3][16]) {
+  const uint32_t c2 = r.out_c == 1 ? r.src_ch[0] : r.src_ch[2];
+  for (uint32_t p = 0; p < 4; p++) {
+    const uint32_t left = 16 * p, right = 16 * p + static_cast<uint32_t>(r.cn);
+    g[0][p] = static_cast<uint8_t>(left + r.src_ch[0]);
+    g[0][4 + p] = static_cast<uint8_t>(left + r.src_ch[1]);
+    g[0][8 + p] = static_cast<uint8_t>(right + r.src_ch[0]);
+    g[0][12 + p] = static_cast<uint8_t>(right + r.src_ch[1]);
+    g[1][p] = static_cast<uint8_t>(left + c2);
+    g[1][8 + p] = static_cast<uint8_t>(right + c2);
+    g[1][4 + p] = g[1][12 + p] = 0x80;  // out of range (even + back): tbl writes 0, tbx keeps
+    g[2][4 + p] = g[1][p];
+    g[2][12 + p] = g[1][8 + p];
+    g[2][p] = g[2][8 + p] = 0x80;
+  }
+}
+
+// NEON tbl/tbx indices of U in the chroma loads of each 8-pixel block (Nv12Row::cidx): pixel p
+// loads 16 bytes at its left tap's chroma pair; the right tap's pair is 2 bytes on if x0 is odd.
+void chroma_gather(const uint32_t* yofs, size_t n, uint32_t u_first, uint8_t* idx) {
+  const uint32_t u = u_first ? 0 : 1;
+  for (size_t i = 0; i < ((n + 7) & ~size_t(7)); i++) {
+    uint8_t* blk = idx + (i >> 3) * 32;
+    const size_t j = i & 7, p = j & 3;
+    uint8_t* t = blk + (j < 4 ? 0 : 16);           // tbl over pixels 0-3, tbx over 4-7
+    uint8_t* other = blk + (j < 4 ? 16 : 0);
+    const uint32_t odd = i < n ? (yofs[i] & 1) : 0;
+    const size_t l = (j < 4 ? 0 : 4) + p, rr = 8 + l;
+    t[l] = static_cast<uint8_t>(16 * p + u);
+    t[rr] = static_cast<uint8_t>(16 * p + 2 * odd + u);
+    other[l] = other[rr] = 0xF0;  // out of range (also after ^ 1 for V)
   }
 }
 
@@ -113,12 +143,37 @@ void y_coord(int src_h, int dst_h, int dy, int* y0, int* y1, uint32_t* wy) {
   *wy = static_cast<uint32_t>(w);
 }
 
-// Leading pixels, rounded down to a multiple of 4, whose `bytes`-wide load at xofs stays
+// The colour model of PreprocessParams::yuv_full_range as the integer YuvModel (internal.h).
+// Limited range: OpenCV's BT.601 coefficients (color_yuv.simd.hpp, ITUR_BT_601_* / 2^20);
+// full range: BT.601 / JFIF.
+internal::YuvModel yuv_model(bool full_range) {
+  const double lim[5] = {1220542 / 1048576.0, 1673527 / 1048576.0, -409993 / 1048576.0,
+                         -852492 / 1048576.0, 2116026 / 1048576.0};
+  const double full[5] = {1.0, 1.402, -0.344136, -0.714136, 1.772};
+  const double* k = full_range ? full : lim;
+  internal::YuvModel m{};
+  for (int i = 0; i < 5; i++)
+    m.q[i] = static_cast<int16_t>(std::lrint(k[i] * (i == 4 ? 8192.0 : 16384.0)));
+  m.yoff = full_range ? 0 : 16;
+  return m;
+}
+
+// Leading pixels, rounded down to a multiple of 8, whose `bytes`-wide load at xofs stays
 // inside a row of `row_bytes` (xofs is non-decreasing, so one scan from the end suffices).
 size_t fast_pixels(const uint32_t* xofs, size_t n, size_t bytes, size_t row_bytes) {
   size_t k = n;
   while (k > 0 && xofs[k - 1] + bytes > row_bytes) k--;
-  return k & ~size_t(3);
+  return k & ~size_t(7);
+}
+
+// End of the blocks after `fast` whose taps (`pair` bytes at xofs) lie in the row and whose
+// first left tap is at least `back` bytes in (the 8-byte load ending at the pair starts there).
+size_t back_pixels(const uint32_t* xofs, size_t fast, size_t n, size_t pair, size_t row_bytes,
+                   size_t back) {
+  if (fast >= n || xofs[fast] < back) return fast;
+  size_t k = n;
+  while (k > fast && xofs[k - 1] + pair > row_bytes) k--;
+  return fast + ((k - fast) & ~size_t(7));
 }
 
 template <typename T>
@@ -143,14 +198,16 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
   const int oc = preprocess_out_channels(src);
   const size_t plane = static_cast<size_t>(p.out_width) * p.out_height;
 
-  // Output channel c takes source channel src_ch[c] (packed) and has constants ks/kb.
+  // Output channel c takes source channel src_ch[c] (packed) and has constants ks/kb
+  // (internal.h: h is in 1/256 u8 steps, offset by the 2^23 of the conversion).
   const bool src_rgb = src.format == PixelFormat::RGB || src.format == PixelFormat::RGBA;
   uint32_t src_ch[3] = {0, 1, 2};
   if (oc == 3 && src_rgb != p.rgb_out) { src_ch[0] = 2; src_ch[2] = 0; }
   float ks[3], kb[3];
   for (int c = 0; c < 3; c++) {
-    ks[c] = p.norm[c] * internal::kAccScale;
-    kb[c] = -p.mean[c] * p.norm[c];
+    ks[c] = p.norm[c] / 256.f;  // exact
+    kb[c] = static_cast<float>(-static_cast<double>(p.mean[c]) * p.norm[c] -
+                               static_cast<double>(internal::kMagic) * ks[c]);
   }
 
   if (p.letterbox) {
@@ -166,36 +223,24 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
   const bool is_nv = src.format == PixelFormat::NV12 || src.format == PixelFormat::NV21;
   const int cn = pixel_format_channels(src.format);
   alignas(16) uint32_t xofs[kChunk], cofs[kChunk];
-  alignas(16) uint16_t wx[2 * kChunk], cwx[2 * kChunk];
+  alignas(16) int16_t wx[kChunk / 8 * internal::kWxBlock];
+  alignas(16) uint8_t cidx[kChunk * 4];
 
   internal::PackedRow pr{};
   internal::Nv12Row nr{};
+  int colour[3] = {0, 1, 2};  // NV12: output channel -> R, G, B
   if (is_nv) {
-    // OpenCV's BT.601 limited-range integer coefficients (x / 2^20), folded with mean/norm.
-    const float cy = 1220542.f / 1048576.f, cvr = 1673527.f / 1048576.f;
-    const float cvg = -852492.f / 1048576.f, cug = -409993.f / 1048576.f;
-    const float cub = 2116026.f / 1048576.f;
-    const bool nv21 = src.format == PixelFormat::NV21;
-    // rows of [y, u, v] -> R, G, B
-    const float m[3][3] = {{cy, 0.f, cvr}, {cy, cug, cvg}, {cy, cub, 0.f}};
+    nr.yuv = yuv_model(p.yuv_full_range);
+    nr.u_first = src.format == PixelFormat::NV12 ? 1 : 0;
     for (int c = 0; c < 3; c++) {
-      const int rgb = p.rgb_out ? c : 2 - c;
-      const float n = p.norm[c];
-      const float ku = m[rgb][1], kv = m[rgb][2];
-      nr.ky[c] = m[rgb][0] * n * internal::kAccScale;
-      nr.ku[c] = (nv21 ? kv : ku) * n * internal::kAccScale;
-      nr.kv[c] = (nv21 ? ku : kv) * n * internal::kAccScale;
-      nr.k0[c] = (-16.f * m[rgb][0] - 128.f * (ku + kv) - p.mean[c]) * n;
-      const float a = -p.mean[c] * n, b = (255.f - p.mean[c]) * n;
-      nr.lo[c] = std::min(a, b);
-      nr.hi[c] = std::max(a, b);
+      const int k = p.rgb_out ? c : 2 - c;
+      colour[c] = k;
+      nr.ks[k] = ks[c];
+      nr.kb[k] = kb[c];
     }
     nr.qscale = qscale;
-    nr.y_bytes = static_cast<size_t>(src.width);
-    nr.c_bytes = static_cast<size_t>(src.width);
   } else {
     pr.cn = static_cast<size_t>(cn);
-    pr.row_bytes = static_cast<size_t>(src.width) * cn;
     pr.out_c = static_cast<size_t>(oc);
     for (int c = 0; c < 3; c++) {
       pr.src_ch[c] = oc == 1 ? 0 : src_ch[c];
@@ -203,24 +248,31 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
       pr.kb[c] = kb[c];
     }
     pr.qscale = qscale;
+    packed_gather(pr, pr.gidx);
   }
 
   const int rw = li.resized_width, rh = li.resized_height;
   for (int x0 = 0; x0 < rw; x0 += static_cast<int>(kChunk)) {
     const size_t n = std::min(kChunk, static_cast<size_t>(rw - x0));
+    x_table(src.width, rw, is_nv ? 1 : cn, x0, n, xofs, wx);
     if (is_nv) {
-      x_table(src.width, rw, 1, x0, n, xofs, wx, true);
-      x_table(src.width / 2, rw, 2, x0, n, cofs, cwx, true);
+      for (size_t i = 0; i < n; i++) cofs[i] = xofs[i] & ~1u;
+      chroma_gather(xofs, n, nr.u_first, cidx);
       nr.n = n;
-      nr.fast = std::min(fast_pixels(xofs, n, 2, nr.y_bytes), fast_pixels(cofs, n, 4, nr.c_bytes));
+      // forward: 8-byte loads at x0 (and at cofs <= x0); backward: luma 6, chroma 4 bytes
+      // before the taps, needing x0 + 4 <= width (both chroma pairs of cofs in the row)
+      nr.fast = fast_pixels(xofs, n, 8, static_cast<size_t>(src.width));
+      nr.fast_back = back_pixels(xofs, nr.fast, n, 4, static_cast<size_t>(src.width), 6);
       nr.yofs = xofs;
-      nr.ywx = wx;
       nr.cofs = cofs;
-      nr.cwx = cwx;
+      nr.cidx = cidx;
+      nr.wx = wx;
     } else {
-      x_table(src.width, rw, cn, x0, n, xofs, wx, false);
       pr.n = n;
-      pr.fast = fast_pixels(xofs, n, 8, pr.row_bytes);
+      pr.fast = fast_pixels(xofs, n, 8, static_cast<size_t>(src.width) * cn);
+      pr.back = cn < 4 ? static_cast<size_t>(8 - 2 * cn) : 0;
+      pr.fast_back = back_pixels(xofs, pr.fast, n, 2 * static_cast<size_t>(cn),
+                                 static_cast<size_t>(src.width) * cn, pr.back);
       pr.xofs = xofs;
       pr.wx = wx;
     }
@@ -230,16 +282,12 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
       y_coord(src.height, rh, dy, &sy0, &sy1, &wy);
       const size_t o = static_cast<size_t>(dy + li.offset_y) * p.out_width + li.offset_x + x0;
       if (is_nv) {
-        int cy0, cy1;
-        uint32_t wc;
-        y_coord(src.height / 2, rh, dy, &cy0, &cy1, &wc);
         nr.y0 = src.data + sy0 * src.stride;
         nr.y1 = src.data + sy1 * src.stride;
+        nr.c0 = src.uv + (sy0 >> 1) * src.uv_stride;
+        nr.c1 = src.uv + (sy1 >> 1) * src.uv_stride;
         nr.wy = wy;
-        nr.c0 = src.uv + cy0 * src.uv_stride;
-        nr.c1 = src.uv + cy1 * src.uv_stride;
-        nr.wc = wc;
-        for (int c = 0; c < 3; c++) nr.out[c] = dst + c * plane + o;
+        for (int c = 0; c < 3; c++) nr.out[colour[c]] = dst + c * plane + o;
         nv12(nr, 0);
       } else {
         pr.row0 = src.data + sy0 * src.stride;

@@ -1,7 +1,9 @@
 // Scalar reference of the fused preprocessing microkernels: the specification and the tail
-// of the NEON variants. See internal.h for the fixed-point definition.
+// of the NEON variants. See internal.h for the fixed-point definition; every helper below is
+// the scalar meaning of one NEON instruction, so the variants agree bit for bit.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "../internal.h"
 
@@ -9,10 +11,34 @@ namespace sdk_kernels {
 namespace internal {
 namespace {
 
+// Vertical blend of one byte: a * (256 - wy) + c * wy, exact in u16.
 inline uint32_t vblend(const uint8_t* r0, const uint8_t* r1, size_t o, uint32_t wy) {
-  // (r0 << 8) + (r1 - r0) * wy, computed modulo 2^16 exactly like the NEON variant.
-  const uint32_t a = r0[o], b = r1[o];
-  return static_cast<uint16_t>((a << 8) + b * wy - a * wy);
+  return r0[o] * (256u - wy) + r1[o] * wy;
+}
+
+// vqrdmulh.s16: (2 x w + 2^15) >> 16, saturated (only -32768 * -32768 would saturate).
+inline int32_t qrdmulh(int32_t x, int32_t w) {
+  const int64_t r = (2 * static_cast<int64_t>(x) * w + (1 << 15)) >> 16;
+  return r > 32767 ? 32767 : static_cast<int32_t>(r);
+}
+
+// vqadd.s16
+inline int32_t qadd(int32_t a, int32_t b) {
+  const int32_t s = a + b;
+  return s > 32767 ? 32767 : (s < -32768 ? -32768 : s);
+}
+
+// Horizontal blend (internal.h): vL + 2 * qrdmulh(hsub(vL, vR), nwx), as u16.
+inline uint32_t hblend(uint32_t vl, uint32_t vr, int16_t nwx) {
+  const int32_t d = (static_cast<int32_t>(vl) - static_cast<int32_t>(vr)) >> 1;  // vhsub.u16
+  return static_cast<uint16_t>(vl + 2 * qrdmulh(d, nwx));                       // vmla.u16
+}
+
+inline float to_out(uint32_t h, float ks, float kb) {
+  const uint32_t bits = kMagicBits | h;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return std::fma(f, ks, kb);
 }
 
 inline void store(float* p, float v, float) { *p = v; }
@@ -22,38 +48,55 @@ template <typename T>
 void packed_row(const PackedRow& r, size_t begin) {
   for (size_t i = begin; i < r.n; i++) {
     const size_t lo = r.xofs[i];
-    const uint32_t wl = r.wx[wl_index(i)], wr = r.wx[wr_index(i)];
+    const int16_t w = r.wx[wx_index(i)];
     for (size_t c = 0; c < r.out_c; c++) {
       const size_t o = lo + r.src_ch[c];
       const uint32_t vl = vblend(r.row0, r.row1, o, r.wy);
-      const uint32_t vr = wr ? vblend(r.row0, r.row1, o + r.cn, r.wy) : 0;  // wr=0 at width 1
-      const uint32_t acc = vl * wl + vr * wr;
-      const float v = std::fma(static_cast<float>(acc), r.ks[c], r.kb[c]);
-      store(static_cast<T*>(r.out[c]) + i, v, r.qscale);
+      const uint32_t vr = w ? vblend(r.row0, r.row1, o + r.cn, r.wy) : vl;  // w=0 at width 1
+      store(static_cast<T*>(r.out[c]) + i, to_out(hblend(vl, vr, w), r.ks[c], r.kb[c]), r.qscale);
     }
   }
+}
+
+// vqrshrun.s16 #6: (x + 32) >> 6 clamped to [0, 255].
+inline uint32_t narrow6(int32_t x) {
+  const int32_t v = (x + 32) >> 6;
+  return static_cast<uint32_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+// One tap: luma y, chroma u, v -> R, G, B (internal.h, YuvModel).
+inline void yuv_to_rgb(const YuvModel& m, uint32_t y, uint32_t u, uint32_t v, uint32_t rgb[3]) {
+  const int32_t yp = y > m.yoff ? static_cast<int32_t>(y - m.yoff) : 0;  // vqsub.u8
+  const int32_t up = static_cast<int32_t>(u) - 128, vp = static_cast<int32_t>(v) - 128;
+  const int32_t yy = qrdmulh(yp * 128, m.q[0]);
+  rgb[0] = narrow6(qadd(yy, qrdmulh(vp * 128, m.q[1])));
+  rgb[1] = narrow6(qadd(qadd(yy, qrdmulh(up * 128, m.q[2])), qrdmulh(vp * 128, m.q[3])));
+  rgb[2] = narrow6(qadd(yy, qrdmulh(up * 256, m.q[4])));
+}
+
+// RGB of the tap at luma column x of a row pair (luma row, its chroma row).
+inline void tap_rgb(const Nv12Row& r, const uint8_t* yrow, const uint8_t* crow, size_t x,
+                    uint32_t rgb[3]) {
+  const size_t c = (x >> 1) * 2;
+  const uint32_t a = crow[c], b = crow[c + 1];
+  yuv_to_rgb(r.yuv, yrow[x], r.u_first ? a : b, r.u_first ? b : a, rgb);
 }
 
 template <typename T>
 void nv12_row(const Nv12Row& r, size_t begin) {
   for (size_t i = begin; i < r.n; i++) {
-    const size_t yo = r.yofs[i], co = r.cofs[i];
-    const uint32_t ywl = r.ywx[2 * i], ywr = r.ywx[2 * i + 1];
-    const uint32_t cwl = r.cwx[2 * i], cwr = r.cwx[2 * i + 1];
-    const uint32_t y = vblend(r.y0, r.y1, yo, r.wy) * ywl +
-                       (ywr ? vblend(r.y0, r.y1, yo + 1, r.wy) * ywr : 0);
-    const uint32_t u = vblend(r.c0, r.c1, co, r.wc) * cwl +
-                       (cwr ? vblend(r.c0, r.c1, co + 2, r.wc) * cwr : 0);
-    const uint32_t v = vblend(r.c0, r.c1, co + 1, r.wc) * cwl +
-                       (cwr ? vblend(r.c0, r.c1, co + 3, r.wc) * cwr : 0);
-    const float yf = static_cast<float>(y), uf = static_cast<float>(u);
-    const float vf = static_cast<float>(v);
-    for (size_t c = 0; c < 3; c++) {
-      float a = std::fma(yf, r.ky[c], r.k0[c]);
-      a = std::fma(uf, r.ku[c], a);
-      a = std::fma(vf, r.kv[c], a);
-      a = std::fmin(std::fmax(a, r.lo[c]), r.hi[c]);
-      store(static_cast<T*>(r.out[c]) + i, a, r.qscale);
+    const size_t x0 = r.yofs[i];
+    const int16_t w = r.wx[wx_index(i)];
+    const size_t x1 = w ? x0 + 1 : x0;  // w=0: the right tap has no weight (may not exist)
+    uint32_t a[3], b[3], c[3], d[3];
+    tap_rgb(r, r.y0, r.c0, x0, a);
+    tap_rgb(r, r.y0, r.c0, x1, b);
+    tap_rgb(r, r.y1, r.c1, x0, c);
+    tap_rgb(r, r.y1, r.c1, x1, d);
+    for (size_t k = 0; k < 3; k++) {
+      const uint32_t vl = a[k] * (256u - r.wy) + c[k] * r.wy;
+      const uint32_t vr = b[k] * (256u - r.wy) + d[k] * r.wy;
+      store(static_cast<T*>(r.out[k]) + i, to_out(hblend(vl, vr, w), r.ks[k], r.kb[k]), r.qscale);
     }
   }
 }
