@@ -58,8 +58,11 @@ class DeployOptions:
     task: str | None = None  # int8: what the budget judges (None: found in the model's outputs)
 
 
-def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
-    """The board to deploy to: the named one, the only real one, or the emulated default."""
+def resolve_board(name: str | BoardEntry | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
+    """The board to deploy to: the named one, the only real one, or the emulated default (an
+    entry already resolved, such as a held labgrid place, passes through)."""
+    if isinstance(name, BoardEntry):
+        return name
     inv = Inventory()
     if name is not None:
         try:
@@ -255,7 +258,8 @@ def deploy(
 
     Raises :class:`~sdk.errors.SdkError` subclasses: ``ConnectionLost`` (re-running resumes),
     ``BoardBusy`` (another deploy of the app held the board longer than ``options.wait``),
-    ``NoSpace``, ``Interrupted`` (Ctrl-C; the previous bundle stays current)."""
+    ``NoSpace``, ``Interrupted`` (Ctrl-C; the previous bundle stays current). A board named
+    ``labgrid:PLACE`` is acquired from its coordinator for the deploy and released after."""
 
     from sdk.remote.board import check_app_name
 
@@ -266,45 +270,83 @@ def deploy(
     model = Path(model)
     app = check_app_name(opts.app, "--app") if opts.app is not None else \
         check_app_name(app_name(model), f"the model file name {model.name!r}; pass --app NAME")
-    with _host_lock(work_dir(model), opts.wait, steps.log):
-        return _deploy(model, board, opts, steps, app, t_start)
+    from sdk.fleet import held_board
+
+    with _host_lock(work_dir(model), opts.wait, steps.log), held_board(board, opts.wait, steps.log) as target:
+        return _deploy(model, target, opts, steps, app, t_start)
 
 
-def _deploy(model: Path, board: str | None, opts: DeployOptions, steps: Steps, app: str,
+def _deploy(model: Path, board: str | BoardEntry | None, opts: DeployOptions, steps: Steps, app: str,
             t_start: float) -> DeployReport:
     from sdk.remote import open_session
-    from sdk.remote.board import check_board, probe
 
     with steps.step("prepare"):  # cheap model checks first: a bad file fails before any board work
-        work, prepared, pre, image, image_x = _prepare(model, opts)
+        prep = _prepare(model, opts)
     with steps.step("board"):
         entry = resolve_board(board, log=steps.log)
         profile = load_profile(entry.profile)
-        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
-        threads = opts.threads or profile.default_threads
+        engines.select(opts.engine, profile.arch, board=profile.name)  # a wrong engine fails here
         # connect and check the board before the slow work: a wrong board fails fast
         session = open_session(entry)
     with session:
-        facts = probe(session)
-        check_board(entry.name, facts, profile)
-        steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
-                  f"{facts.free_bytes / 2**30:.1f} GiB free")
-        feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
-        report = DeployReport.start(model, entry, profile, opts.precision, threads, host.results,
-                                     prepared.sha256)
-        report.add_quantization(host.quant)
-        if not host.models:
-            raise SdkError(
-                f"no engine could deploy {model.name}",
-                found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()),
-                fix="run 'sdk convert' on the model for per-output numbers",
-            )
-        bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
-                         work / f"bundle-{opts.precision}")
-        report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-        _on_board(session, entry, facts, bundle, app, opts, steps, threads, profile, report)
+        facts = checked_board(session, entry, profile, steps)
+        built = build_for(model, prep, profile, opts, steps)
+        return deploy_built(session, entry, facts, built, model, app, opts, steps, t_start)
+
+
+@dataclass
+class Built:
+    """What the host made for one board profile: the checked model variants and their bundle
+    (a fleet run makes it once per profile and pushes it to every board of that profile)."""
+
+    prepared: PreparedModel
+    profile: BoardProfile
+    threads: int
+    host: _HostModels
+    bundle: Bundle
+    work: Path
+
+
+def checked_board(session: Session, entry: BoardEntry, profile: BoardProfile, steps: Steps) -> BoardFacts:
+    """Probe the board and refuse one that is not what its profile says."""
+    from sdk.remote.board import check_board, probe
+
+    facts = probe(session)
+    check_board(entry.name, facts, profile)
+    steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
+              f"{facts.free_bytes / 2**30:.1f} GiB free")
+    return facts
+
+
+def build_for(model: Path, prep: tuple[Any, ...], profile: BoardProfile, opts: DeployOptions, steps: Steps,
+              bundle_dir: Path | None = None) -> Built:
+    """Convert, validate (and quantize) on the host for ``profile``, then bundle."""
+    work, prepared, pre, image, image_x = prep
+    engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
+    threads = opts.threads or profile.default_threads
+    feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
+    if not host.models:
+        raise SdkError(
+            f"no engine could deploy {model.name}",
+            found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()),
+            fix="run 'sdk convert' on the model for per-output numbers",
+        )
+    bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
+                     bundle_dir or work / f"bundle-{opts.precision}")
+    return Built(prepared, profile, threads, host, bundle, work)
+
+
+def deploy_built(session: Session, entry: BoardEntry, facts: BoardFacts, built: Built, model: Path, app: str,
+                 opts: DeployOptions, steps: Steps, t_start: float) -> DeployReport:
+    """Push ``built`` to the checked board, run it there, save and return the report."""
+    report = DeployReport.start(model, entry, built.profile, opts.precision, built.threads,
+                                built.host.results, built.prepared.sha256)
+    report.add_quantization(built.host.quant)
+    bundle = built.bundle
+    report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
+    _on_board(session, entry, facts, bundle, app, opts, steps, built.threads, built.profile, report)
     report.seconds = time.time() - t_start
-    report.save(opts.report_dir or work / "reports")
+    report.save(opts.report_dir or built.work / "reports")
     return report
 
 
