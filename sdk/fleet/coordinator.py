@@ -24,6 +24,9 @@ from sdk.errors import BoardError, SdkError
 
 DEFAULT_PORT = 20408  # labgrid's
 RPC_TIMEOUT = 15.0
+# labgrid's client keepalive settings (labgrid.remote.client.ClientSession)
+CHANNEL_OPTIONS = [("grpc.keepalive_time_ms", 7500), ("grpc.keepalive_timeout_ms", 10000),
+                   ("grpc.http2.ping_timeout_ms", 10000), ("grpc.http2.max_pings_without_data", 0)]
 T = TypeVar("T")
 
 
@@ -73,18 +76,24 @@ class PlaceInfo:
 
 
 def _session_class(user: str | None) -> type:
+    """labgrid's ClientSession on a channel of its own: gRPC shares one TCP connection between
+    channels of a process, and the coordinator refuses a second client on the same peer
+    address (two users in one process, as the tests are, or a run beside its own auditor)."""
+    import grpc
     from labgrid.remote.client import ClientSession
+    from labgrid.remote.generated import labgrid_coordinator_pb2_grpc
 
-    if user is None:
-        return ClientSession
+    class _Session(ClientSession):  # type: ignore[misc]
+        def __attrs_post_init__(self) -> None:
+            super().__attrs_post_init__()  # its default channel is never connected: replaced here
+            self.channel = grpc.aio.insecure_channel(target=self.address, options=[
+                *CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)])
+            self.stub = labgrid_coordinator_pb2_grpc.CoordinatorStub(self.channel)
 
-    name: str = user
-
-    class _As(ClientSession):  # type: ignore[misc]
         def getuser(self) -> str:
-            return name
+            return user if user is not None else str(super().getuser())
 
-    return _As
+    return _Session
 
 
 class Coordinator:
@@ -212,6 +221,8 @@ class Coordinator:
 
     def cancel(self, token: str) -> None:
         with self._lock:
+            if token not in self.reservations:
+                return  # cancelled already (release_all after a Ctrl-C)
             self.reservations.discard(token)
         with contextlib.suppress(FleetError):
             self.rpc("CancelReservation", token=token)
@@ -226,6 +237,8 @@ class Coordinator:
 
     def release(self, name: str) -> None:
         with self._lock:
+            if name not in self.acquired:
+                return  # released already (release_all after a Ctrl-C)
             self.acquired.discard(name)
         self.rpc("ReleasePlace", placename=name)
 
@@ -261,8 +274,7 @@ class Coordinator:
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
+        # not closed: gRPC's completion queue may still call into it once; it is collected after
 
     def __enter__(self) -> Coordinator:
         return self

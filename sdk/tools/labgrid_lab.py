@@ -42,13 +42,15 @@ def start_coordinator(state_dir: Path, port: int = 0) -> tuple[subprocess.Popen[
 
 
 def stop_coordinator(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """SIGTERM (the coordinator shuts down gracefully), SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+        return
+    proc.kill()
+    proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
