@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -83,6 +84,30 @@ def test_places_listed_from_the_coordinator(labgrid_coordinator: str, tmp_path: 
     assert "cannot reach the labgrid coordinator at 127.0.0.1:1" in line
 
 
+def test_trust_of_a_labgrid_place_records_the_key_it_presents(
+        labgrid_coordinator: str, host_sshd: BoardEntry, tmp_path: Path) -> None:
+    from sdk.boards import Inventory
+    from sdk.fleet.exporter import start_exporter, stop_exporter
+
+    shelf = BoardEntry(name="shelf3", profile="rpi4", host=host_sshd.host, port=host_sshd.port,
+                       user=host_sshd.user)
+    start_exporter(shelf, tmp_path, labgrid_coordinator)
+    try:
+        board = f"labgrid:shelf3@{labgrid_coordinator}"
+        line = one_error_line(run_cli("board", "trust", board))  # not a terminal: no silent trust
+        assert "without confirmation" in line and "shelf3" in line
+        assert "shelf3" not in Inventory().boards
+        r = run_cli("board", "trust", board, "--yes")
+        assert r.returncode == 0, r.stderr
+        entry = Inventory().boards["shelf3"]
+        assert entry.host_key == host_sshd.host_key  # the key file the sshd serves
+        assert (entry.profile, entry.host, entry.port) == ("rpi4", host_sshd.host, host_sshd.port)
+        r = run_cli("board", "list", "--labgrid", labgrid_coordinator, "--json")
+        assert [p["trusted"] for p in json.loads(r.stdout)["places"]] == [True]
+    finally:
+        stop_exporter(tmp_path)
+
+
 # --------------------------------------------------------------------------- the farm
 
 
@@ -154,5 +179,24 @@ def test_ctrl_c_releases_every_place(farm: Farm, cls_model: Path) -> None:
     assert "Traceback" not in child.stderr
     assert any("interrupted" in ln and "3 labgrid places released" in ln for ln in child.lines), \
         child.stderr[-2000:]
+    held, reservations = audit(farm.address)
+    assert set(held.values()) == {None} and reservations == []
+
+
+def test_fleet_bench_on_the_places_with_a_tag(farm: Farm, cls_model: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "sdk", "bench", str(cls_model), *CLS, "--engine", "ncnn",
+                        "--settle", "0", "--fleet", farm.address, "--tag", "profile=rk3399", "--json", "-q"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "fleet-bench" and doc["ok"] and doc["released"]
+    boards = {b["place"]: b for b in doc["boards"]}
+    assert sorted(boards) == ["lg-a", "lg-b"]  # lg-c is an rpi4
+    for name, b in boards.items():
+        rep = b["report"]
+        assert b["status"] == "pass" and rep["board"]["host"] == f"127.0.0.1:{farm.boards[name].port}"
+        results = rep["results"]
+        assert len(results) == 1 and results[0]["ok"] and len(results[0]["samples_ms"]) == 3
+        assert list(b["p50_ms"].values()) == [results[0]["summary"]["p50"]]
     held, reservations = audit(farm.address)
     assert set(held.values()) == {None} and reservations == []

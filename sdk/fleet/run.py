@@ -81,6 +81,7 @@ def parse_tags(items: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt as Ctrl-C does (until the boards run)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -93,6 +94,26 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """While the boards run, SIGINT and SIGTERM only set ``event``: the main loop polls it. A
+    KeyboardInterrupt raised at an arbitrary point of the main thread can land in a finalizer
+    (a dropped SSH or gRPC object), which swallows it; a flag cannot be lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        event.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 class _Fleet:
@@ -147,9 +168,13 @@ class _Fleet:
     def run_all(self, work: list[tuple[BoardEntry, Any, BoardRun]], max_parallel: int) -> None:
         pool = cf.ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="fleet")
         futs = [pool.submit(self.one, entry, built, run) for entry, built, run in work]
+        signalled = threading.Event()
         try:
-            while not all(f.done() for f in futs):
-                cf.wait(futs, timeout=0.5)
+            with _signals_set(signalled):
+                while not all(f.done() for f in futs):
+                    cf.wait(futs, timeout=0.5)
+                    if signalled.is_set():
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.interrupt(futs)
             pool.shutdown(wait=False, cancel_futures=True)
@@ -160,9 +185,9 @@ class _Fleet:
         pool.shutdown(wait=True)
 
     def interrupt(self, futs: list[cf.Future[None]]) -> None:
-        """Ctrl-C: stop waiting, drop every SSH connection, release; give workers a moment."""
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the release is bounded: no second Ctrl-C
-        try:
+        """Ctrl-C: stop waiting, drop every SSH connection, release; give workers a moment
+        (a second Ctrl-C meanwhile is ignored: the release is bounded)."""
+        with _signals_set(threading.Event()):
             self.stop.set()
             with self.lock:
                 sessions = list(self.sessions.values())
@@ -171,8 +196,6 @@ class _Fleet:
                     s.abort()
             self.coord.release_all()
             cf.wait(futs, timeout=STOP_WAIT_S)
-        finally:
-            signal.signal(signal.SIGINT, old)
 
 
 def _build(job: Job, entries: Mapping[str, BoardEntry], runs: Mapping[str, BoardRun],
