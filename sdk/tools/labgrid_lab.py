@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -58,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     ap.add_argument("--dir", type=Path, default=Path("labgrid-lab"), help="the coordinator's state directory")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill stops it as Ctrl-C does
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with '&'
     proc, address = start_coordinator(args.dir.resolve(), args.port)
     print(f"LG_COORDINATOR={address}", flush=True)
-    print(f"labgrid coordinator running (pid {proc.pid}, state in {args.dir}); Ctrl-C stops it", flush=True)
+    print(f"labgrid coordinator running (pid {proc.pid}, state in {args.dir}); Ctrl-C or kill stops it",
+          flush=True)
     try:
         proc.wait()
     except KeyboardInterrupt:
