@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from sdk import engines
-from sdk.boards import load_profile
+from sdk.boards import BoardEntry, load_profile
 from sdk.deploy import DeployOptions, _host_models, _prepare, app_name, resolve_board
 from sdk.device.preprocess import ImageSpec
 from sdk.errors import ModelError, SdkError
@@ -209,7 +209,17 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
             options: AppOptions | None = None, out_dir: Path | None = None,
             steps: Steps | None = None) -> AppReport:
     """Run ``app`` on ``board`` over ``image``: the board's result, its stage times, the host
-    reference and their comparison; the annotated image of each engine in ``out_dir``."""
+    reference and their comparison; the annotated image of each engine in ``out_dir``. A
+    ``labgrid:PLACE`` board is held for the run (waiting up to 300 s for a busy place)."""
+    from sdk.fleet import held_board
+
+    steps = steps or Steps()
+    with held_board(board, 300.0, steps.log) as target:
+        return _run_app(app, image, target, model, options, out_dir, steps)
+
+
+def _run_app(app: str, image: Path, board: str | BoardEntry | None, model: Path | None,
+             options: AppOptions | None, out_dir: Path | None, steps: Steps) -> AppReport:
     import numpy as np
 
     from sdk.remote import open_session
@@ -227,7 +237,6 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
     )
 
     opts = options or AppOptions()
-    steps = steps or Steps()
     t_start = time.time()
     host_mod = app_module(app, "host")
     app_module(app, "board")  # present before any slow work

@@ -13,21 +13,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sdk import engines
-from sdk.boards import BoardProfile, load_profile
+from sdk.boards import BoardEntry, BoardProfile, load_profile
 from sdk.deploy import DeployOptions, _bundle, _host_models, _HostModels, _prepare, app_name, resolve_board
 from sdk.device.preprocess import ImageSpec
 from sdk.errors import SdkError
+from sdk.fleet import held_board
 from sdk.quantize import MAX_FP32_LAYERS
 from sdk.records import BenchConfig, BenchPlan, BenchResult, EngineModel
 from sdk.report import Steps
 from sdk.report.bench import BenchReport
 
 CORE_SETS = ("big", "little", "all")
+HELD_WAIT_S = 300.0  # how long a bench waits for a busy labgrid place (as for the app's lock)
 
 
 @dataclass
@@ -189,6 +191,20 @@ def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Ca
                t_start: float | None = None) -> BenchReport:
     """Bundle (with the engine releases ``pins`` names), push, install, measure, save; the
     report's seconds count from ``t_start`` (default: now)."""
+    t_start = time.time() if t_start is None else t_start
+    bundle = sweep_bundle(b, steps, b.work / f"bundle-bench{tag}", pins)
+    return sweep_on_board(b, bundle, model, opts, steps, log, t_start)
+
+
+def sweep_bundle(b: _Board, steps: Steps, bundle_dir: Path, pins: dict[str, str] | None = None) -> Any:
+    """The bundle of every model variant of the sweep (with the engine releases ``pins`` names)."""
+    return _bundle(b.prepared, b.profile, b.host, b.feeds, b.reference, b.work, steps,
+                   b.profile.default_threads, b.pre, b.image, bundle_dir, pins)
+
+
+def sweep_on_board(b: _Board, bundle: Any, model: Path, opts: BenchOptions, steps: Steps,
+                   log: Callable[[str], None] | None, t_start: float) -> BenchReport:
+    """Push ``bundle`` to the board ``b`` holds, install, measure every configuration, save."""
     from sdk.remote.board import (
         AppLock,
         app_dir,
@@ -200,9 +216,6 @@ def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Ca
         venv_dir,
     )
 
-    t_start = time.time() if t_start is None else t_start
-    bundle = _bundle(b.prepared, b.profile, b.host, b.feeds, b.reference, b.work, steps,
-                     b.profile.default_threads, b.pre, b.image, b.work / f"bundle-bench{tag}", pins)
     plan = plan_for(b.host.models, opts, b.profile)
     app = check_app_name(app_name(model), f"the model file name {model.name!r}")
     lock = AppLock(b.session, app_dir(b.facts, app), wait=300, log=steps.log)
@@ -222,7 +235,7 @@ def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Ca
     return report
 
 
-def _open(model: Path, board: str | None, opts: BenchOptions,
+def _open(model: Path, board: str | BoardEntry | None, opts: BenchOptions,
           steps: Steps) -> tuple[Any, Any, BoardProfile, Any]:
     from sdk.remote import open_session
 
@@ -242,14 +255,21 @@ def _on_host(session: Any, entry: Any, profile: BoardProfile, prep: Any, engine_
              opts: BenchOptions, steps: Steps, model: Path) -> _Board:
     from sdk.remote.board import check_board, probe
 
-    work, prepared, pre, image, image_x = prep
     facts = probe(session)
     check_board(entry.name, facts, profile)
+    return replace(host_board(prep, profile, engine_names, opts, steps, model), session=session, entry=entry,
+                   facts=facts)
+
+
+def host_board(prep: Any, profile: BoardProfile, engine_names: list[str], opts: BenchOptions, steps: Steps,
+               model: Path) -> _Board:
+    """The sweep's host work for ``profile`` (no board yet: session, entry and facts are None)."""
+    work, prepared, pre, image, image_x = prep
     feeds, reference, host = _host_sweep(prepared, engine_names, opts, work, steps, pre, image_x)
     if not host.models:
         raise SdkError(f"no engine could deploy {model.name}",
                        found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
-    return _Board(session, entry, facts, profile, prepared, host, feeds, reference, work, pre, image)
+    return _Board(None, None, None, profile, prepared, host, feeds, reference, work, pre, image)
 
 
 def bench(model: Path, board: str | None = None, options: BenchOptions | None = None, *,
@@ -261,11 +281,12 @@ def bench(model: Path, board: str | None = None, options: BenchOptions | None = 
     steps = steps or Steps()
     t_start = time.time()
     model = Path(model)
-    prep, entry, profile, session = _open(model, board, opts, steps)
-    with session:
-        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
-        b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
-        return _run_sweep(b, model, opts, steps, log, t_start=t_start)
+    with held_board(board, HELD_WAIT_S, steps.log) as target:
+        prep, entry, profile, session = _open(model, target, opts, steps)
+        with session:
+            engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
+            b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
+            return _run_sweep(b, model, opts, steps, log, t_start=t_start)
 
 
 @dataclass
@@ -292,14 +313,20 @@ def bench_ab(model: Path, board: str | None = None, options: BenchOptions | None
     """The same sweep on ``board`` with two releases of the engines ``options.engine_versions``
     names (one offline venv per wheel set, both bundles cached), then B compared with A:
     the speed verdict per configuration and whether the outputs still agree."""
-    from sdk.bundle.wheels import host_pins
-    from sdk.report.compare import DEFAULT_THRESHOLD_PCT, compare
-
     opts = options or BenchOptions()
     if not opts.engine_versions:
         raise SdkError("an engine-version A/B needs --engine-version ENGINE=OLD,NEW")
     steps = steps or Steps()
     model = Path(model)
+    with held_board(board, HELD_WAIT_S, steps.log) as target:
+        return _ab_sweeps(model, target, opts, steps, log, threshold_pct)
+
+
+def _ab_sweeps(model: Path, board: str | BoardEntry | None, opts: BenchOptions, steps: Steps,
+               log: Callable[[str], None] | None, threshold_pct: float | None) -> ABReport:
+    from sdk.bundle.wheels import host_pins
+    from sdk.report.compare import DEFAULT_THRESHOLD_PCT, compare
+
     prep, entry, profile, session = _open(model, board, opts, steps)
     with session:
         wanted = engines.select(opts.engine, profile.arch, board=profile.name)

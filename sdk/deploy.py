@@ -19,6 +19,7 @@ from sdk import engines
 from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
 from sdk.device.preprocess import ImageSpec
 from sdk.errors import BoardBusy, BundleError, ConnectionLost, Interrupted, NoSpace, SdkError
+from sdk.golden_image import image_input, synthetic_image  # noqa: F401  (moved; still importable here)
 from sdk.paths import cache_dir
 from sdk.quantize import MAX_FP32_LAYERS
 from sdk.records import BundledPreprocess, EngineModel
@@ -58,8 +59,11 @@ class DeployOptions:
     task: str | None = None  # int8: what the budget judges (None: found in the model's outputs)
 
 
-def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
-    """The board to deploy to: the named one, the only real one, or the emulated default."""
+def resolve_board(name: str | BoardEntry | None, *, log: Callable[[str], None] | None = None) -> BoardEntry:
+    """The board to deploy to: the named one, the only real one, or the emulated default (an
+    entry already resolved, such as a held labgrid place, passes through)."""
+    if isinstance(name, BoardEntry):
+        return name
     inv = Inventory()
     if name is not None:
         try:
@@ -89,73 +93,6 @@ def resolve_board(name: str | None, *, log: Callable[[str], None] | None = None)
     from sdk.emulate import ensure_emulated
 
     return ensure_emulated(DEFAULT_EMULATED, log=log)
-
-
-def synthetic_image(seed: int = 0, size: tuple[int, int] = (640, 480)) -> np.ndarray:
-    """A deterministic BGR test picture: gradients, shapes and texture (no data needed)."""
-    import cv2
-    import numpy as np
-
-    w, h = size
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([xx / w * 255, yy / h * 255, (xx + yy) / (w + h) * 255], axis=2)
-    img = (img + rng.normal(0, 12, img.shape)).clip(0, 255).astype(np.uint8)
-    for _ in range(12):
-        color = tuple(int(c) for c in rng.integers(0, 256, 3))
-        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
-        if rng.random() < 0.5:
-            cv2.rectangle(img, (x0, y0), (x0 + int(rng.integers(20, 200)), y0 + int(rng.integers(20, 150))),
-                          color, -1)
-        else:
-            cv2.circle(img, (x0, y0), int(rng.integers(10, 90)), color, -1)
-    cv2.putText(img, "edge-sdk 0123", (20, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
-    return img
-
-
-def image_input(
-    prepared: PreparedModel, spec: ImageSpec, image: Path | None
-) -> tuple[str, np.ndarray, np.ndarray]:
-    """The input ``spec`` feeds, the golden u8 image and its reference-preprocessed tensor."""
-    from sdk.device.preprocess import preprocess
-    from sdk.errors import ModelError
-
-    names = [t.name for t in prepared.inputs]
-    name = spec.input or (names[0] if len(names) == 1 else None)
-    if name is None or name not in names:
-        raise ModelError(
-            "--preprocess must name the image input of a model with several inputs" if name is None
-            else f"--preprocess names input '{name}', which the model does not have",
-            expected="input=NAME with NAME one of " + ", ".join(names), found=str(spec.input),
-        )
-    shape = next(t.shape for t in prepared.inputs if t.name == name)
-    want = (1, spec.channels, spec.height, spec.width)
-    if tuple(shape) != want:
-        raise ModelError(
-            f"--preprocess does not produce input '{name}'s shape",
-            expected=f"{list(shape)} (NCHW)", found=f"{list(want)} from size={spec.width}x{spec.height}, "
-            f"color={spec.color}",
-            fix=f"use size={shape[3]}x{shape[2]}" if len(shape) == 4 else None,
-        )
-    if image is None:
-        img = synthetic_image()
-    else:
-        import cv2
-        import numpy as np
-
-        data = np.fromfile(image, dtype=np.uint8) if Path(image).is_file() else None
-        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-        if decoded is None:
-            raise ModelError(f"cannot read image {image}", expected="a PNG/JPEG/BMP file",
-                             fix="pass --image with a readable picture")
-        img = decoded
-    src = img
-    if spec.color == "gray":
-        import cv2
-
-        src = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    x, _ = preprocess(src, spec, "gray" if spec.color == "gray" else "bgr")
-    return name, src, x
 
 
 def work_dir(model: Path) -> Path:
@@ -255,7 +192,8 @@ def deploy(
 
     Raises :class:`~sdk.errors.SdkError` subclasses: ``ConnectionLost`` (re-running resumes),
     ``BoardBusy`` (another deploy of the app held the board longer than ``options.wait``),
-    ``NoSpace``, ``Interrupted`` (Ctrl-C; the previous bundle stays current)."""
+    ``NoSpace``, ``Interrupted`` (Ctrl-C; the previous bundle stays current). A board named
+    ``labgrid:PLACE`` is acquired from its coordinator for the deploy and released after."""
 
     from sdk.remote.board import check_app_name
 
@@ -266,45 +204,83 @@ def deploy(
     model = Path(model)
     app = check_app_name(opts.app, "--app") if opts.app is not None else \
         check_app_name(app_name(model), f"the model file name {model.name!r}; pass --app NAME")
-    with _host_lock(work_dir(model), opts.wait, steps.log):
-        return _deploy(model, board, opts, steps, app, t_start)
+    from sdk.fleet import held_board
+
+    with _host_lock(work_dir(model), opts.wait, steps.log), held_board(board, opts.wait, steps.log) as target:
+        return _deploy(model, target, opts, steps, app, t_start)
 
 
-def _deploy(model: Path, board: str | None, opts: DeployOptions, steps: Steps, app: str,
+def _deploy(model: Path, board: str | BoardEntry | None, opts: DeployOptions, steps: Steps, app: str,
             t_start: float) -> DeployReport:
     from sdk.remote import open_session
-    from sdk.remote.board import check_board, probe
 
     with steps.step("prepare"):  # cheap model checks first: a bad file fails before any board work
-        work, prepared, pre, image, image_x = _prepare(model, opts)
+        prep = _prepare(model, opts)
     with steps.step("board"):
         entry = resolve_board(board, log=steps.log)
         profile = load_profile(entry.profile)
-        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
-        threads = opts.threads or profile.default_threads
+        engines.select(opts.engine, profile.arch, board=profile.name)  # a wrong engine fails here
         # connect and check the board before the slow work: a wrong board fails fast
         session = open_session(entry)
     with session:
-        facts = probe(session)
-        check_board(entry.name, facts, profile)
-        steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
-                  f"{facts.free_bytes / 2**30:.1f} GiB free")
-        feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
-        report = DeployReport.start(model, entry, profile, opts.precision, threads, host.results,
-                                     prepared.sha256)
-        report.add_quantization(host.quant)
-        if not host.models:
-            raise SdkError(
-                f"no engine could deploy {model.name}",
-                found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()),
-                fix="run 'sdk convert' on the model for per-output numbers",
-            )
-        bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
-                         work / f"bundle-{opts.precision}")
-        report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-        _on_board(session, entry, facts, bundle, app, opts, steps, threads, profile, report)
+        facts = checked_board(session, entry, profile, steps)
+        built = build_for(model, prep, profile, opts, steps)
+        return deploy_built(session, entry, facts, built, model, app, opts, steps, t_start)
+
+
+@dataclass
+class Built:
+    """What the host made for one board profile: the checked model variants and their bundle
+    (a fleet run makes it once per profile and pushes it to every board of that profile)."""
+
+    prepared: PreparedModel
+    profile: BoardProfile
+    threads: int
+    host: _HostModels
+    bundle: Bundle
+    work: Path
+
+
+def checked_board(session: Session, entry: BoardEntry, profile: BoardProfile, steps: Steps) -> BoardFacts:
+    """Probe the board and refuse one that is not what its profile says."""
+    from sdk.remote.board import check_board, probe
+
+    facts = probe(session)
+    check_board(entry.name, facts, profile)
+    steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
+              f"{facts.free_bytes / 2**30:.1f} GiB free")
+    return facts
+
+
+def build_for(model: Path, prep: tuple[Any, ...], profile: BoardProfile, opts: DeployOptions, steps: Steps,
+              bundle_dir: Path | None = None) -> Built:
+    """Convert, validate (and quantize) on the host for ``profile``, then bundle."""
+    work, prepared, pre, image, image_x = prep
+    engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
+    threads = opts.threads or profile.default_threads
+    feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
+    if not host.models:
+        raise SdkError(
+            f"no engine could deploy {model.name}",
+            found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()),
+            fix="run 'sdk convert' on the model for per-output numbers",
+        )
+    bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
+                     bundle_dir or work / f"bundle-{opts.precision}")
+    return Built(prepared, profile, threads, host, bundle, work)
+
+
+def deploy_built(session: Session, entry: BoardEntry, facts: BoardFacts, built: Built, model: Path, app: str,
+                 opts: DeployOptions, steps: Steps, t_start: float) -> DeployReport:
+    """Push ``built`` to the checked board, run it there, save and return the report."""
+    report = DeployReport.start(model, entry, built.profile, opts.precision, built.threads,
+                                built.host.results, built.prepared.sha256)
+    report.add_quantization(built.host.quant)
+    bundle = built.bundle
+    report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
+    _on_board(session, entry, facts, bundle, app, opts, steps, built.threads, built.profile, report)
     report.seconds = time.time() - t_start
-    report.save(opts.report_dir or work / "reports")
+    report.save(opts.report_dir or built.work / "reports")
     return report
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["_fix_sshd", "_fix_emulated", "_fix_models", "_fix_calib"]
+pytest_plugins = ["_fix_sshd", "_fix_emulated", "_fix_models", "_fix_calib", "_fix_labgrid"]
 
 
 @pytest.fixture(autouse=True)

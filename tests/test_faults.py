@@ -14,13 +14,13 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_util import Child as Deploy
 from cli_util import one_error_line, run_cli
 
 from sdk.boards import BoardEntry, Inventory
@@ -101,41 +101,6 @@ def clear_app(entry: BoardEntry, app: str) -> None:
 def deploy_argv(model: Path, entry: BoardEntry, app: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "sdk", "deploy", str(model), "--board", entry.name, "--app", app,
             "--engine", "ncnn", "--runs", "2", "--warmup", "1", *extra]
-
-
-class Deploy:
-    """A real `sdk deploy` child process whose stderr is read line by line."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pred: object, limit: float) -> None:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            if callable(pred) and pred():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError("deploy ended early:\n" + "\n".join(self.lines[-30:]))
-            time.sleep(0.1)
-        raise AssertionError("timed out waiting:\n" + "\n".join(self.lines[-30:]))
-
-    def finish(self, limit: float) -> int:
-        code = self.proc.wait(timeout=limit)
-        self._reader.join(timeout=10)
-        return code
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.lines)
 
 
 def partial_files(root: Path) -> list[Path]:

@@ -17,7 +17,8 @@ def app() -> None:
 
 @app.command("run")
 @click.argument("name", metavar="APP")
-@click.option("--board", "-b", help="Board name (default: the only real board, else the emulated rk3399).")
+@click.option("--board", "-b", help="Board name (default: the only real board, else the emulated rk3399), "
+              "or labgrid:PLACE[@HOST:PORT].")
 @click.option("--image", "-i", "image", type=click.Path(path_type=Path), required=True,
               help="The frame (PNG/JPEG/BMP).")
 @click.option("--model", "-m", type=click.Path(path_type=Path), default=None,

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.fleet import check_fleet_args, finish, fleet_options
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
@@ -39,7 +40,8 @@ def _threads(text: str | None) -> tuple[int, ...]:
 
 @click.command("bench")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--board", "-b", help="Board name from the inventory (default as for 'sdk deploy').")
+@click.option("--board", "-b", help="Board name from the inventory (default as for 'sdk deploy'), or "
+              "labgrid:PLACE[@HOST:PORT].")
 @click.option("--engine", "-e", type=click.Choice(engines.choices()), default="all", show_default=True)
 @click.option("--precision", "-p", default="fp32", show_default=True, metavar="LIST",
               help=f"Comma list of {', '.join(engines.precisions())}; int8 needs --calib.")
@@ -81,13 +83,17 @@ def _threads(text: str | None) -> tuple[int, ...]:
 @click.option("--html", "html_out", type=click.Path(path_type=Path), default=None, metavar="FILE",
               help="Also write the report as one self-contained HTML page with plots.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("--wait", type=click.FloatRange(0, 86400), default=300, show_default=True, metavar="S",
+              help="With --fleet: how long to wait for a busy labgrid place (0: skip it).")
+@fleet_options
 def bench(model: Path, board: str | None, engine: str, precision: str, threads: str | None,
           cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
           duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
           input_shape: tuple[str, ...], calib: Path | None, method: str, task: str,
           budget: float | None, max_fp32: int,
           as_json: bool, out: Path | None, engine_version: tuple[str, ...], threshold: float | None,
-          html_out: Path | None, quiet: bool) -> None:
+          html_out: Path | None, quiet: bool, wait: float, fleet: str | None, tags: tuple[str, ...],
+          max_parallel: int) -> None:
     """Benchmark MODEL.onnx on a board: one result per engine x precision x threads x cores."""
     from sdk.bench import BenchOptions, check_result, parse_engine_versions
     from sdk.bench import bench as run_bench
@@ -111,6 +117,10 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
 
         raise SdkError("--threshold goes with --engine-version",
                        fix="compare two results with 'sdk report compare A B --threshold PCT'")
+    want = check_fleet_args(fleet, board, tags)
+    if fleet is not None:
+        _fleet(model, fleet, want, opts, max_parallel, wait, as_json, out, html_out, quiet)
+        return
     with stdout_to_stderr():
         report = run_bench(model, board, opts, steps=Steps(quiet=quiet))
     doc = report.to_dict()
@@ -157,3 +167,22 @@ def _ab(model: Path, board: str | None, opts: object, threshold: float | None, a
             rep.render()
         render(ab.comparison)
     sys.exit(ab.comparison.exit_code)
+
+
+def _fleet(model: Path, fleet: str, tags: dict[str, str], opts: object, max_parallel: int, wait: float,
+           as_json: bool, out: Path | None, html_out: Path | None, quiet: bool) -> None:
+    """The sweep on every matching labgrid place; exits 1 unless every board passed."""
+    from sdk.errors import SdkError
+    from sdk.fleet.jobs import fleet_bench
+    from sdk.report import Steps, stdout_to_stderr
+
+    if opts.engine_versions or html_out is not None:  # type: ignore[attr-defined]
+        raise SdkError("--fleet runs one sweep per board", found="--engine-version or --html",
+                       fix="drop them with --fleet; each board's report is in the --json output")
+    with stdout_to_stderr():
+        rep = fleet_bench(model, fleet, tags, opts, max_parallel=max_parallel, wait=wait,
+                          steps=Steps(quiet=quiet))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
+    finish(rep, as_json)

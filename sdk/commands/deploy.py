@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.fleet import check_fleet_args, finish, fleet_options
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
@@ -17,7 +18,8 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
 @click.command("deploy")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--board", "-b", help="Board name from the inventory (default: the only real "
-              "board, else the emulated rk3399).")
+              "board, else the emulated rk3399), or labgrid:PLACE[@HOST:PORT] (a labgrid place, "
+              "held for the deploy; the coordinator defaults to LG_COORDINATOR).")
 @click.option("--engine", "-e", type=click.Choice(engines.choices()), default="all",
               show_default=True)
 @click.option("--precision", "-p", type=click.Choice(engines.precisions()), default="fp32",
@@ -51,19 +53,21 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
               help="Seconds each model variant may run on the board (default: from the model's "
               "size and --runs, printed).")
 @click.option("--wait", type=click.FloatRange(0, 86400), default=300, show_default=True, metavar="S",
-              help="How long to wait for another deploy of the same app to finish.")
+              help="How long to wait for another deploy of the same app to finish, and for a busy "
+              "labgrid place (0: skip a busy place).")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Where to save the JSON report (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--html", "html_out", type=click.Path(path_type=Path), default=None, metavar="FILE",
               help="Also write the report as one self-contained HTML page with plots.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@fleet_options
 def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
            method: str | None, per_channel: bool, task: str, budget: float | None, max_fp32: int,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
            preprocess: str | None, image: Path | None, app: str | None, timeout: float | None,
            wait: float, report_dir: Path | None, as_json: bool, html_out: Path | None,
-           quiet: bool) -> None:
+           quiet: bool, fleet: str | None, tags: tuple[str, ...], max_parallel: int) -> None:
     """Convert MODEL.onnx for each engine, push it to a board, check and benchmark it."""
     from sdk.convert import parse_input_shapes
     from sdk.deploy import DeployOptions, check_result
@@ -88,6 +92,17 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
                          image=image, calib=calib, method=method, per_channel=per_channel,
                          budget=budget, max_fp32_layers=max_fp32, app=app, timeout=timeout,
                          wait=wait, task=task)
+    want = check_fleet_args(fleet, board, tags)
+    if fleet is not None:
+        from sdk.fleet.jobs import fleet_deploy
+
+        if html_out is not None:
+            raise SdkError("--html is one board's page", fix="drop --html with --fleet; each board's "
+                           "report is in the --json output")
+        with stdout_to_stderr():
+            rep = fleet_deploy(model, fleet, want, opts, max_parallel=max_parallel, steps=Steps(quiet=quiet))
+        finish(rep, as_json)
+        return
     with stdout_to_stderr():
         report = run_deploy(model, board, opts, steps=Steps(quiet=quiet))
     if html_out is not None:

@@ -348,12 +348,16 @@ def ensure_emulated(profile: str = "rk3399", *, log: Callable[[str], None] | Non
 
 
 def stop_emulated(name: str) -> None:
-    """Stop the board's sshd (and its sessions), unmount its filesystems; idempotent."""
+    """Stop the board's labgrid exporter and sshd (and its sessions), unmount its filesystems;
+    idempotent."""
     inv = Inventory()
     entry = _emulated_entry(inv, name, None)
     bdir = board_dir(name)
     if entry is None and not bdir.exists():
         inv.get(name)  # raises the unknown-board error with close names
+    from sdk.fleet.exporter import stop_exporter
+
+    stop_exporter(bdir)  # its labgrid exporter first: the farm stops offering the board
     rootfs = Path(entry.rootfs) if entry and entry.rootfs else bdir / "rootfs"
     pid = entry.pid if entry else None
     busy = (pid is not None and pid_alive(pid)) or pids_rooted_in(rootfs) or mounts_under(rootfs)
