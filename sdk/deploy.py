@@ -5,20 +5,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdk import engines
-from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
+from sdk.boards import BoardEntry, BoardProfile, Inventory
 from sdk.device.preprocess import ImageSpec
-from sdk.errors import BoardBusy, BundleError, ConnectionLost, Interrupted, NoSpace, SdkError
+from sdk.errors import BundleError, SdkError
+from sdk.onboard import Target, check_facts, host_lock, largest_model, open_board, run_timeout, staged
 from sdk.paths import cache_dir
 from sdk.quantize import MAX_FP32_LAYERS
 from sdk.records import BundledPreprocess, EngineModel
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
     from sdk.bundle import Bundle
     from sdk.convert import ConversionResult, PreparedModel
-    from sdk.remote import Session
     from sdk.remote.board import BoardFacts
 
 
@@ -168,46 +166,6 @@ def app_name(model: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem)
 
 
-def run_timeout(model_bytes: int, runs: int, warmup: int) -> float:
-    """Default seconds per model variant on the board: loading and checking grow with the
-    model's size, the benchmark with the runs; generous, since an emulated board is slow."""
-    mib = model_bytes / 2**20
-    return float(round(120 + 20 * mib + (runs + warmup + 1) * (1 + 2 * mib)))
-
-
-@contextlib.contextmanager
-def _host_lock(work: Path, wait: float, log: Callable[[str], None]) -> Iterator[None]:
-    """One deploy at a time per model on this host (its cache folder is shared)."""
-    import fcntl
-
-    work.parent.mkdir(parents=True, exist_ok=True)
-    with open(work.with_name(work.name + ".lock"), "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            owner = fh.read().strip() or "another deploy"
-            log(f"{work.name} is being deployed by {owner} on this host; waiting up to {wait:g} s")
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise BoardBusy(f"host BUSY: {work.name} being deployed by {owner}",
-                                        fix="wait for it to finish, or pass --wait S") from None
-                    time.sleep(0.5)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 @dataclass
 class _HostModels:
     """What the host made for the board: the variants, their golden outputs, the host rows."""
@@ -266,32 +224,22 @@ def deploy(
     model = Path(model)
     app = check_app_name(opts.app, "--app") if opts.app is not None else \
         check_app_name(app_name(model), f"the model file name {model.name!r}; pass --app NAME")
-    with _host_lock(work_dir(model), opts.wait, steps.log):
+    with host_lock(work_dir(model), opts.wait, steps.log):
         return _deploy(model, board, opts, steps, app, t_start)
 
 
 def _deploy(model: Path, board: str | None, opts: DeployOptions, steps: Steps, app: str,
             t_start: float) -> DeployReport:
-    from sdk.remote import open_session
-    from sdk.remote.board import check_board, probe
-
     with steps.step("prepare"):  # cheap model checks first: a bad file fails before any board work
         work, prepared, pre, image, image_x = _prepare(model, opts)
-    with steps.step("board"):
-        entry = resolve_board(board, log=steps.log)
-        profile = load_profile(entry.profile)
-        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
-        threads = opts.threads or profile.default_threads
-        # connect and check the board before the slow work: a wrong board fails fast
-        session = open_session(entry)
-    with session:
-        facts = probe(session)
-        check_board(entry.name, facts, profile)
-        steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
-                  f"{facts.free_bytes / 2**30:.1f} GiB free")
-        feeds, reference, host = _host_models(prepared, engine_names, opts, work, steps, pre, image_x)
-        report = DeployReport.start(model, entry, profile, opts.precision, threads, host.results,
-                                     prepared.sha256)
+    target = open_board(board, opts.engine, steps)  # a wrong board fails before the slow work
+    profile = target.profile
+    threads = opts.threads or profile.default_threads
+    with target.session:
+        facts = check_facts(target, steps)
+        feeds, reference, host = _host_models(prepared, target.engines, opts, work, steps, pre, image_x)
+        report = DeployReport.start(model, target.entry, profile, opts.precision, threads, host.results,
+                                    prepared.sha256)
         report.add_quantization(host.quant)
         if not host.models:
             raise SdkError(
@@ -302,7 +250,7 @@ def _deploy(model: Path, board: str | None, opts: DeployOptions, steps: Steps, a
         bundle = _bundle(prepared, profile, host, feeds, reference, work, steps, threads, pre, image,
                          work / f"bundle-{opts.precision}")
         report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-        _on_board(session, entry, facts, bundle, app, opts, steps, threads, profile, report)
+        _on_board(target, facts, bundle, app, opts, steps, threads, report)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or work / "reports")
     return report
@@ -391,98 +339,28 @@ def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, f
         )
 
 
-def _on_board(session: Session, entry: BoardEntry, facts: BoardFacts, bundle: Bundle, app: str,
-              opts: DeployOptions, steps: Steps, threads: int, profile: BoardProfile,
-              report: DeployReport) -> None:
-    """Lock the app, push, install, run; switch ``current`` to the bundle only if it passed.
+def _on_board(target: Target, facts: BoardFacts, bundle: Bundle, app: str, opts: DeployOptions,
+              steps: Steps, threads: int, report: DeployReport) -> None:
+    """Lock the app, push, install, run; switch ``current`` to the bundle only if it passed
+    (faults as :func:`sdk.onboard.staged` reports them)."""
+    from sdk.remote.board import activate, run_on_board
 
-    Ctrl-C drops the connection at once, removes staging over a fresh one and raises
-    Interrupted; a lost connection keeps staging so the next deploy resumes there."""
-    from sdk.remote.board import (
-        AppLock,
-        activate,
-        app_dir,
-        check_disk,
-        ensure_venv,
-        push,
-        run_on_board,
-        venv_dir,
-    )
-
-    board = entry.name
-    base = app_dir(facts, app)
-    step = "lock"
-    lock: AppLock | None = None
-    try:
-        lock = AppLock(session, base, wait=opts.wait, log=steps.log)
-        step = "push"
-        check_disk(session, bundle, base, venv_dir(bundle, facts))
-        with steps.step("push"):
-            try:
-                pushed = push(session, bundle, facts, app, progress=steps.bytes_progress)
-            except NoSpace:
-                from sdk.remote.board import remove_staging
-
-                remove_staging(session, base)
-                raise
-            report.push = {"files_sent": pushed.stats.files_sent, "bytes_sent": pushed.stats.bytes_sent,
-                           "files_skipped": pushed.stats.files_skipped, "remote_dir": pushed.bundle_dir}
-            steps.log(f"sent {pushed.stats.files_sent} files ({pushed.stats.bytes_sent} bytes), "
-                      f"{pushed.stats.files_skipped} unchanged")
-        step = "install runtime"
-        with steps.step("install runtime on board"):
-            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-        step = "run"
-        model_bytes = max((m.stat().st_size for m in bundle.root.rglob("*")
-                           if m.is_file() and "models" in m.relative_to(bundle.root).parts), default=0)
-        timeout = opts.timeout or run_timeout(model_bytes, opts.runs, opts.warmup)
+    with staged(target, facts, bundle, app, wait=opts.wait, steps=steps) as job:
+        stats = job.pushed.stats
+        report.push = {"files_sent": stats.files_sent, "bytes_sent": stats.bytes_sent,
+                       "files_skipped": stats.files_skipped, "remote_dir": job.pushed.bundle_dir}
+        timeout = opts.timeout or run_timeout(largest_model(bundle), opts.runs, opts.warmup)
         with steps.step("run on board"):
             steps.log(f"timeout {timeout:g} s per model variant" + ("" if opts.timeout else
                       " (from the model's size and --runs; set with --timeout S)"))
-            doc = run_on_board(session, pushed, python, runs=opts.runs, warmup=opts.warmup,
-                               threads=threads, cpus=list(profile.big_cpus), log=steps.log,
+            doc = run_on_board(target.session, job.pushed, job.python, runs=opts.runs, warmup=opts.warmup,
+                               threads=threads, cpus=list(target.profile.big_cpus), log=steps.log,
                                timeout=timeout)
         report.add_board_result(doc)
-        step = "switch"
+        job.step = "switch"
         if report.ok:
-            activate(session, pushed, bundle.id)
+            activate(target.session, job.pushed, bundle.id)
             report.activated = True
-    except KeyboardInterrupt:
-        session.abort()
-        _cleanup_after_interrupt(entry, base, step)
-        raise Interrupted(f"interrupted during {step} to {board}; the previous bundle is still current"
-                          if step == "push" else
-                          f"interrupted during {step} on {board}; the previous bundle is still current"
-                          ) from None
-    except ConnectionLost as exc:
-        raise ConnectionLost(f"{exc.message} (step: {step})", found=exc.found, fix=exc.fix) from exc
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _cleanup_after_interrupt(entry: BoardEntry, base: str, step: str) -> None:
-    """Remove what the interrupted push left, over a new connection, in bounded time; a
-    board that does not answer keeps staging (the next deploy resumes or replaces it)."""
-    import signal
-    import threading
-
-    if step != "push":
-        return
-    from sdk.remote import open_session
-    from sdk.remote.board import remove_staging
-
-    def work() -> None:
-        with contextlib.suppress(Exception), open_session(entry, attempts=1, timeout=4) as s:
-            remove_staging(s, base)
-
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup is bounded: no second Ctrl-C
-    try:
-        t = threading.Thread(target=work, daemon=True)
-        t.start()
-        t.join(timeout=6)
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def check_result(report: DeployReport) -> None:

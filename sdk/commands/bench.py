@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.common import timeout_option, wait_option
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
 from sdk.quantize import MAX_FP32_LAYERS, METHODS
@@ -70,6 +71,8 @@ def _threads(text: str | None) -> tuple[int, ...]:
 @click.option("--budget", type=float, default=None, help="int8: " + BUDGET_HELP)
 @click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
               show_default=True)
+@timeout_option("configuration", "the model's size, --runs and the sweep")
+@wait_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report (every sample, the fingerprint) as JSON.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the JSON report here.")
@@ -85,7 +88,7 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
           cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
           duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
           input_shape: tuple[str, ...], calib: Path | None, method: str, task: str,
-          budget: float | None, max_fp32: int,
+          budget: float | None, max_fp32: int, timeout: float | None, wait: float,
           as_json: bool, out: Path | None, engine_version: tuple[str, ...], threshold: float | None,
           html_out: Path | None, quiet: bool) -> None:
     """Benchmark MODEL.onnx on a board: one result per engine x precision x threads x cores."""
@@ -102,6 +105,7 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
         layers=layers, settle_s=settle_s, input_shapes=parse_input_shapes(input_shape),
         preprocess=parse_preprocess(preprocess), image=image, calib=calib, method=method, budget=budget,  # type: ignore[arg-type]
         max_fp32_layers=max_fp32, engine_versions=parse_engine_versions(engine_version), task=task,
+        timeout=timeout, wait=wait,
     )
     if opts.engine_versions:
         _ab(model, board, opts, threshold, as_json, out, html_out, quiet)
