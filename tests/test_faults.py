@@ -13,8 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_util import one_error_line, run_cli
+from fault_util import (
+    Deploy,
+    app_root,
+    board_runs,
+    board_sdk_processes,
+    clear_app,
+    current_id,
+    deploy_argv,
+    growing_partial,
+    partial_files,
+    wait_no_sdk_processes,
+)
 
 from sdk.boards import BoardEntry, Inventory
 
@@ -68,107 +78,6 @@ def big_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def big_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _big_model(tmp_path_factory.mktemp("big") / "big_b.onnx", 2048, 2)
-
-
-def app_root(entry: BoardEntry, app: str) -> Path:
-    assert entry.rootfs
-    return Path(entry.rootfs) / "root" / ".sdk" / "apps" / app
-
-
-def current_id(entry: BoardEntry, app: str) -> str | None:
-    cur = app_root(entry, app) / "current"
-    return os.readlink(cur).rpartition("/")[2] if cur.is_symlink() else None
-
-
-def board_runs(entry: BoardEntry, app: str) -> None:
-    """``current`` of ``app`` passes the runner's sha256 check and runs its golden check."""
-    from sdk.remote import open_session
-
-    entry = Inventory().get(entry.name)  # the board may have restarted (a new port)
-    with open_session(entry) as s:
-        base = f"~/.sdk/apps/{app}/current"
-        res = s.run(["sh", "-c", 'cd "$1" && PYTHONPATH=runtime python3 -m sdk.device.runner verify .',
-                     "sh", s.resolve(base)], timeout=300, check=False)
-        assert res.returncode == 0, res.stderr
-
-
-def clear_app(entry: BoardEntry, app: str) -> None:
-    import shutil
-
-    shutil.rmtree(app_root(entry, app), ignore_errors=True)
-
-
-def deploy_argv(model: Path, entry: BoardEntry, app: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sdk", "deploy", str(model), "--board", entry.name, "--app", app,
-            "--engine", "ncnn", "--runs", "2", "--warmup", "1", *extra]
-
-
-class Deploy:
-    """A real `sdk deploy` child process whose stderr is read line by line."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pred: object, limit: float) -> None:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            if callable(pred) and pred():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError("deploy ended early:\n" + "\n".join(self.lines[-30:]))
-            time.sleep(0.1)
-        raise AssertionError("timed out waiting:\n" + "\n".join(self.lines[-30:]))
-
-    def finish(self, limit: float) -> int:
-        code = self.proc.wait(timeout=limit)
-        self._reader.join(timeout=10)
-        return code
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.lines)
-
-
-def partial_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob(".*.part-*") if p.is_file()] if root.exists() else []
-
-
-def growing_partial(root: Path, min_bytes: int = 1 << 20) -> bool:
-    return any(p.stat().st_size >= min_bytes for p in partial_files(root / "staging"))
-
-
-def board_sdk_processes(entry: BoardEntry) -> list[str]:
-    """Command lines of SDK work still running on the board (chrooted in its rootfs)."""
-    from sdk.emulate._host import pids_rooted_in
-
-    assert entry.rootfs
-    found = []
-    for pid in pids_rooted_in(Path(entry.rootfs)):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "sdk.device" in cmd or "flock" in cmd or ".lock." in cmd:
-            found.append(f"{pid}: {cmd}")
-    return found
-
-
-def wait_no_sdk_processes(entry: BoardEntry, limit: float = 30) -> list[str]:
-    deadline = time.monotonic() + limit
-    left = board_sdk_processes(entry)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = board_sdk_processes(entry)
-    return left
 
 
 @pytest.fixture
