@@ -43,7 +43,7 @@ def stop_bench_child(entry: BoardEntry, stopped: list[int]) -> bool:
 
 def test_bench_sigstopped_configuration_killed_at_timeout(emulated_board: BoardEntry,
                                                           tiny_classifier: Path) -> None:
-    d = Deploy(bench_argv(tiny_classifier, emulated_board, "--runs", "2", "--timeout", "20"))
+    d = Deploy(bench_argv(tiny_classifier, emulated_board, "--runs", "2", "--timeout", "10"))
     stopped: list[int] = []
     d.wait_for(lambda: stop_bench_child(emulated_board, stopped), 1200)
     t0 = time.monotonic()
@@ -51,11 +51,11 @@ def test_bench_sigstopped_configuration_killed_at_timeout(emulated_board: BoardE
     took = time.monotonic() - t0
     print(f"stopped bench configuration: exit {code} after {took:.1f} s")
     assert code == 1, d.stderr[-3000:]
-    assert "timeout 20 s per configuration, at most 80 s in all" in d.stderr, d.stderr[-3000:]
-    assert "FAILED: timed out after 20 s (--timeout)" in d.stderr, d.stderr[-3000:]
+    assert "timeout 10 s per configuration, at most 70 s in all" in d.stderr, d.stderr[-3000:]
+    assert "FAILED: timed out after 10 s (--timeout)" in d.stderr, d.stderr[-3000:]
     errors = [ln for ln in d.lines if ln.startswith("error:")]
     assert len(errors) == 1 and "no configuration passed" in errors[0], d.stderr[-2000:]
-    assert took < 20 + 60, f"the bench ended {took:.1f} s after the stop"
+    assert took < 10 + 60, f"the bench ended {took:.1f} s after the stop"
     assert not os.path.exists(f"/proc/{stopped[0]}"), "the stopped process is still there"
     assert not wait_no_sdk_processes(emulated_board), board_sdk_processes(emulated_board)
 
