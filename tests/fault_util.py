@@ -76,6 +76,20 @@ class Deploy:
         self._reader.join(timeout=10)
         return code
 
+    def interrupt(self, limit: float = 10) -> str:
+        """Ctrl-C: the command exits 130 within ``limit`` s, no traceback; its last line."""
+        import signal
+
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        code = self.finish(60)
+        took = time.monotonic() - t0
+        print(f"SIGINT: exit {code} after {took:.1f} s")
+        assert code == 130, self.stderr[-3000:]
+        assert took < limit, f"SIGINT took {took:.1f} s"
+        assert "Traceback" not in self.stderr
+        return self.lines[-1]
+
     @property
     def stderr(self) -> str:
         return "\n".join(self.lines)
@@ -103,6 +117,26 @@ def board_sdk_processes(entry: BoardEntry) -> list[str]:
         if "sdk.device" in cmd or "flock" in cmd or ".lock." in cmd:
             found.append(f"{pid}: {cmd}")
     return found
+
+
+def stop_board_process(entry: BoardEntry, marker: bytes, stopped: list[int] | None = None) -> bool:
+    """SIGSTOP the board's process whose command line holds ``marker``, once there is one."""
+    import signal
+
+    from sdk.emulate._host import pids_rooted_in
+
+    assert entry.rootfs
+    for pid in pids_rooted_in(Path(entry.rootfs)):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmd:
+            os.kill(pid, signal.SIGSTOP)
+            if stopped is not None:
+                stopped.append(pid)
+            return True
+    return False
 
 
 def wait_no_sdk_processes(entry: BoardEntry, limit: float = 30) -> list[str]:

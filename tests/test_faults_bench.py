@@ -6,13 +6,12 @@ leaves nothing running on the board, releases the app's lock, and the next bench
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from fault_util import Deploy, board_sdk_processes, wait_no_sdk_processes
+from fault_util import Deploy, board_sdk_processes, stop_board_process, wait_no_sdk_processes
 
 from sdk.boards import BoardEntry
 
@@ -24,28 +23,11 @@ def bench_argv(model: Path, entry: BoardEntry, *extra: str) -> list[str]:
             "--warmup", "1", "--settle", "0", *extra]
 
 
-def stop_bench_child(entry: BoardEntry, stopped: list[int]) -> bool:
-    """SIGSTOP the board's process that measures a configuration, once it exists."""
-    from sdk.emulate._host import pids_rooted_in
-
-    assert entry.rootfs
-    for pid in pids_rooted_in(Path(entry.rootfs)):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"sdk.device.bench\0_one" in cmd:
-            os.kill(pid, signal.SIGSTOP)
-            stopped.append(pid)
-            return True
-    return False
-
-
 def test_bench_sigstopped_configuration_killed_at_timeout(emulated_board: BoardEntry,
                                                           tiny_classifier: Path) -> None:
     d = Deploy(bench_argv(tiny_classifier, emulated_board, "--runs", "2", "--timeout", "10"))
     stopped: list[int] = []
-    d.wait_for(lambda: stop_bench_child(emulated_board, stopped), 1200)
+    d.wait_for(lambda: stop_board_process(emulated_board, b"sdk.device.bench\0_one", stopped), 1200)
     t0 = time.monotonic()
     code = d.finish(300)
     took = time.monotonic() - t0
@@ -68,16 +50,8 @@ def test_bench_sigint_exits_fast_then_next_bench_passes(emulated_board: BoardEnt
     d.wait_for(lambda: any(ln.startswith("    [bench] ") and "cpus" in ln for ln in d.lines), 1200)
     time.sleep(1)  # the configuration is measuring now
     assert board_sdk_processes(emulated_board)
-    t0 = time.monotonic()
-    d.proc.send_signal(signal.SIGINT)
-    code = d.finish(60)
-    took = time.monotonic() - t0
-    print(f"SIGINT during bench: exit {code} after {took:.1f} s")
-    assert code == 130, d.stderr[-3000:]
-    assert took < 10, f"SIGINT took {took:.1f} s"
-    assert d.lines[-1] == (f"interrupted during bench on {emulated_board.name}; "
-                           "the previous bundle is still current"), d.stderr[-2000:]
-    assert "Traceback" not in d.stderr
+    assert d.interrupt() == (f"interrupted during bench on {emulated_board.name}; "
+                             "the previous bundle is still current"), d.stderr[-2000:]
     assert not wait_no_sdk_processes(emulated_board), board_sdk_processes(emulated_board)
 
     # the lock is free at once (wait=0 would fail with "board BUSY"), and the bench passes
