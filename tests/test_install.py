@@ -73,7 +73,7 @@ def test_doctor_fix_provisions_pnnx_into_a_fresh_cache(clean_venv: tuple[Path, d
     pnnx = checks["pnnx (ncnn converter)"]
     assert pnnx["ok"] is False and pnnx["found"] == "not installed", pnnx
     assert pnnx["fixable"] is True and pnnx["fix"].startswith("sdk doctor --fix"), pnnx
-    assert r.returncode == 1 and "pnnx (ncnn converter)" in r.stderr
+    assert r.returncode == 1 and "'sdk doctor --fix' applies those of pnnx (ncnn converter)" in r.stderr
     assert checks["MNN converter"]["fixable"] is False  # pip on the user's environment: never
     assert not exe.exists()
 

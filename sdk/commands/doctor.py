@@ -47,5 +47,7 @@ def doctor(do_fix: bool, as_json: bool) -> None:
     if (apt := apt_line(checks)) is not None and not as_json:
         click.echo(f"system packages missing; as root: {apt}")
     if bad:
+        fixable = [c.name for c in checks if not c.ok and c.call is not None]
         raise SdkError(f"{len(bad)} host requirement(s) missing: {', '.join(bad)}",
-                       fix="run the fixes shown above, or 'sdk doctor --fix'")
+                       fix="run the fixes shown above" + (f"; 'sdk doctor --fix' applies those of "
+                                                          f"{', '.join(fixable)}" if fixable else ""))
