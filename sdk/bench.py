@@ -13,23 +13,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sdk import engines
-from sdk.boards import BoardEntry, BoardProfile, load_profile
-from sdk.deploy import DeployOptions, _bundle, _host_models, _HostModels, _prepare, app_name, resolve_board
+from sdk.boards import BoardEntry, BoardProfile
+from sdk.deploy import DeployOptions, _bundle, _host_models, _HostModels, _prepare, app_name, work_dir
 from sdk.device.preprocess import ImageSpec
 from sdk.errors import SdkError
 from sdk.fleet import held_board
+from sdk.onboard import Target, check_facts, host_lock, largest_model, open_board, run_timeout, staged
 from sdk.quantize import MAX_FP32_LAYERS
 from sdk.records import BenchConfig, BenchPlan, BenchResult, EngineModel
 from sdk.report import Steps
 from sdk.report.bench import BenchReport
 
 CORE_SETS = ("big", "little", "all")
-HELD_WAIT_S = 300.0  # how long a bench waits for a busy labgrid place (as for the app's lock)
 
 
 @dataclass
@@ -55,6 +55,8 @@ class BenchOptions:
     max_fp32_layers: int = MAX_FP32_LAYERS
     task: str | None = None  # int8: what the budget judges (None: found in the model's outputs)
     report_dir: Path | None = None
+    timeout: float | None = None  # seconds per configuration on the board (default: from size, runs)
+    wait: float = 300.0  # how long to wait for a deploy or bench of the same app to finish
     # engine -> (A version, B version): the same sweep on the board with two engine releases
     engine_versions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -169,13 +171,21 @@ def parse_engine_versions(items: Sequence[str]) -> dict[str, tuple[str, str]]:
     return out
 
 
-@dataclass
-class _Board:
-    """An open session on a checked board, and what the sweep made on the host for it."""
+def sweep_timeout(model_bytes: int, plan: BenchPlan) -> float:
+    """Default seconds per configuration: a deploy's run (sdk.onboard.run_timeout) over every
+    inference the configuration makes (runs, the overhead blocks, the whole frame, layers),
+    plus the settling, ``min_time`` and ``duration`` it waits for."""
+    calls = plan.runs + 2 * min(plan.runs, 50) + max(3, min(plan.runs, 20)) + (10 if plan.layers else 0)
+    paced = calls / plan.rate if plan.rate else 0.0
+    return float(round(run_timeout(model_bytes, calls, plan.warmup) + plan.settle_s + plan.min_time
+                       + (plan.duration or 0.0) + paced))
 
-    session: Any
-    entry: Any
-    facts: Any
+
+@dataclass
+class HostSweep:
+    """What the sweep made on the host for one board profile (a fleet run makes it once per
+    profile and measures it on every board of that profile)."""
+
     profile: BoardProfile
     prepared: Any
     host: _HostModels
@@ -184,6 +194,18 @@ class _Board:
     work: Path
     pre: Any
     image: Any
+
+
+@dataclass
+class _Board(HostSweep):
+    """A checked board with an open session, and the host's work for its profile."""
+
+    target: Target
+    facts: Any
+
+    @classmethod
+    def of(cls, hs: HostSweep, target: Target, facts: Any) -> _Board:
+        return cls(**{f.name: getattr(hs, f.name) for f in fields(HostSweep)}, target=target, facts=facts)
 
 
 def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Callable[[str], None] | None,
@@ -196,80 +218,64 @@ def _run_sweep(b: _Board, model: Path, opts: BenchOptions, steps: Steps, log: Ca
     return sweep_on_board(b, bundle, model, opts, steps, log, t_start)
 
 
-def sweep_bundle(b: _Board, steps: Steps, bundle_dir: Path, pins: dict[str, str] | None = None) -> Any:
+def sweep_bundle(hs: HostSweep, steps: Steps, bundle_dir: Path, pins: dict[str, str] | None = None) -> Any:
     """The bundle of every model variant of the sweep (with the engine releases ``pins`` names)."""
-    return _bundle(b.prepared, b.profile, b.host, b.feeds, b.reference, b.work, steps,
-                   b.profile.default_threads, b.pre, b.image, bundle_dir, pins)
+    return _bundle(hs.prepared, hs.profile, hs.host, hs.feeds, hs.reference, hs.work, steps,
+                   hs.profile.default_threads, hs.pre, hs.image, bundle_dir, pins)
 
 
 def sweep_on_board(b: _Board, bundle: Any, model: Path, opts: BenchOptions, steps: Steps,
                    log: Callable[[str], None] | None, t_start: float) -> BenchReport:
     """Push ``bundle`` to the board ``b`` holds, install, measure every configuration, save."""
-    from sdk.remote.board import (
-        AppLock,
-        app_dir,
-        check_app_name,
-        check_disk,
-        ensure_venv,
-        push,
-        run_bench,
-        venv_dir,
-    )
+    from sdk.remote.board import check_app_name, run_bench
 
-    plan = plan_for(b.host.models, opts, b.profile)
+    profile = b.profile
+    plan = plan_for(b.host.models, opts, profile)
+    plan.timeout = opts.timeout or sweep_timeout(largest_model(bundle), plan)
     app = check_app_name(app_name(model), f"the model file name {model.name!r}")
-    lock = AppLock(b.session, app_dir(b.facts, app), wait=300, log=steps.log)
-    try:
-        check_disk(b.session, bundle, app_dir(b.facts, app), venv_dir(bundle, b.facts))
-        with steps.step("push"):
-            pushed = push(b.session, bundle, b.facts, app, progress=steps.bytes_progress)
-        with steps.step("install runtime on board"):
-            python = ensure_venv(b.session, bundle, pushed, b.facts, log=steps.log)
-        with steps.step(f"bench on board: {len(plan.configs)} configurations"):
-            run = run_bench(b.session, pushed, python, plan, log=log or steps.log)
-    finally:
-        lock.release()
-    report = BenchReport.build(model, b.prepared.sha256, b.entry, b.profile, plan, run, b.host, bundle.id)
+    with staged(b.target, b.facts, bundle, app, wait=opts.wait, steps=steps) as job:
+        job.step = "bench"
+        n = len(plan.configs)
+        with steps.step(f"bench on board: {n} configurations"):
+            steps.log(f"timeout {plan.timeout:g} s per configuration" + ("" if opts.timeout else
+                      " (from the model's size, --runs and the sweep; set with --timeout S)")
+                      + f", at most {plan.timeout * n + 60:g} s in all")
+            run = run_bench(b.target.session, job.pushed, job.python, plan, log=log or steps.log)
+    report = BenchReport.build(model, b.prepared.sha256, b.target.entry, profile, plan, run, b.host,
+                               bundle.id)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or b.work / "reports")
     return report
 
 
 def _open(model: Path, board: str | BoardEntry | None, opts: BenchOptions,
-          steps: Steps) -> tuple[Any, Any, BoardProfile, Any]:
-    from sdk.remote import open_session
-
+          steps: Steps) -> tuple[Any, Target]:
     _check(opts)
     with steps.step("prepare"):
         prep = _prepare(model, _deploy_options(opts, opts.precisions[0]))
-    with steps.step("board"):
-        entry = resolve_board(board, log=steps.log)
-        profile = load_profile(entry.profile)
-        for c in opts.cores:  # a wrong core set fails before any slow work
+
+    def cores_exist(profile: BoardProfile) -> None:  # a wrong core set fails before any slow work
+        for c in opts.cores:
             resolve_cores(c, profile)
-        session = open_session(entry)
-    return prep, entry, profile, session
+
+    return prep, open_board(board, opts.engine, steps, check=cores_exist)
 
 
-def _on_host(session: Any, entry: Any, profile: BoardProfile, prep: Any, engine_names: list[str],
-             opts: BenchOptions, steps: Steps, model: Path) -> _Board:
-    from sdk.remote.board import check_board, probe
-
-    facts = probe(session)
-    check_board(entry.name, facts, profile)
-    return replace(host_board(prep, profile, engine_names, opts, steps, model), session=session, entry=entry,
-                   facts=facts)
+def _on_host(target: Target, prep: Any, engine_names: list[str], opts: BenchOptions, steps: Steps,
+             model: Path) -> _Board:
+    facts = check_facts(target, steps)
+    return _Board.of(host_board(prep, target.profile, engine_names, opts, steps, model), target, facts)
 
 
 def host_board(prep: Any, profile: BoardProfile, engine_names: list[str], opts: BenchOptions, steps: Steps,
-               model: Path) -> _Board:
-    """The sweep's host work for ``profile`` (no board yet: session, entry and facts are None)."""
+               model: Path) -> HostSweep:
+    """The sweep's host work for ``profile``: convert, validate, quantize (no board yet)."""
     work, prepared, pre, image, image_x = prep
     feeds, reference, host = _host_sweep(prepared, engine_names, opts, work, steps, pre, image_x)
     if not host.models:
         raise SdkError(f"no engine could deploy {model.name}",
                        found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
-    return _Board(None, None, None, profile, prepared, host, feeds, reference, work, pre, image)
+    return HostSweep(profile, prepared, host, feeds, reference, work, pre, image)
 
 
 def bench(model: Path, board: str | None = None, options: BenchOptions | None = None, *,
@@ -281,11 +287,10 @@ def bench(model: Path, board: str | None = None, options: BenchOptions | None = 
     steps = steps or Steps()
     t_start = time.time()
     model = Path(model)
-    with held_board(board, HELD_WAIT_S, steps.log) as target:
-        prep, entry, profile, session = _open(model, target, opts, steps)
-        with session:
-            engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
-            b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
+    with host_lock(work_dir(model), opts.wait, steps.log), held_board(board, opts.wait, steps.log) as held:
+        prep, target = _open(model, held, opts, steps)
+        with target.session:
+            b = _on_host(target, prep, target.engines, opts, steps, model)
             return _run_sweep(b, model, opts, steps, log, t_start=t_start)
 
 
@@ -313,29 +318,35 @@ def bench_ab(model: Path, board: str | None = None, options: BenchOptions | None
     """The same sweep on ``board`` with two releases of the engines ``options.engine_versions``
     names (one offline venv per wheel set, both bundles cached), then B compared with A:
     the speed verdict per configuration and whether the outputs still agree."""
+    from sdk.report.compare import DEFAULT_THRESHOLD_PCT, compare
+
     opts = options or BenchOptions()
     if not opts.engine_versions:
         raise SdkError("an engine-version A/B needs --engine-version ENGINE=OLD,NEW")
     steps = steps or Steps()
     model = Path(model)
-    with held_board(board, HELD_WAIT_S, steps.log) as target:
-        return _ab_sweeps(model, target, opts, steps, log, threshold_pct)
+    with host_lock(work_dir(model), opts.wait, steps.log), held_board(board, opts.wait, steps.log) as held:
+        reports = _ab_sweeps(model, held, opts, steps, log)
+    cmp = compare(reports[0].to_dict(), reports[1].to_dict(), name_a=ab_label(opts.engine_versions, 0),
+                  name_b=ab_label(opts.engine_versions, 1),
+                  threshold_pct=DEFAULT_THRESHOLD_PCT if threshold_pct is None else threshold_pct)
+    return ABReport(dict(opts.engine_versions), reports[0], reports[1], cmp)
 
 
 def _ab_sweeps(model: Path, board: str | BoardEntry | None, opts: BenchOptions, steps: Steps,
-               log: Callable[[str], None] | None, threshold_pct: float | None) -> ABReport:
+               log: Callable[[str], None] | None) -> list[BenchReport]:
     from sdk.bundle.wheels import host_pins
-    from sdk.report.compare import DEFAULT_THRESHOLD_PCT, compare
 
-    prep, entry, profile, session = _open(model, board, opts, steps)
-    with session:
-        wanted = engines.select(opts.engine, profile.arch, board=profile.name)
+    prep, target = _open(model, board, opts, steps)
+    profile = target.profile
+    with target.session:
+        wanted = target.engines
         missing = [e for e in opts.engine_versions if e not in wanted]
         if missing:
             raise SdkError(f"--engine-version {missing[0]}: that engine is not in this sweep",
                            found=f"--engine {opts.engine} on {profile.name}: {', '.join(wanted)}")
         engine_names = [e for e in wanted if e in opts.engine_versions]
-        b = _on_host(session, entry, profile, prep, engine_names, opts, steps, model)
+        b = _on_host(target, prep, engine_names, opts, steps, model)
         on_host = host_pins()
         reports = []
         for side in (0, 1):
@@ -345,10 +356,7 @@ def _ab_sweeps(model: Path, board: str | BoardEntry | None, opts: BenchOptions, 
                 on_host.get(d) == v for d, v in pins.items()) else ""))
             tag = "-" + "-".join(f"{e}{v[side]}" for e, v in opts.engine_versions.items())
             reports.append(_run_sweep(b, model, opts, steps, log, pins, tag))
-    cmp = compare(reports[0].to_dict(), reports[1].to_dict(), name_a=ab_label(opts.engine_versions, 0),
-                  name_b=ab_label(opts.engine_versions, 1),
-                  threshold_pct=DEFAULT_THRESHOLD_PCT if threshold_pct is None else threshold_pct)
-    return ABReport(dict(opts.engine_versions), reports[0], reports[1], cmp)
+    return reports
 
 
 def check_result(report: BenchReport) -> None:

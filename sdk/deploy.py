@@ -5,21 +5,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdk import engines
-from sdk.boards import BoardEntry, BoardProfile, Inventory, load_profile
+from sdk.boards import BoardEntry, BoardProfile, Inventory
 from sdk.device.preprocess import ImageSpec
-from sdk.errors import BoardBusy, BundleError, ConnectionLost, Interrupted, NoSpace, SdkError
+from sdk.errors import BundleError, SdkError
 from sdk.golden_image import image_input, synthetic_image  # noqa: F401  (moved; still importable here)
+from sdk.onboard import Target, check_facts, host_lock, largest_model, open_board, run_timeout, staged
 from sdk.paths import cache_dir
 from sdk.quantize import MAX_FP32_LAYERS
 from sdk.records import BundledPreprocess, EngineModel
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 
     from sdk.bundle import Bundle
     from sdk.convert import ConversionResult, PreparedModel
-    from sdk.remote import Session
     from sdk.remote.board import BoardFacts
 
 
@@ -105,46 +103,6 @@ def app_name(model: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model.stem)
 
 
-def run_timeout(model_bytes: int, runs: int, warmup: int) -> float:
-    """Default seconds per model variant on the board: loading and checking grow with the
-    model's size, the benchmark with the runs; generous, since an emulated board is slow."""
-    mib = model_bytes / 2**20
-    return float(round(120 + 20 * mib + (runs + warmup + 1) * (1 + 2 * mib)))
-
-
-@contextlib.contextmanager
-def _host_lock(work: Path, wait: float, log: Callable[[str], None]) -> Iterator[None]:
-    """One deploy at a time per model on this host (its cache folder is shared)."""
-    import fcntl
-
-    work.parent.mkdir(parents=True, exist_ok=True)
-    with open(work.with_name(work.name + ".lock"), "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            owner = fh.read().strip() or "another deploy"
-            log(f"{work.name} is being deployed by {owner} on this host; waiting up to {wait:g} s")
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise BoardBusy(f"host BUSY: {work.name} being deployed by {owner}",
-                                        fix="wait for it to finish, or pass --wait S") from None
-                    time.sleep(0.5)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 @dataclass
 class _HostModels:
     """What the host made for the board: the variants, their golden outputs, the host rows."""
@@ -206,26 +164,19 @@ def deploy(
         check_app_name(app_name(model), f"the model file name {model.name!r}; pass --app NAME")
     from sdk.fleet import held_board
 
-    with _host_lock(work_dir(model), opts.wait, steps.log), held_board(board, opts.wait, steps.log) as target:
+    with host_lock(work_dir(model), opts.wait, steps.log), held_board(board, opts.wait, steps.log) as target:
         return _deploy(model, target, opts, steps, app, t_start)
 
 
 def _deploy(model: Path, board: str | BoardEntry | None, opts: DeployOptions, steps: Steps, app: str,
             t_start: float) -> DeployReport:
-    from sdk.remote import open_session
-
     with steps.step("prepare"):  # cheap model checks first: a bad file fails before any board work
         prep = _prepare(model, opts)
-    with steps.step("board"):
-        entry = resolve_board(board, log=steps.log)
-        profile = load_profile(entry.profile)
-        engines.select(opts.engine, profile.arch, board=profile.name)  # a wrong engine fails here
-        # connect and check the board before the slow work: a wrong board fails fast
-        session = open_session(entry)
-    with session:
-        facts = checked_board(session, entry, profile, steps)
-        built = build_for(model, prep, profile, opts, steps)
-        return deploy_built(session, entry, facts, built, model, app, opts, steps, t_start)
+    target = open_board(board, opts.engine, steps)  # a wrong board fails before the slow work
+    with target.session:
+        facts = check_facts(target, steps)
+        built = build_for(model, prep, target.profile, opts, steps)
+        return deploy_built(target, facts, built, model, app, opts, steps, t_start)
 
 
 @dataclass
@@ -239,17 +190,6 @@ class Built:
     host: _HostModels
     bundle: Bundle
     work: Path
-
-
-def checked_board(session: Session, entry: BoardEntry, profile: BoardProfile, steps: Steps) -> BoardFacts:
-    """Probe the board and refuse one that is not what its profile says."""
-    from sdk.remote.board import check_board, probe
-
-    facts = probe(session)
-    check_board(entry.name, facts, profile)
-    steps.log(f"{entry.name}: {facts.machine}, Python {facts.python}, "
-              f"{facts.free_bytes / 2**30:.1f} GiB free")
-    return facts
 
 
 def build_for(model: Path, prep: tuple[Any, ...], profile: BoardProfile, opts: DeployOptions, steps: Steps,
@@ -270,15 +210,15 @@ def build_for(model: Path, prep: tuple[Any, ...], profile: BoardProfile, opts: D
     return Built(prepared, profile, threads, host, bundle, work)
 
 
-def deploy_built(session: Session, entry: BoardEntry, facts: BoardFacts, built: Built, model: Path, app: str,
+def deploy_built(target: Target, facts: BoardFacts, built: Built, model: Path, app: str,
                  opts: DeployOptions, steps: Steps, t_start: float) -> DeployReport:
     """Push ``built`` to the checked board, run it there, save and return the report."""
-    report = DeployReport.start(model, entry, built.profile, opts.precision, built.threads,
+    report = DeployReport.start(model, target.entry, built.profile, opts.precision, built.threads,
                                 built.host.results, built.prepared.sha256)
     report.add_quantization(built.host.quant)
     bundle = built.bundle
     report.bundle = {"id": bundle.id, "path": str(bundle.root), "bytes": bundle.size}
-    _on_board(session, entry, facts, bundle, app, opts, steps, built.threads, built.profile, report)
+    _on_board(target, facts, bundle, app, opts, steps, built.threads, report)
     report.seconds = time.time() - t_start
     report.save(opts.report_dir or built.work / "reports")
     return report
@@ -367,98 +307,28 @@ def _bundle(prepared: PreparedModel, profile: BoardProfile, host: _HostModels, f
         )
 
 
-def _on_board(session: Session, entry: BoardEntry, facts: BoardFacts, bundle: Bundle, app: str,
-              opts: DeployOptions, steps: Steps, threads: int, profile: BoardProfile,
-              report: DeployReport) -> None:
-    """Lock the app, push, install, run; switch ``current`` to the bundle only if it passed.
+def _on_board(target: Target, facts: BoardFacts, bundle: Bundle, app: str, opts: DeployOptions,
+              steps: Steps, threads: int, report: DeployReport) -> None:
+    """Lock the app, push, install, run; switch ``current`` to the bundle only if it passed
+    (faults as :func:`sdk.onboard.staged` reports them)."""
+    from sdk.remote.board import activate, run_on_board
 
-    Ctrl-C drops the connection at once, removes staging over a fresh one and raises
-    Interrupted; a lost connection keeps staging so the next deploy resumes there."""
-    from sdk.remote.board import (
-        AppLock,
-        activate,
-        app_dir,
-        check_disk,
-        ensure_venv,
-        push,
-        run_on_board,
-        venv_dir,
-    )
-
-    board = entry.name
-    base = app_dir(facts, app)
-    step = "lock"
-    lock: AppLock | None = None
-    try:
-        lock = AppLock(session, base, wait=opts.wait, log=steps.log)
-        step = "push"
-        check_disk(session, bundle, base, venv_dir(bundle, facts))
-        with steps.step("push"):
-            try:
-                pushed = push(session, bundle, facts, app, progress=steps.bytes_progress)
-            except NoSpace:
-                from sdk.remote.board import remove_staging
-
-                remove_staging(session, base)
-                raise
-            report.push = {"files_sent": pushed.stats.files_sent, "bytes_sent": pushed.stats.bytes_sent,
-                           "files_skipped": pushed.stats.files_skipped, "remote_dir": pushed.bundle_dir}
-            steps.log(f"sent {pushed.stats.files_sent} files ({pushed.stats.bytes_sent} bytes), "
-                      f"{pushed.stats.files_skipped} unchanged")
-        step = "install runtime"
-        with steps.step("install runtime on board"):
-            python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-        step = "run"
-        model_bytes = max((m.stat().st_size for m in bundle.root.rglob("*")
-                           if m.is_file() and "models" in m.relative_to(bundle.root).parts), default=0)
-        timeout = opts.timeout or run_timeout(model_bytes, opts.runs, opts.warmup)
+    with staged(target, facts, bundle, app, wait=opts.wait, steps=steps) as job:
+        stats = job.pushed.stats
+        report.push = {"files_sent": stats.files_sent, "bytes_sent": stats.bytes_sent,
+                       "files_skipped": stats.files_skipped, "remote_dir": job.pushed.bundle_dir}
+        timeout = opts.timeout or run_timeout(largest_model(bundle), opts.runs, opts.warmup)
         with steps.step("run on board"):
             steps.log(f"timeout {timeout:g} s per model variant" + ("" if opts.timeout else
                       " (from the model's size and --runs; set with --timeout S)"))
-            doc = run_on_board(session, pushed, python, runs=opts.runs, warmup=opts.warmup,
-                               threads=threads, cpus=list(profile.big_cpus), log=steps.log,
+            doc = run_on_board(target.session, job.pushed, job.python, runs=opts.runs, warmup=opts.warmup,
+                               threads=threads, cpus=list(target.profile.big_cpus), log=steps.log,
                                timeout=timeout)
         report.add_board_result(doc)
-        step = "switch"
+        job.step = "switch"
         if report.ok:
-            activate(session, pushed, bundle.id)
+            activate(target.session, job.pushed, bundle.id)
             report.activated = True
-    except KeyboardInterrupt:
-        session.abort()
-        _cleanup_after_interrupt(entry, base, step)
-        raise Interrupted(f"interrupted during {step} to {board}; the previous bundle is still current"
-                          if step == "push" else
-                          f"interrupted during {step} on {board}; the previous bundle is still current"
-                          ) from None
-    except ConnectionLost as exc:
-        raise ConnectionLost(f"{exc.message} (step: {step})", found=exc.found, fix=exc.fix) from exc
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _cleanup_after_interrupt(entry: BoardEntry, base: str, step: str) -> None:
-    """Remove what the interrupted push left, over a new connection, in bounded time; a
-    board that does not answer keeps staging (the next deploy resumes or replaces it)."""
-    import signal
-    import threading
-
-    if step != "push":
-        return
-    from sdk.remote import open_session
-    from sdk.remote.board import remove_staging
-
-    def work() -> None:
-        with contextlib.suppress(Exception), open_session(entry, attempts=1, timeout=4) as s:
-            remove_staging(s, base)
-
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup is bounded: no second Ctrl-C
-    try:
-        t = threading.Thread(target=work, daemon=True)
-        t.start()
-        t.join(timeout=6)
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def check_result(report: DeployReport) -> None:

@@ -1,13 +1,28 @@
 """``sdk doctor``: check every host requirement, say how to fix each, fix what can be fixed.
 
 Each check returns a :class:`Check`: its name, ok or not, what was found, the fix as a
-command a person can run, and (when the SDK can apply it itself) the argv ``--fix`` runs.
+command a person can run, and (when the SDK can apply it itself) the function ``--fix`` calls.
+
+``--fix`` applies only what stays inside the SDK's own state and is undone by deleting it:
+pnnx installed into the SDK cache (no torch, nothing added to the Python environment), and
+the binfmt_misc registration of the static QEMU (what starting an emulated board does anyway;
+root only; gone at reboot). It never:
+
+- runs apt-get: system packages change the machine for every user, need root and a package
+  mirror, and may pull in other packages; the one apt-get line for everything missing is
+  printed for a person to run;
+- runs pip on the Python environment (MNN): it is a declared dependency of the SDK, so a
+  missing one means a broken environment that ``pip install .`` repairs, and pip may
+  up- or downgrade packages the user's other tools rely on;
+- builds an emulated board's rootfs: minutes of debootstrap and hundreds of MiB from a
+  mirror, done with progress by the first start of an emulated board (``--board rk3399-emu``);
+- touches the boards: powering, cabling and trusting a host key (``sdk board trust``) are
+  decisions about a machine the SDK does not own.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,23 +36,19 @@ class Check:
     ok: bool
     found: str
     fix: str = ""
-    auto: list[list[str]] = field(default_factory=list)  # argv lists --fix runs
-    call: Callable[[], object] | None = field(default=None, repr=False)  # or a function
+    call: Callable[[], object] | None = field(default=None, repr=False)  # what --fix applies
+    apt: str = ""  # the Debian package the fix installs (printed, never installed by --fix)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d.pop("call")
-        d["fixable"] = bool(self.auto or self.call)
+        d["fixable"] = self.call is not None
         return d
-
-
-def _apt(*packages: str) -> list[list[str]]:
-    return [["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]]
 
 
 def _which(tool: str, package: str, what: str) -> Check:
     path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
-    return Check(what, path is not None, path or "not found", f"apt-get install {package}", _apt(package))
+    return Check(what, path is not None, path or "not found", f"apt-get install {package}", apt=package)
 
 
 def check_binfmt(arch: str) -> Check:
@@ -90,7 +101,7 @@ def check_mnn() -> Check:
     spec = importlib.util.find_spec("_tools")
     ok = spec is not None and spec.origin is not None
     return Check("MNN converter", ok, spec.origin if ok and spec and spec.origin else "no _tools module",
-                 "pip install MNN", [[__import__("sys").executable, "-m", "pip", "install", "MNN"]])
+                 "pip install MNN (a dependency of the SDK: 'pip install .' repairs the environment)")
 
 
 def check_disk() -> Check:
@@ -142,16 +153,18 @@ def run_checks() -> list[Check]:
     return checks + check_boards()
 
 
-def apply_fix(check: Check, log: Callable[[str], None]) -> str | None:
-    """Run the check's fix; the reason it failed, or None."""
+def apply_fix(check: Check) -> str | None:
+    """Apply the check's own fix; the reason it failed, or None."""
+    if check.call is None:
+        return "not applied by --fix"
     try:
-        if check.call is not None:
-            check.call()
-        for argv in check.auto:
-            log("$ " + " ".join(argv))
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
-            if r.returncode != 0:
-                return (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
+        check.call()
     except Exception as exc:  # reported per check, the others still run
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def apt_line(checks: list[Check]) -> str | None:
+    """One apt-get command for every missing system package, for a person to run."""
+    pkgs = sorted({c.apt for c in checks if not c.ok and c.apt})
+    return f"apt-get install {' '.join(pkgs)}" if pkgs else None

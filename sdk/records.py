@@ -479,6 +479,7 @@ class BenchPlan:
     settle_s: float = 30.0  # longest wait for temperatures to settle
     sample_s: float = 0.5  # clock and temperature sampling interval
     clusters: list[list[int]] = field(default_factory=list)  # the profile's, for the check
+    timeout: float = 0.0  # seconds per configuration on the board (0: none)
 
 
 @dataclass

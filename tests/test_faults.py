@@ -9,19 +9,28 @@ app names that would escape ``~/.sdk/apps``, usage errors.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_util import Child as Deploy
 from cli_util import one_error_line, run_cli
+from fault_util import (
+    Deploy,
+    app_root,
+    board_runs,
+    board_sdk_processes,
+    clear_app,
+    current_id,
+    deploy_argv,
+    growing_partial,
+    partial_files,
+    stop_board_process,
+    wait_no_sdk_processes,
+)
 
 from sdk.boards import BoardEntry, Inventory
 
@@ -70,72 +79,6 @@ def big_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _big_model(tmp_path_factory.mktemp("big") / "big_b.onnx", 2048, 2)
 
 
-def app_root(entry: BoardEntry, app: str) -> Path:
-    assert entry.rootfs
-    return Path(entry.rootfs) / "root" / ".sdk" / "apps" / app
-
-
-def current_id(entry: BoardEntry, app: str) -> str | None:
-    cur = app_root(entry, app) / "current"
-    return os.readlink(cur).rpartition("/")[2] if cur.is_symlink() else None
-
-
-def board_runs(entry: BoardEntry, app: str) -> None:
-    """``current`` of ``app`` passes the runner's sha256 check and runs its golden check."""
-    from sdk.remote import open_session
-
-    entry = Inventory().get(entry.name)  # the board may have restarted (a new port)
-    with open_session(entry) as s:
-        base = f"~/.sdk/apps/{app}/current"
-        res = s.run(["sh", "-c", 'cd "$1" && PYTHONPATH=runtime python3 -m sdk.device.runner verify .',
-                     "sh", s.resolve(base)], timeout=300, check=False)
-        assert res.returncode == 0, res.stderr
-
-
-def clear_app(entry: BoardEntry, app: str) -> None:
-    import shutil
-
-    shutil.rmtree(app_root(entry, app), ignore_errors=True)
-
-
-def deploy_argv(model: Path, entry: BoardEntry, app: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sdk", "deploy", str(model), "--board", entry.name, "--app", app,
-            "--engine", "ncnn", "--runs", "2", "--warmup", "1", *extra]
-
-
-def partial_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob(".*.part-*") if p.is_file()] if root.exists() else []
-
-
-def growing_partial(root: Path, min_bytes: int = 1 << 20) -> bool:
-    return any(p.stat().st_size >= min_bytes for p in partial_files(root / "staging"))
-
-
-def board_sdk_processes(entry: BoardEntry) -> list[str]:
-    """Command lines of SDK work still running on the board (chrooted in its rootfs)."""
-    from sdk.emulate._host import pids_rooted_in
-
-    assert entry.rootfs
-    found = []
-    for pid in pids_rooted_in(Path(entry.rootfs)):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "sdk.device" in cmd or "flock" in cmd or ".lock." in cmd:
-            found.append(f"{pid}: {cmd}")
-    return found
-
-
-def wait_no_sdk_processes(entry: BoardEntry, limit: float = 30) -> list[str]:
-    deadline = time.monotonic() + limit
-    left = board_sdk_processes(entry)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = board_sdk_processes(entry)
-    return left
-
-
 @pytest.fixture
 def board(emulated_board: BoardEntry) -> Iterator[BoardEntry]:
     yield emulated_board
@@ -173,26 +116,21 @@ def test_dotdot_onnx_refused(tiny_classifier: Path, tmp_path: Path) -> None:
 def test_sigint_during_push_exits_fast_and_next_deploy_passes(
     board: BoardEntry, tiny_classifier: Path, big_model: Path
 ) -> None:
+    import sdk
+
     app = "fault-sigint"
     clear_app(board, app)
-    r = subprocess.run(deploy_argv(tiny_classifier, board, app, "-q"), capture_output=True, text=True,
-                       timeout=1800)
-    assert r.returncode == 0, r.stderr[-3000:]
+    # the README's Python API call, on the board
+    report = sdk.deploy(tiny_classifier, board=board.name, app=app, engine="ncnn", runs=2, warmup=1)
+    assert report.ok and report.activated, report.failures()
     before = current_id(board, app)
+    assert before == report.bundle["id"]
     assert before
 
     d = Deploy(deploy_argv(big_model, board, app))
     d.wait_for(lambda: growing_partial(app_root(board, app)), 1200)
-    t0 = time.monotonic()
-    d.proc.send_signal(signal.SIGINT)
-    code = d.finish(60)
-    took = time.monotonic() - t0
-    print(f"SIGINT during push: exit {code} after {took:.1f} s")
-    assert code == 130, d.stderr[-3000:]
-    assert took < 10, f"SIGINT took {took:.1f} s"
     want = f"interrupted during push to {board.name}; the previous bundle is still current"
-    assert d.lines[-1] == want, d.stderr[-2000:]
-    assert "Traceback" not in d.stderr
+    assert d.interrupt() == want, d.stderr[-2000:]
     root = app_root(board, app)
     assert not (root / "staging").exists()
     assert not partial_files(root)
@@ -252,31 +190,14 @@ def test_sshd_killed_mid_upload_then_retry_resumes(
 
 def test_sigstopped_runner_killed_at_timeout_no_orphans(board: BoardEntry, tiny_classifier: Path) -> None:
     app = "fault-hung"
-    d = Deploy(deploy_argv(tiny_classifier, board, app, "--timeout", "45"))
-    stopped: list[int] = []
-
-    def stop_model_child() -> bool:
-        from sdk.emulate._host import pids_rooted_in
-
-        assert board.rootfs
-        for pid in pids_rooted_in(Path(board.rootfs)):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"sdk.device.runner\0_model" in cmd:
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-                return True
-        return False
-
-    d.wait_for(stop_model_child, 1200)
+    d = Deploy(deploy_argv(tiny_classifier, board, app, "--timeout", "15"))
+    d.wait_for(lambda: stop_board_process(board, b"sdk.device.runner\0_model"), 1200)
     t0 = time.monotonic()
     code = d.finish(600)
     assert code == 1, d.stderr[-3000:]
-    assert "timeout 45 s per model variant" in d.stderr
-    assert "timed out after 45 s" in d.stderr
-    assert time.monotonic() - t0 < 300
+    assert "timeout 15 s per model variant" in d.stderr
+    assert "timed out after 15 s" in d.stderr
+    assert time.monotonic() - t0 < 15 + 60
     assert not wait_no_sdk_processes(board), board_sdk_processes(board)
 
 
@@ -291,25 +212,33 @@ def test_host_killed_during_run_leaves_no_process_on_board(board: BoardEntry, ti
     assert not left, left
 
 
-def _other_model(src: Path, dst: Path) -> Path:
+def _other_model(src: Path, dst: Path, delta: float) -> Path:
     """Another model (the host lock is per model, the bundle id per content)."""
     from onnx import load, numpy_helper, save
 
     m = load(str(src))
     for init in m.graph.initializer:
         if init.name == "conv_b":
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + np.float32(0.01), init.name))
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + np.float32(delta), init.name))
     save(m, str(dst))
     return dst
 
 
-def test_two_concurrent_deploys_of_one_app(board: BoardEntry, tiny_classifier: Path, tmp_path: Path) -> None:
+def test_concurrent_deploys_of_one_app_wait_or_fail_with_owner(board: BoardEntry, tiny_classifier: Path,
+                                                               tmp_path: Path) -> None:
+    """While deploy A holds the app: C (--wait 0) fails naming A's owner; B (--wait 900) waits,
+    then both A and B end well and the bundle that is current runs."""
     app = "fault-twice"
     clear_app(board, app)
-    small = _other_model(tiny_classifier, tmp_path / "tiny_two.onnx")
+    small = _other_model(tiny_classifier, tmp_path / "tiny_two.onnx", 0.01)
+    other = _other_model(tiny_classifier, tmp_path / "tiny_busy.onnx", 0.02)  # its own host lock
     a = Deploy(deploy_argv(tiny_classifier, board, app, "--runs", "400"))
     a.wait_for(lambda: any("==> push" in ln for ln in a.lines), 1200)
     b = Deploy(deploy_argv(small, board, app, "--wait", "900"))
+    r = subprocess.run(deploy_argv(other, board, app, "--wait", "0", "-q"), capture_output=True, text=True,
+                       timeout=900)
+    line = one_error_line(r)
+    assert re.search(rf"board BUSY: app {app} on \S+ being deployed by pid \d+ on \S+ since ", line), line
     ca, cb = a.finish(1800), b.finish(1800)
     assert ca == 0, a.stderr[-3000:]
     assert cb == 0, b.stderr[-3000:]
@@ -318,20 +247,6 @@ def test_two_concurrent_deploys_of_one_app(board: BoardEntry, tiny_classifier: P
     assert len(bundles) == 2
     board_runs(board, app)
     assert not (app_root(board, app) / "staging").exists()
-
-
-def test_busy_board_without_wait_fails_with_owner(board: BoardEntry, tiny_classifier: Path,
-                                                   tmp_path: Path) -> None:
-    app = "fault-busy"
-    other = _other_model(tiny_classifier, tmp_path / "tiny_busy.onnx")
-    a = Deploy(deploy_argv(tiny_classifier, board, app, "--runs", "400"))
-    a.wait_for(lambda: any("==> push" in ln for ln in a.lines), 1200)
-    r = subprocess.run(deploy_argv(other, board, app, "--wait", "0", "-q"), capture_output=True, text=True,
-                       timeout=900)
-    a_code = a.finish(1800)
-    line = one_error_line(r)
-    assert re.search(r"board BUSY: app fault-busy on \S+ being deployed by pid \d+ on \S+ since ", line), line
-    assert a_code == 0, a.stderr[-3000:]
 
 
 def _mount_tmpfs(where: Path, size: str) -> None:

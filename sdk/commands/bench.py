@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.common import timeout_option, wait_option
 from sdk.commands.fleet import check_fleet_args, finish, fleet_options
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
@@ -72,6 +73,8 @@ def _threads(text: str | None) -> tuple[int, ...]:
 @click.option("--budget", type=float, default=None, help="int8: " + BUDGET_HELP)
 @click.option("--max-fp32", "max_fp32", type=click.IntRange(0, 10000), default=MAX_FP32_LAYERS,
               show_default=True)
+@timeout_option("configuration", "the model's size, --runs and the sweep")
+@wait_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report (every sample, the fingerprint) as JSON.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the JSON report here.")
@@ -83,16 +86,14 @@ def _threads(text: str | None) -> tuple[int, ...]:
 @click.option("--html", "html_out", type=click.Path(path_type=Path), default=None, metavar="FILE",
               help="Also write the report as one self-contained HTML page with plots.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-@click.option("--wait", type=click.FloatRange(0, 86400), default=300, show_default=True, metavar="S",
-              help="With --fleet: how long to wait for a busy labgrid place (0: skip it).")
 @fleet_options
 def bench(model: Path, board: str | None, engine: str, precision: str, threads: str | None,
           cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
           duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
           input_shape: tuple[str, ...], calib: Path | None, method: str, task: str,
-          budget: float | None, max_fp32: int,
+          budget: float | None, max_fp32: int, timeout: float | None, wait: float,
           as_json: bool, out: Path | None, engine_version: tuple[str, ...], threshold: float | None,
-          html_out: Path | None, quiet: bool, wait: float, fleet: str | None, tags: tuple[str, ...],
+          html_out: Path | None, quiet: bool, fleet: str | None, tags: tuple[str, ...],
           max_parallel: int) -> None:
     """Benchmark MODEL.onnx on a board: one result per engine x precision x threads x cores."""
     from sdk.bench import BenchOptions, check_result, parse_engine_versions
@@ -108,6 +109,7 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
         layers=layers, settle_s=settle_s, input_shapes=parse_input_shapes(input_shape),
         preprocess=parse_preprocess(preprocess), image=image, calib=calib, method=method, budget=budget,  # type: ignore[arg-type]
         max_fp32_layers=max_fp32, engine_versions=parse_engine_versions(engine_version), task=task,
+        timeout=timeout, wait=wait,
     )
     if opts.engine_versions:
         _ab(model, board, opts, threshold, as_json, out, html_out, quiet)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sdk import engines
+from sdk.commands.common import timeout_option, wait_option
 from sdk.commands.fleet import check_fleet_args, finish, fleet_options
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
@@ -49,12 +50,8 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
               help="Golden image for --preprocess (default: a synthetic picture).")
 @click.option("--app", default=None, metavar="NAME",
               help="The app's directory name on the board (default: the model file's name).")
-@click.option("--timeout", type=click.FloatRange(1, 86400), default=None, metavar="S",
-              help="Seconds each model variant may run on the board (default: from the model's "
-              "size and --runs, printed).")
-@click.option("--wait", type=click.FloatRange(0, 86400), default=300, show_default=True, metavar="S",
-              help="How long to wait for another deploy of the same app to finish, and for a busy "
-              "labgrid place (0: skip a busy place).")
+@timeout_option("model variant", "the model's size and --runs")
+@wait_option
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None,
               help="Where to save the JSON report (default: the SDK cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")

@@ -214,12 +214,18 @@ def measure(root: Path, plan: BenchPlan, cfg: BenchConfig) -> BenchResult:
     return res
 
 
-def _run_child(root: Path, plan_file: Path, i: int, cfg: BenchConfig) -> BenchResult:
+def _run_child(root: Path, plan_file: Path, plan: BenchPlan, i: int, cfg: BenchConfig) -> BenchResult:
     out = plan_file.with_name(f"{plan_file.stem}-{i}.json")
     cmd = [sys.executable, "-m", "sdk.device.bench", "_one", str(root), "--plan", str(plan_file),
            "--index", str(i), "--out", str(out)]
     print(f"[bench] {cfg.label}: cpus {cfg.cpus or 'any'}", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=plan.timeout or None)
+    except subprocess.TimeoutExpired:  # run() has killed the child
+        out.unlink(missing_ok=True)
+        res = BenchResult(config=cfg, error=f"timed out after {plan.timeout:g} s (--timeout)")
+        print(f"[bench] {cfg.label}: FAILED: {res.error}", flush=True)
+        return res
     if out.exists():
         res = from_json(BenchResult, out.read_text())
         out.unlink()
@@ -238,7 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.time()
     run = BenchRun(bundle_id=manifest.bundle_id, platform=platform_info(manifest.models),
                    topology=sysinfo.topology(expected=plan.clusters))
-    run.results = [_run_child(root, plan_file, i, cfg) for i, cfg in enumerate(plan.configs)]
+    run.results = [_run_child(root, plan_file, plan, i, cfg) for i, cfg in enumerate(plan.configs)]
     run.seconds = time.time() - t0
     Path(args.out).write_text(to_json(run))
     return ExitCode.OK if all(r.ok for r in run.results) else ExitCode.FAILED

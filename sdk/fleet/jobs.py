@@ -19,7 +19,8 @@ from sdk.report import Steps
 
 
 def _deploy_job(model: Path, opts: Any, steps: Steps) -> Job:
-    from sdk.deploy import _prepare, app_name, build_for, checked_board, deploy_built
+    from sdk.deploy import _prepare, app_name, build_for, deploy_built
+    from sdk.onboard import check_facts
     from sdk.remote.board import check_app_name
 
     app = check_app_name(opts.app, "--app") if opts.app is not None else \
@@ -31,25 +32,34 @@ def _deploy_job(model: Path, opts: Any, steps: Steps) -> Job:
         return build_for(model, prep, profile, opts, s, prep[0] / f"bundle-{opts.precision}-{profile.name}")
 
     def run(session: Any, entry: BoardEntry, built: Any, s: Steps) -> Outcome:
-        facts = checked_board(session, entry, built.profile, s)
-        report = deploy_built(session, entry, facts, built, model, app, opts, s, time.time())
+        target = _target(session, entry, built.profile, opts.engine)
+        report = deploy_built(target, check_facts(target, s), built, model, app, opts, s, time.time())
         p50 = {r["engine"]: r["p50_ms"] for r in report.rows() if r["p50_ms"] is not None}
         return Outcome(report.ok, p50, report.to_dict(), report.path, "; ".join(report.failures()) or None)
 
     return Job("deploy", model.name, build, run)
 
 
+def _target(session: Any, entry: BoardEntry, profile: BoardProfile, engine: str) -> Any:
+    """A held place's board as a job's target (its session already open)."""
+    from sdk import engines
+    from sdk.onboard import Target
+
+    return Target(entry, profile, engines.select(engine, profile.arch, board=profile.name), session)
+
+
 def fleet_deploy(model: Path, coordinator: str, tags: Mapping[str, str], options: Any = None, *,
                  max_parallel: int = 4, steps: Steps | None = None) -> FleetReport:
     """``sdk deploy MODEL --fleet COORDINATOR``: deploy on every place with ``tags``, in parallel;
     ``options.wait`` is also how long a busy place is waited for (0: skipped at once)."""
-    from sdk.deploy import DeployOptions, _check_options, _host_lock, work_dir
+    from sdk.deploy import DeployOptions, _check_options, work_dir
+    from sdk.onboard import host_lock
 
     opts = options or DeployOptions()
     steps = steps or Steps()
     _check_options(opts)
     model = Path(model)
-    with _host_lock(work_dir(model), opts.wait, steps.log):
+    with host_lock(work_dir(model), opts.wait, steps.log):
         job = _deploy_job(model, opts, steps)
         return run_fleet(job, coordinator, tags, max_parallel=max_parallel, wait=opts.wait, steps=steps)
 
@@ -57,6 +67,7 @@ def fleet_deploy(model: Path, coordinator: str, tags: Mapping[str, str], options
 def _bench_job(model: Path, opts: Any, steps: Steps) -> Job:
     from sdk import engines
     from sdk.bench import (
+        _Board,
         _check,
         _deploy_options,
         _prepare,
@@ -66,8 +77,8 @@ def _bench_job(model: Path, opts: Any, steps: Steps) -> Job:
         sweep_bundle,
         sweep_on_board,
     )
-    from sdk.deploy import checked_board
     from sdk.errors import SdkError
+    from sdk.onboard import check_facts
 
     _check(opts)
     with steps.step("prepare"):
@@ -81,11 +92,9 @@ def _bench_job(model: Path, opts: Any, steps: Steps) -> Job:
         return b, sweep_bundle(b, s, b.work / f"bundle-bench-{profile.name}")
 
     def run(session: Any, entry: BoardEntry, built: Any, s: Steps) -> Outcome:
-        from dataclasses import replace
-
-        template, bundle = built
-        facts = checked_board(session, entry, template.profile, s)
-        b = replace(template, session=session, entry=entry, facts=facts)
+        hs, bundle = built
+        target = _target(session, entry, hs.profile, opts.engine)
+        b = _Board.of(hs, target, check_facts(target, s))
         report = sweep_on_board(b, bundle, model, opts, s, None, time.time())
         p50 = {r.config.label: r.summary.p50 for r in report.run.results if r.ok and r.summary is not None}
         try:
@@ -102,11 +111,12 @@ def fleet_bench(model: Path, coordinator: str, tags: Mapping[str, str], options:
                 max_parallel: int = 4, wait: float = 300.0, steps: Steps | None = None) -> FleetReport:
     """``sdk bench MODEL --fleet COORDINATOR``: the sweep on every place with ``tags``."""
     from sdk.bench import BenchOptions
-    from sdk.deploy import _host_lock, work_dir
+    from sdk.deploy import work_dir
+    from sdk.onboard import host_lock
 
     opts = options or BenchOptions()
     steps = steps or Steps()
     model = Path(model)
-    with _host_lock(work_dir(model), wait, steps.log):
+    with host_lock(work_dir(model), wait, steps.log):
         job = _bench_job(model, opts, steps)
         return run_fleet(job, coordinator, tags, max_parallel=max_parallel, wait=wait, steps=steps)

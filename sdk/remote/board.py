@@ -360,7 +360,7 @@ def ensure_venv(session: Session, bundle: Bundle, pushed: Pushed, facts: BoardFa
 
 
 def _board_module(session: Session, pushed: Pushed, python: str, module: str, args: list[str], out: str,
-                  record: type[T], what: str, log: Log | None, timeout: float) -> T:
+                  record: type[T], what: str, log: Log | None, timeout: float | None) -> T:
     """Run ``python -m module`` from the bundle's runtime on the board; its JSON ``out`` as ``record``.
     Exit codes other than OK and FAILED (a model failed its check) are the tool's own failure."""
     argv = ["env", f"PYTHONPATH={pushed.bundle_dir}/runtime", "OMP_WAIT_POLICY=passive",
@@ -395,8 +395,10 @@ def activate(session: Session, pushed: Pushed, bundle_id: str) -> None:
 
 
 def run_bench(session: Session, pushed: Pushed, python: str, plan: BenchPlan, *,
-              log: Log | None = None, timeout: float = 7200) -> BenchRun:
-    """Run the on-board bench (:mod:`sdk.device.bench`) over ``plan``; its every result."""
+              log: Log | None = None) -> BenchRun:
+    """Run the on-board bench (:mod:`sdk.device.bench`) over ``plan``; its every result. The
+    bench gives each configuration ``plan.timeout`` seconds, and the whole command is killed
+    (its process group) if it is not done by then plus a margin."""
     plan_file = posixpath.join(pushed.app_dir, "bench-plan.json")
     out = posixpath.join(pushed.app_dir, "bench-run.json")
     with tempfile.TemporaryDirectory() as td:
@@ -404,5 +406,6 @@ def run_bench(session: Session, pushed: Pushed, python: str, plan: BenchPlan, *,
         local.write_text(to_json(plan))
         session.upload(local, plan_file)
     args = ["run", pushed.bundle_dir, "--plan", plan_file, "--out", out]
+    timeout = plan.timeout * max(1, len(plan.configs)) + 60 if plan.timeout > 0 else None
     return _board_module(session, pushed, python, "sdk.device.bench", args, out, BenchRun, "bench", log,
                          timeout)
