@@ -15,7 +15,9 @@ from cli_util import run_cli
 from onnx import TensorProto, helper
 
 import sdk.convert as C
+from sdk.convert.lower import converter_input
 from sdk.convert.normalize import normalize
+from sdk.engines.ncnn.pnnx_input import pnnx_input
 from sdk.errors import ModelError
 from sdk.tools import conformance
 
@@ -90,6 +92,60 @@ def test_ir_version_lowered_for_pnnx() -> None:
     assert any("IR version 14 -> 10" in d for d in normalize(m))
     assert m.ir_version == 10
     onnx.checker.check_model(m)
+
+
+def _prepared(tmp_path: Path, model: onnx.ModelProto, name: str = "m") -> C.PreparedModel:
+    onnx.save(model, str(tmp_path / f"{name}.onnx"))
+    return C.prepare(tmp_path / f"{name}.onnx", tmp_path / "w")
+
+
+def test_reductions_lowered_to_attribute_axes(tmp_path: Path) -> None:
+    # ReduceMean-18 takes its axes as an input: pnnx reads it as one int its ncnn pass drops
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [2])
+    node = helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=0)
+    prepared = _prepared(tmp_path, _model(node, [1, 3, 4, 5], [1, 3, 5], [axes], opset=18))
+    path, done = converter_input(prepared, tmp_path / "low.onnx", 26)
+    assert done == ["opset 18 -> 17"] and path == tmp_path / "low.onnx"
+    low = onnx.load(str(path))
+    reduce = next(n for n in low.graph.node if n.op_type == "ReduceMean")
+    assert [helper.get_attribute_value(a) for a in reduce.attribute if a.name == "axes"] == [[2]]
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(_ort(low, x), x.mean(axis=2), rtol=1e-5, atol=1e-6)
+    # nothing to lower, nothing to fix: the converter reads the prepared model itself
+    relu = _prepared(tmp_path, _model(helper.make_node("Relu", ["x"], ["y"]), [1, 3], [1, 3]), "relu")
+    assert converter_input(relu, tmp_path / "relu-low.onnx", 26) == (relu.path, [])
+
+
+def test_ncnn_rewrites_keep_the_outputs(tmp_path: Path) -> None:
+    # Mean of three inputs (no ncnn layer) and Selu (none either) feeding Max of three
+    nodes = [helper.make_node("Mean", ["x", "a", "b"], ["m"]), helper.make_node("Selu", ["m"], ["s"]),
+             helper.make_node("Max", ["s", "a", "b"], ["y"])]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 6]) for n in ("x", "a", "b")]
+    g = helper.make_graph(nodes, "g", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    prepared = _prepared(tmp_path, m)
+    path, done = pnnx_input(prepared, tmp_path / "pnnx.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "Mean" not in ops and "Selu" not in ops and ops.count("Max") == 2, (ops, done)
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.standard_normal((1, 6)).astype(np.float32) for n in ("x", "a", "b")}
+    mean = (feeds["x"] + feeds["a"] + feeds["b"]) / 3
+    selu = 1.0507009873554805 * np.where(mean > 0, mean, 1.6732632423543772 * np.expm1(mean))
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    want = np.maximum(np.maximum(selu, feeds["a"]), feeds["b"])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_axes_folded_into_pads() -> None:
+    pads = helper.make_tensor("pads", TensorProto.INT64, [4], [1, 2, 0, 3])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [2], [1, -1])
+    node = helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"])
+    m = onnx.shape_inference.infer_shapes(_model(node, [1, 2, 3, 4], None, [pads, axes], opset=18))
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    done = normalize(m)
+    assert any("axes folded into pads" in d for d in done) and len(m.graph.node[0].input) == 2
+    np.testing.assert_array_equal(_ort(m, x), np.pad(x, [(0, 0), (1, 0), (0, 0), (2, 3)]))
 
 
 # --- golden inputs in the op's domain ------------------------------------------------------------

@@ -71,6 +71,8 @@ def _pad_axes(proto: onnx.ModelProto, shapes: dict[str, list[int]]) -> list[str]
         proto.graph.initializer.append(numpy_helper.from_array(full, name))
         node.input[1] = name
         del node.input[3:]
+        while node.input and not node.input[-1]:  # no constant_value: no trailing empty input
+            del node.input[-1]
         done.append(f"Pad {node.name or node.output[0]!r}: axes folded into pads")
     return done
 
