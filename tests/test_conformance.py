@@ -201,11 +201,11 @@ def test_output_size_mismatch_is_named() -> None:
 # --- ONNX's node conformance tests, through the real CLI ---------------------------------------------
 
 # the cases behind the issue's findings (MNN SIGFPE on pools, NaN references, pnnx's IR
-# version, auto_pad, ncnn's missing layers, Dropout, size mismatches); the full sample is
-# `python -m sdk.tools.conformance`
+# version, auto_pad, ncnn's missing layers, Dropout, size mismatches, ReduceMean-18's axes
+# input, a Mean of three); the full sample is `python -m sdk.tools.conformance`
 CI_CASES = (
     "maxpool_2d_default", "conv_with_autopad_same", "sqrt", "pow", "argmax_keepdims_example",
-    "dropout_default_ratio", "top_k", "reduce_mean_default_axes_keepdims_example",
+    "dropout_default_ratio", "top_k", "reduce_mean_do_not_keepdims_example", "mean_example",
 )
 
 
@@ -232,4 +232,27 @@ def test_conformance_sample_never_crashes_and_no_wrong_ok(tmp_path: Path) -> Non
     # ncnn's Pow(0, y) is wrong: the golden retry has exact zeros, so it is not called ok
     assert ok["pow"] == {"ncnn": "failed", "mnn": "ok"}, ok["pow"]
     assert ok["conv_with_autopad_same"].get("ncnn") == "ok", outcomes
+    # the opset lowered for the converters (axes as an attribute), Mean as Add chain * 1/3
+    assert ok["reduce_mean_do_not_keepdims_example"] == {"ncnn": "ok", "mnn": "ok"}, outcomes
+    assert ok["mean_example"] == {"ncnn": "ok", "mnn": "ok"}, outcomes
     assert s["signals"] == 0 and s["tracebacks"] == 0
+
+
+def test_readme_table_is_written_by_the_generator(tmp_path: Path) -> None:
+    outcomes = [conformance.Outcome("relu", "Relu", "json", engines={"ncnn": "ok", "mnn": "ok"}),
+                conformance.Outcome("selu", "Selu", "json", engines={"ncnn": "failed", "mnn": "ok"},
+                                    errors={"ncnn": "ncnn has no layer | Selu"}),
+                conformance.Outcome("crash", "Relu", "signal", "killed by signal 11")]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{conformance.README_BEGIN}\nold figures\n{conformance.README_END}\nrest\n")
+    conformance.write_readme(readme, outcomes, "python -m sdk.tools.conformance --json", per_op=3)
+    text = readme.read_text()
+    assert text.startswith("intro\n" + conformance.README_BEGIN)
+    assert text.endswith(conformance.README_END + "\nrest\n")
+    assert "old figures" not in text
+    assert "(3 cases, at most 3 per op, on the host): 1 runs killed by a signal" in " ".join(text.split())
+    assert "ncnn agrees on 1, MNN agrees on 2" in " ".join(text.split())
+    assert "| Relu | 2 | 1 | 1 |" in text and "| Selu | 1 | 0 | 1 | ncnn has no layer / Selu |" in text
+    # the project's README holds one generated block, rewritten only by the generator
+    real = (Path(__file__).parents[1] / "README.md").read_text()
+    assert real.count(conformance.README_BEGIN) == 1 and real.count(conformance.README_END) == 1
