@@ -48,6 +48,7 @@ class BenchOptions:
     input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
     preprocess: ImageSpec | None = None
     image: Path | None = None
+    golden: Path | None = None  # real golden inputs (.npz), as `sdk convert --golden`
     calib: Path | None = None  # int8
     method: str | None = None
     per_channel: bool = True
@@ -114,7 +115,7 @@ def _check(opts: BenchOptions) -> None:
 
 def _deploy_options(opts: BenchOptions, precision: str) -> DeployOptions:
     return DeployOptions(engine=opts.engine, precision=precision, input_shapes=opts.input_shapes,
-                         preprocess=opts.preprocess, image=opts.image,
+                         preprocess=opts.preprocess, image=opts.image, golden=opts.golden,
                          calib=opts.calib if precision == "int8" else None, method=opts.method,
                          per_channel=opts.per_channel, budget=opts.budget,
                          max_fp32_layers=opts.max_fp32_layers, task=opts.task)

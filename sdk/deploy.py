@@ -46,6 +46,7 @@ class DeployOptions:
     report_dir: Path | None = None
     preprocess: ImageSpec | None = None  # the board makes this input from a u8 image
     image: Path | None = None  # the golden image (default: a synthetic one)
+    golden: Path | None = None  # real golden inputs (.npz, one array per input; as `sdk convert --golden`)
     calib: Path | None = None  # int8: calibration images
     method: str | None = None  # int8: calibration method (None: each engine's best)
     per_channel: bool = True
@@ -132,8 +133,12 @@ def _prepare(model: Path, opts: DeployOptions) -> tuple[Path, PreparedModel, Bun
     work = work_dir(model)
     prepared = cv.prepare(model, work, opts.input_shapes or None)
     if opts.preprocess is None:
+        if opts.golden is not None:  # a bad file fails here, before the board is touched
+            cv.load_golden(prepared, opts.golden)
         return work, prepared, None, None, None
     name, image, image_x = image_input(prepared, opts.preprocess, opts.image)
+    if opts.golden is not None:
+        cv.load_golden(prepared, opts.golden, skip={name})
     pre = BundledPreprocess(spec=opts.preprocess.to_dict(), input=name,
                             source="gray" if opts.preprocess.color == "gray" else "bgr")
     return work, prepared, pre, image, image_x
@@ -232,10 +237,8 @@ def _host_models(prepared: PreparedModel, engine_names: list[str], opts: DeployO
     from sdk import convert as cv
 
     with steps.step("convert + validate on host"):
-        feeds = cv.make_golden_inputs(prepared)
-        if pre is not None and image_x is not None:
-            feeds[pre.input] = image_x
-        reference = cv.run_reference(prepared, feeds)
+        fixed = {pre.input: image_x} if pre is not None and image_x is not None else {}
+        feeds, reference = cv.golden_and_reference(prepared, opts.golden, fixed=fixed)
         base = "fp32" if opts.precision == "int8" else opts.precision
         results = cv.convert(prepared, engine_names, base, work / base, feeds=feeds, reference=reference)
         for r in results.values():

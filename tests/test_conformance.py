@@ -15,7 +15,9 @@ from cli_util import run_cli
 from onnx import TensorProto, helper
 
 import sdk.convert as C
+from sdk.convert.lower import converter_input
 from sdk.convert.normalize import normalize
+from sdk.engines.ncnn.pnnx_input import pnnx_input
 from sdk.errors import ModelError
 from sdk.tools import conformance
 
@@ -92,6 +94,60 @@ def test_ir_version_lowered_for_pnnx() -> None:
     onnx.checker.check_model(m)
 
 
+def _prepared(tmp_path: Path, model: onnx.ModelProto, name: str = "m") -> C.PreparedModel:
+    onnx.save(model, str(tmp_path / f"{name}.onnx"))
+    return C.prepare(tmp_path / f"{name}.onnx", tmp_path / "w")
+
+
+def test_reductions_lowered_to_attribute_axes(tmp_path: Path) -> None:
+    # ReduceMean-18 takes its axes as an input: pnnx reads it as one int its ncnn pass drops
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [2])
+    node = helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=0)
+    prepared = _prepared(tmp_path, _model(node, [1, 3, 4, 5], [1, 3, 5], [axes], opset=18))
+    path, done = converter_input(prepared, tmp_path / "low.onnx", 26)
+    assert done == ["opset 18 -> 17"] and path == tmp_path / "low.onnx"
+    low = onnx.load(str(path))
+    reduce = next(n for n in low.graph.node if n.op_type == "ReduceMean")
+    assert [helper.get_attribute_value(a) for a in reduce.attribute if a.name == "axes"] == [[2]]
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(_ort(low, x), x.mean(axis=2), rtol=1e-5, atol=1e-6)
+    # nothing to lower, nothing to fix: the converter reads the prepared model itself
+    relu = _prepared(tmp_path, _model(helper.make_node("Relu", ["x"], ["y"]), [1, 3], [1, 3]), "relu")
+    assert converter_input(relu, tmp_path / "relu-low.onnx", 26) == (relu.path, [])
+
+
+def test_ncnn_rewrites_keep_the_outputs(tmp_path: Path) -> None:
+    # Mean of three inputs (no ncnn layer) and Selu (none either) feeding Max of three
+    nodes = [helper.make_node("Mean", ["x", "a", "b"], ["m"]), helper.make_node("Selu", ["m"], ["s"]),
+             helper.make_node("Max", ["s", "a", "b"], ["y"])]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 6]) for n in ("x", "a", "b")]
+    g = helper.make_graph(nodes, "g", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    prepared = _prepared(tmp_path, m)
+    path, done = pnnx_input(prepared, tmp_path / "pnnx.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "Mean" not in ops and "Selu" not in ops and ops.count("Max") == 2, (ops, done)
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.standard_normal((1, 6)).astype(np.float32) for n in ("x", "a", "b")}
+    mean = (feeds["x"] + feeds["a"] + feeds["b"]) / 3
+    selu = 1.0507009873554805 * np.where(mean > 0, mean, 1.6732632423543772 * np.expm1(mean))
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    want = np.maximum(np.maximum(selu, feeds["a"]), feeds["b"])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_axes_folded_into_pads() -> None:
+    pads = helper.make_tensor("pads", TensorProto.INT64, [4], [1, 2, 0, 3])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [2], [1, -1])
+    node = helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"])
+    m = onnx.shape_inference.infer_shapes(_model(node, [1, 2, 3, 4], None, [pads, axes], opset=18))
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    done = normalize(m)
+    assert any("axes folded into pads" in d for d in done) and len(m.graph.node[0].input) == 2
+    np.testing.assert_array_equal(_ort(m, x), np.pad(x, [(0, 0), (1, 0), (0, 0), (2, 3)]))
+
+
 # --- golden inputs in the op's domain ------------------------------------------------------------
 
 
@@ -145,11 +201,11 @@ def test_output_size_mismatch_is_named() -> None:
 # --- ONNX's node conformance tests, through the real CLI ---------------------------------------------
 
 # the cases behind the issue's findings (MNN SIGFPE on pools, NaN references, pnnx's IR
-# version, auto_pad, ncnn's missing layers, Dropout, size mismatches); the full sample is
-# `python -m sdk.tools.conformance`
+# version, auto_pad, ncnn's missing layers, Dropout, size mismatches, ReduceMean-18's axes
+# input, a Mean of three); the full sample is `python -m sdk.tools.conformance`
 CI_CASES = (
     "maxpool_2d_default", "conv_with_autopad_same", "sqrt", "pow", "argmax_keepdims_example",
-    "dropout_default_ratio", "top_k", "reduce_mean_default_axes_keepdims_example",
+    "dropout_default_ratio", "top_k", "reduce_mean_do_not_keepdims_example", "mean_example",
 )
 
 
@@ -176,4 +232,27 @@ def test_conformance_sample_never_crashes_and_no_wrong_ok(tmp_path: Path) -> Non
     # ncnn's Pow(0, y) is wrong: the golden retry has exact zeros, so it is not called ok
     assert ok["pow"] == {"ncnn": "failed", "mnn": "ok"}, ok["pow"]
     assert ok["conv_with_autopad_same"].get("ncnn") == "ok", outcomes
+    # the opset lowered for the converters (axes as an attribute), Mean as Add chain * 1/3
+    assert ok["reduce_mean_do_not_keepdims_example"] == {"ncnn": "ok", "mnn": "ok"}, outcomes
+    assert ok["mean_example"] == {"ncnn": "ok", "mnn": "ok"}, outcomes
     assert s["signals"] == 0 and s["tracebacks"] == 0
+
+
+def test_readme_table_is_written_by_the_generator(tmp_path: Path) -> None:
+    outcomes = [conformance.Outcome("relu", "Relu", "json", engines={"ncnn": "ok", "mnn": "ok"}),
+                conformance.Outcome("selu", "Selu", "json", engines={"ncnn": "failed", "mnn": "ok"},
+                                    errors={"ncnn": "ncnn has no layer | Selu"}),
+                conformance.Outcome("crash", "Relu", "signal", "killed by signal 11")]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{conformance.README_BEGIN}\nold figures\n{conformance.README_END}\nrest\n")
+    conformance.write_readme(readme, outcomes, "python -m sdk.tools.conformance --json", per_op=3)
+    text = readme.read_text()
+    assert text.startswith("intro\n" + conformance.README_BEGIN)
+    assert text.endswith(conformance.README_END + "\nrest\n")
+    assert "old figures" not in text
+    assert "(3 cases, at most 3 per op, on the host): 1 runs killed by a signal" in " ".join(text.split())
+    assert "ncnn agrees on 1, MNN agrees on 2" in " ".join(text.split())
+    assert "| Relu | 2 | 1 | 1 |" in text and "| Selu | 1 | 0 | 1 | ncnn has no layer / Selu |" in text
+    # the project's README holds one generated block, rewritten only by the generator
+    real = (Path(__file__).parents[1] / "README.md").read_text()
+    assert real.count(conformance.README_BEGIN) == 1 and real.count(conformance.README_END) == 1

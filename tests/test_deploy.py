@@ -7,6 +7,8 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 from cli_util import board_results, host_rows, one_error_line, run_cli
 
@@ -105,6 +107,40 @@ def test_op_one_engine_lacks(emulated_board: BoardEntry, one_engine_unsupported_
     line = one_error_line(run_cli("deploy", str(model), "--board", emulated_board.name,
                                   "--engine", lacking, "-q"))
     assert op in line
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_board_checks_the_users_golden_inputs(emulated_board: BoardEntry, tiny_classifier: Path,
+                                              tmp_path: Path) -> None:
+    # a photo-like input in [0, 1], not the SDK's N(0,1): it is what the board must run
+    x = np.linspace(0, 1, 3 * 32 * 32, dtype=np.float32).reshape(1, 3, 32, 32)
+    np.savez(tmp_path / "golden.npz", input=x)
+    r = run_cli("deploy", str(tiny_classifier), "--board", emulated_board.name, "--engine", "ncnn",
+                "--golden", str(tmp_path / "golden.npz"), "--runs", "2", "--warmup", "0", "--json", "-q",
+                "--report-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    res = board_results(doc["device"])[("ncnn", "fp32")]
+    assert res["ok"] and all(o["cosine"] >= 0.999 for o in res["outputs"]), res
+    # the bundle the board checked carries the user's array and onnxruntime's outputs on it
+    root = Path(doc["bundle"]["path"])
+    golden = json.loads((root / "manifest.json").read_text())["golden"]
+    assert [t["name"] for t in golden["inputs"]] == ["input"]
+    np.testing.assert_array_equal(np.load(root / golden["inputs"][0]["file"]), x)
+    sess = ort.InferenceSession(str(tiny_classifier), providers=["CPUExecutionProvider"])
+    want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": x}), strict=True))
+    for t in golden["outputs"]:
+        np.testing.assert_allclose(np.load(root / t["file"]), want[t["name"]], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("command", ["deploy", "bench"])
+def test_bad_golden_file_is_one_line_before_the_board(command: str, tiny_classifier: Path,
+                                                      tmp_path: Path) -> None:
+    np.savez(tmp_path / "g.npz", image=np.zeros((1, 3, 32, 32), np.float32))
+    line = one_error_line(run_cli(command, str(tiny_classifier), "--board", "nowhere",
+                                  "--golden", str(tmp_path / "g.npz")))
+    assert "g.npz has no array for input 'input'" in line, line
 
 
 @pytest.mark.emulated

@@ -10,6 +10,7 @@ import click
 
 from sdk import engines
 from sdk.commands.common import timeout_option, wait_option
+from sdk.commands.convert import golden_option
 from sdk.commands.fleet import check_fleet_args, finish, fleet_options
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
@@ -65,6 +66,7 @@ def _threads(text: str | None) -> tuple[int, ...]:
               help="Time the whole frame too: u8 image -> NEON preprocessing -> inference -> "
               "post-processing.")
 @click.option("--image", type=click.Path(path_type=Path), default=None, help="The frame for --preprocess.")
+@golden_option
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...")
 @click.option("--calib", type=click.Path(path_type=Path), default=None, help="int8: calibration images.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True)
@@ -90,7 +92,7 @@ def _threads(text: str | None) -> tuple[int, ...]:
 def bench(model: Path, board: str | None, engine: str, precision: str, threads: str | None,
           cores: tuple[str, ...], runs: int, warmup: int, min_time: float, rate: float | None,
           duration: float | None, layers: bool, settle_s: float, preprocess: str | None, image: Path | None,
-          input_shape: tuple[str, ...], calib: Path | None, method: str, task: str,
+          golden: Path | None, input_shape: tuple[str, ...], calib: Path | None, method: str, task: str,
           budget: float | None, max_fp32: int, timeout: float | None, wait: float,
           as_json: bool, out: Path | None, engine_version: tuple[str, ...], threshold: float | None,
           html_out: Path | None, quiet: bool, fleet: str | None, tags: tuple[str, ...],
@@ -107,7 +109,8 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
         threads=_threads(threads),
         cores=cores or ("big",), runs=runs, warmup=warmup, min_time=min_time, rate=rate, duration=duration,
         layers=layers, settle_s=settle_s, input_shapes=parse_input_shapes(input_shape),
-        preprocess=parse_preprocess(preprocess), image=image, calib=calib, method=method, budget=budget,  # type: ignore[arg-type]
+        preprocess=parse_preprocess(preprocess), image=image, golden=golden,  # type: ignore[arg-type]
+        calib=calib, method=method, budget=budget,
         max_fp32_layers=max_fp32, engine_versions=parse_engine_versions(engine_version), task=task,
         timeout=timeout, wait=wait,
     )

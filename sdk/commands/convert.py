@@ -32,6 +32,16 @@ def _worst(result: Any) -> tuple[float | None, float | None, float | None]:
     return cos, mab, (min(tops) if tops else None)
 
 
+# `sdk convert`, `sdk deploy` and `sdk bench`: the golden inputs every check runs on
+golden_option = click.option(
+    "--golden",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE.npz",
+    help="Real inputs to check with (numpy .npz, one array per input name) instead of random ones.",
+)
+
+
 @click.command("convert")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option(
@@ -70,13 +80,7 @@ def _worst(result: Any) -> tuple[float | None, float | None, float | None]:
     show_default=True,
     help="Threads for the host validation run.",
 )
-@click.option(
-    "--golden",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    metavar="FILE.npz",
-    help="Real inputs to validate with (numpy .npz, one array per input name).",
-)
+@golden_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def convert(
     model: Path,

@@ -10,6 +10,7 @@ import click
 
 from sdk import engines
 from sdk.commands.common import timeout_option, wait_option
+from sdk.commands.convert import golden_option
 from sdk.commands.fleet import check_fleet_args, finish, fleet_options
 from sdk.commands.quantize import BUDGET_HELP, TASK_HELP
 from sdk.device.tasks import TASKS
@@ -48,6 +49,7 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
               "size=WxH,color=rgb|bgr|gray,mean=M[:M:M],norm=N[:N:N],letterbox=0|1,pad=P,input=NAME.")
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="Golden image for --preprocess (default: a synthetic picture).")
+@golden_option
 @click.option("--app", default=None, metavar="NAME",
               help="The app's directory name on the board (default: the model file's name).")
 @timeout_option("model variant", "the model's size and --runs")
@@ -62,7 +64,8 @@ from sdk.quantize import MAX_FP32_LAYERS, METHODS
 def deploy(model: Path, board: str | None, engine: str, precision: str, calib: Path | None,
            method: str | None, per_channel: bool, task: str, budget: float | None, max_fp32: int,
            input_shape: tuple[str, ...], runs: int, warmup: int, threads: int | None,
-           preprocess: str | None, image: Path | None, app: str | None, timeout: float | None,
+           preprocess: str | None, image: Path | None, golden: Path | None, app: str | None,
+           timeout: float | None,
            wait: float, report_dir: Path | None, as_json: bool, html_out: Path | None,
            quiet: bool, fleet: str | None, tags: tuple[str, ...], max_parallel: int) -> None:
     """Convert MODEL.onnx for each engine, push it to a board, check and benchmark it."""
@@ -86,7 +89,7 @@ def deploy(model: Path, board: str | None, engine: str, precision: str, calib: P
     opts = DeployOptions(engine=engine, precision=precision,
                          input_shapes=parse_input_shapes(input_shape), runs=runs,
                          warmup=warmup, threads=threads, report_dir=report_dir, preprocess=spec,
-                         image=image, calib=calib, method=method, per_channel=per_channel,
+                         image=image, golden=golden, calib=calib, method=method, per_channel=per_channel,
                          budget=budget, max_fp32_layers=max_fp32, app=app, timeout=timeout,
                          wait=wait, task=task)
     want = check_fleet_args(fleet, board, tags)

@@ -1,4 +1,5 @@
-"""Write out what converters assume: default attributes, auto_pad as pads, a readable IR.
+"""Write out what converters assume: default attributes, auto_pad as pads, Pad's axes folded
+into its pads, a readable IR.
 
 ONNX lets an exporter leave attributes at their defaults; converters do not all know the
 defaults. MNN divides by zero on a pooling node without ``strides`` (ONNX's default is 1),
@@ -46,12 +47,42 @@ def _same_pads(size: list[int], kernel: list[int], strides: list[int], dilations
     return begin + end
 
 
+def _pad_axes(proto: onnx.ModelProto, shapes: dict[str, list[int]]) -> list[str]:
+    """Pad-18's ``axes`` input folded into full ``pads`` (neither converter reads it: ncnn
+    leaves the Pad unconverted, MNN gives no output)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in proto.graph.initializer}
+    done: list[str] = []
+    for node in proto.graph.node:
+        if node.op_type != "Pad" or node.domain not in ("", "ai.onnx") or len(node.input) < 4:
+            continue
+        rank = len(shapes.get(node.input[0], []))
+        pads_t, axes_t = inits.get(node.input[1]), inits.get(node.input[3])
+        if not rank or not node.input[3] or pads_t is None or axes_t is None:
+            continue
+        pads = numpy_helper.to_array(pads_t).astype(np.int64)
+        axes = [int(a) % rank for a in numpy_helper.to_array(axes_t)]
+        full = np.zeros(2 * rank, dtype=np.int64)
+        for i, axis in enumerate(axes):
+            full[axis], full[rank + axis] = pads[i], pads[len(axes) + i]
+        name = f"{node.name or node.output[0]}__pads"
+        proto.graph.initializer.append(numpy_helper.from_array(full, name))
+        node.input[1] = name
+        del node.input[3:]
+        while node.input and not node.input[-1]:  # no constant_value: no trailing empty input
+            del node.input[-1]
+        done.append(f"Pad {node.name or node.output[0]!r}: axes folded into pads")
+    return done
+
+
 def normalize(proto: onnx.ModelProto) -> list[str]:
     """Rewrite ``proto`` in place; a list of what was rewritten (for the record)."""
     from onnx import helper
 
-    done: list[str] = []
     shapes = _shapes(proto)
+    done = _pad_axes(proto, shapes)
     for node in proto.graph.node:
         if node.op_type not in _WINDOW_OPS or node.domain not in ("", "ai.onnx"):
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,9 @@ def _finite(outs: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(o).all() for o in outs.values() if np.issubdtype(o.dtype, np.floating))
 
 
-def load_golden(prepared: PreparedModel, path: Path) -> dict[str, np.ndarray]:
-    """The inputs in ``path`` (.npz, one array per model input, named as the input)."""
+def load_golden(prepared: PreparedModel, path: Path, skip: Collection[str] = ()) -> dict[str, np.ndarray]:
+    """The inputs in ``path`` (.npz, one array per model input, named as the input); inputs
+    in ``skip`` are made elsewhere (the image input of --preprocess) and may be absent."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -86,9 +88,11 @@ def load_golden(prepared: PreparedModel, path: Path) -> dict[str, np.ndarray]:
                          fix="save them with numpy.savez(FILE, input_name=array, ...)") from None
     feeds: dict[str, np.ndarray] = {}
     for t in prepared.inputs:
+        if t.name in skip:
+            continue
         if t.name not in arrays:
             raise ModelError(f"{path.name} has no array for input {t.name!r}",
-                             expected=", ".join(repr(i.name) for i in prepared.inputs),
+                             expected=", ".join(repr(i.name) for i in prepared.inputs if i.name not in skip),
                              found=", ".join(map(repr, arrays)) or "no arrays",
                              fix="name each array as the model input it feeds")
         a = arrays[t.name]
@@ -99,19 +103,24 @@ def load_golden(prepared: PreparedModel, path: Path) -> dict[str, np.ndarray]:
     return feeds
 
 
-def golden_and_reference(prepared: PreparedModel, golden: Path | None = None
+def golden_and_reference(prepared: PreparedModel, golden: Path | None = None, *,
+                         fixed: Mapping[str, np.ndarray] | None = None,
                          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Golden inputs and their onnxruntime reference: the user's (``golden``), else seeded
-    N(0,1) inputs, retried in [0.5, 2) when the reference on those is not finite (Sqrt, Log)."""
+    N(0,1) inputs, retried in [0.5, 2) when the reference on those is not finite (Sqrt, Log).
+    ``fixed`` inputs are given by the caller (the image input of --preprocess) either way.
+
+    ``sdk convert``, ``sdk deploy`` and ``sdk bench`` all take their golden inputs here."""
+    fixed = dict(fixed or {})
     if golden is not None:
-        feeds = load_golden(prepared, golden)
+        feeds = {**load_golden(prepared, golden, skip=fixed), **fixed}
         return feeds, run_reference(prepared, feeds)
-    feeds = make_golden_inputs(prepared)
+    feeds = {**make_golden_inputs(prepared), **fixed}
     reference = run_reference(prepared, feeds)
     if not _finite(reference):
         # in the op's domain: with exact zeros where the op takes them (Pow, Sqrt), else > 0 (Log)
         for zeros in (True, False):
-            positive = make_golden_inputs(prepared, positive=True, zeros=zeros)
+            positive = {**make_golden_inputs(prepared, positive=True, zeros=zeros), **fixed}
             ref2 = run_reference(prepared, positive)
             if _finite(ref2):
                 return positive, ref2

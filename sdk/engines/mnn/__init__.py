@@ -41,7 +41,7 @@ class MnnBackend(Backend):
         return convert_mnn(prepared, workdir, precision)
 
     def conversion_code(self) -> list[Path]:
-        return [Path(__file__).with_name("convert.py")]
+        return [Path(__file__).with_name("convert.py"), Path(__file__).parents[2] / "convert" / "lower.py"]
 
     def int8(self, method: str) -> type[Int8Engine]:
         from sdk.engines.mnn.int8 import MnnInt8, MnnQuantizer

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sdk.convert.lower import converter_input, split_variadic
 from sdk.convert.prepare import PreparedModel
 from sdk.engines.mnn.tools import run_mnn_tool
 from sdk.errors import ConvertError
@@ -62,12 +63,14 @@ def convert_mnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32")
     out_dir.mkdir(parents=True, exist_ok=True)
     model = out_dir / "model.mnn"
     model.unlink(missing_ok=True)
+    # MNN's converter reads any opset, but ReduceL2-18's axes input as "all axes"
+    source, rewrites = converter_input(prepared, out_dir / "model.mnn-input.onnx", None, (split_variadic,))
     argv = [
         "mnnconvert",
         "-f",
         "ONNX",
         "--modelFile",
-        str(prepared.path),
+        str(source),
         "--MNNModel",
         str(model),
         "--bizCode",
@@ -110,6 +113,7 @@ def convert_mnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32")
             {"name": t.name, "blob": t.name, "shape": list(t.shape), "dtype": t.dtype}
             for t in prepared.outputs
         ],
+        "onnx_rewrites": rewrites,
         "source_sha256": prepared.sha256,
     }
     return EngineModel("mnn", precision, [model], meta)

@@ -1,6 +1,7 @@
 """ncnn: converted by pnnx; int8 by the SDK's own calibration table and model rewrite.
 
     convert.py   ONNX -> ncnn with the pnnx binary (fp32 weights; fp16 is a runtime option)
+    pnnx_input.py  the ONNX pnnx reads: opset lowered, ops ncnn lacks rewritten
     runner.py    the runner host and board share (board code: stdlib + numpy + ncnn)
     format.py    ncnn's param/bin format: parsing, per-layer chunks, int8 layer chunks
     table.py     calibration: blob statistics -> ncnn's int8 table (ncnn2table's job)
@@ -38,7 +39,8 @@ class NcnnBackend(Backend):
         return convert_ncnn(prepared, workdir, precision)
 
     def conversion_code(self) -> list[Path]:
-        return [Path(__file__).with_name("convert.py")]
+        here = Path(__file__).parent
+        return [here / "convert.py", here / "pnnx_input.py", here.parent.parent / "convert" / "lower.py"]
 
     def int8(self, method: str) -> type[Int8Engine]:
         from sdk.engines.ncnn.int8 import NcnnInt8

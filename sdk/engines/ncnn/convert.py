@@ -18,6 +18,7 @@ from typing import Any
 
 from sdk.convert.prepare import PreparedModel
 from sdk.convert.tool import run_tool
+from sdk.engines.ncnn.pnnx_input import pnnx_input
 from sdk.errors import ConvertError
 from sdk.records import EngineModel
 
@@ -142,109 +143,6 @@ def _unsupported_from_log(text: str) -> list[str]:
     return ops
 
 
-def _keep_batch_rewrite(prepared: PreparedModel, out: Path) -> int:
-    """Write an ncnn-friendly copy of the prepared model to ``out``; return rewrites made.
-
-    Exporters (paddle2onnx) flatten ``[1, T, C]`` to ``[T, C]`` around a MatMul; pnnx then
-    loses track of the batch axis (it squeezes axis 0 for ncnn) and leaves reshapes of rank
-    5 unconverted. This keeps the leading 1 on such reshapes and turns the 2-D Gemm that
-    consumes them into MatMul + Add. The copy is used only when onnxruntime gives the same
-    outputs on seeded inputs; otherwise (or with nothing to rewrite) 0 is returned.
-    """
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    proto = onnx.load(str(prepared.path))
-    inferred = onnx.shape_inference.infer_shapes(proto)
-    shapes: dict[str, list[int]] = {}
-    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-    inits = {i.name: i for i in proto.graph.initializer}
-    changed: set[str] = set()
-    rewrites = 0
-    nodes = []
-    for node in proto.graph.node:
-        if node.op_type == "Reshape":
-            src, dst = shapes.get(node.input[0]), shapes.get(node.output[0])
-            if src and dst and src[0] == 1 and dst[0] != 1 and len(dst) >= 2 and all(dst):
-                target = numpy_helper.from_array(
-                    np.array([1, *dst], dtype=np.int64), f"{node.output[0]}__keep_batch"
-                )
-                proto.graph.initializer.append(target)
-                node.input[1] = target.name
-                changed.add(node.output[0])
-                rewrites += 1
-        elif node.op_type == "Gemm" and node.input[0] in changed:
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            if (
-                attrs.get("transA", 0)
-                or attrs.get("alpha", 1.0) != 1.0
-                or attrs.get("beta", 1.0) != 1.0
-                or node.input[1] not in inits
-            ):
-                return 0
-            weight = numpy_helper.to_array(inits[node.input[1]])
-            if attrs.get("transB", 0):
-                weight = weight.T
-            wname = f"{node.input[1]}__keep_batch"
-            proto.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), wname))
-            has_bias = len(node.input) >= 3 and bool(node.input[2])
-            mm_out = f"{node.output[0]}__mm" if has_bias else node.output[0]
-            nodes.append(
-                helper.make_node("MatMul", [node.input[0], wname], [mm_out], name=f"{node.name}__mm")
-            )
-            if has_bias:
-                nodes.append(
-                    helper.make_node(
-                        "Add", [mm_out, node.input[2]], [node.output[0]], name=f"{node.name}__add"
-                    )
-                )
-            changed.add(node.output[0])
-            continue
-        nodes.append(node)
-    if not rewrites:
-        return 0
-    del proto.graph.node[:]
-    proto.graph.node.extend(nodes)
-    del proto.graph.value_info[:]
-    used = {i for n in proto.graph.node for i in n.input}
-    keep = [i for i in proto.graph.initializer if i.name in used]
-    del proto.graph.initializer[:]
-    proto.graph.initializer.extend(keep)
-    return rewrites if _same_outputs(prepared, proto, out) else 0
-
-
-def _same_outputs(prepared: PreparedModel, proto: Any, out: Path) -> bool:
-    """Save ``proto`` to ``out`` if it checks and onnxruntime gives the prepared model's
-    outputs on seeded inputs; otherwise remove ``out``."""
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-
-    try:
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(out))
-        rng = np.random.default_rng(0)
-        feeds = {
-            t.name: rng.standard_normal(t.shape).astype(t.dtype)
-            if t.dtype.startswith("float")
-            else np.zeros(t.shape, dtype=t.dtype)
-            for t in prepared.inputs
-        }
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        a = ort.InferenceSession(str(prepared.path), opts, providers=["CPUExecutionProvider"])
-        b = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
-        for ra, rb in zip(a.run(None, feeds), b.run(None, feeds), strict=True):
-            if ra.shape != rb.shape or not np.allclose(ra, rb, rtol=1e-4, atol=1e-5):
-                raise ValueError("rewrite changed the outputs")
-    except Exception:
-        out.unlink(missing_ok=True)
-        return False
-    return True
-
-
 def _check_param(prepared: PreparedModel, param: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every layer is one ncnn has, and every model input/output has its blob: their specs."""
     import ncnn
@@ -313,11 +211,10 @@ def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32"
     binf = out_dir / "model.ncnn.bin"
     for f in (param, binf):
         f.unlink(missing_ok=True)
-    source = side / "model.ncnn-input.onnx"
-    rewrites = _keep_batch_rewrite(prepared, source)
+    source, rewrites = pnnx_input(prepared, side / "model.ncnn-input.onnx")
     cmd = [
         str(pnnx_binary()),
-        str(source if rewrites else prepared.path),
+        str(source),
         f"inputshape={_shape_arg(prepared)}",
         "fp16=0",
         f"ncnnparam={param}",
