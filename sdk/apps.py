@@ -13,7 +13,8 @@ The hooks of ``apps/NAME/host.py``:
 
 - ``DEFAULT_MODEL``: (package, path in it, distribution) of the default main model;
 - ``REFERENCE``: what the host reference is, for the progress line;
-- ``INPUT_SHAPES``: fixed input shapes of the main model (``None``: its own);
+- ``INPUT_SHAPES``: fixed input shapes of the main model (``None``: its own), or
+  ``input_shapes(img, opts)`` when they follow the frame (ocr's detector);
 - ``SECONDARY``: role -> (package, path, distribution, input shapes): models the board
   pipeline also runs (bundled under ``runtime/sdk/app_models/ROLE/VARIANT``);
 - ``board_model(model, folder) -> Path`` (optional): the model the board runs when it is
@@ -22,7 +23,8 @@ The hooks of ``apps/NAME/host.py``:
   the spec is the app's preprocessing (int8 calibration images go through it);
 - ``reference(model, img, opts) -> host``; ``board_args(opts) -> argv``;
 - ``compare(host, result, labels) -> dict`` with ``ok`` (may label ``result`` in place);
-- ``annotate(img, result, labels, path)``; ``summary(result) -> lines``.
+- ``annotate(img, result, labels, path)`` (``ANNOTATED``: its file type, default ``.jpg``);
+  ``summary(result) -> lines``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class AppOptions:
     score: float = 0.25
     iou: float = 0.45
     top_k: int = 4
+    det_side: int = 736  # ocr: the detector's short side (rapidocr's det_limit_side_len)
     threads: int | None = None
 
 
@@ -181,6 +184,11 @@ class _Inputs:
     labels: list[str]
 
 
+def _input_shapes(host_mod: ModuleType, img: Any, opts: AppOptions) -> dict[str, list[int]]:
+    fn = getattr(host_mod, "input_shapes", None)
+    return dict(fn(img, opts) if fn else getattr(host_mod, "INPUT_SHAPES", None) or {})
+
+
 def _check_inputs(app: str, image: Path, model: Path | None, opts: AppOptions, steps: Steps) -> _Inputs:
     host_mod = app_module(app, "host")
     app_module(app, "board")  # present before any slow work
@@ -196,7 +204,7 @@ def _check_inputs(app: str, image: Path, model: Path | None, opts: AppOptions, s
     board_file = board_model(model, cache_dir() / "models" / "apps") if board_model else model
     with steps.step("prepare"):
         dopts = DeployOptions(engine=opts.engine, precision=opts.precision, calib=opts.calib,
-                              input_shapes=getattr(host_mod, "INPUT_SHAPES", None) or {})
+                              input_shapes=_input_shapes(host_mod, img, opts))
         work, prepared, _, _, _ = _prepare(board_file, dopts)
         labels, dopts.preprocess = host_mod.check_model(prepared)  # int8 calibration goes through it
     return _Inputs(app, host_mod, img, decode_ms, model, dopts, work, prepared, labels)
@@ -204,7 +212,8 @@ def _check_inputs(app: str, image: Path, model: Path | None, opts: AppOptions, s
 
 def _secondary_models(inp: _Inputs, engine_names: list[str], steps: Steps) -> Path | None:
     """Convert + validate the app's secondary models; a folder ``app_models/ROLE/VARIANT``
-    (with ``models.json``: role -> variant -> meta, inputs, outputs) for the bundle."""
+    (with ``models.json``: per role its ONNX metadata, inputs, outputs, and per engine the
+    folder and the runner's meta) for the bundle."""
     secondary = getattr(inp.host_mod, "SECONDARY", None)
     if not secondary:
         return None
@@ -218,7 +227,8 @@ def _secondary_models(inp: _Inputs, engine_names: list[str], steps: Steps) -> Pa
             dopts = DeployOptions(engine=inp.dopts.engine, precision="fp32", input_shapes=shapes)
             work, prepared, _, _, _ = _prepare(path, dopts)
             _, _, host = _host_models(prepared, engine_names, dopts, work, steps, None, None)
-        index[role] = {"inputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.inputs],
+        index[role] = {"metadata": _metadata(path),
+                       "inputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.inputs],
                        "outputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.outputs],
                        "variants": {}}
         for em in host.models:
@@ -229,6 +239,13 @@ def _secondary_models(inp: _Inputs, engine_names: list[str], steps: Steps) -> Pa
             index[role]["variants"][em.engine] = {"dir": f"{role}/{em.engine}", "meta": em.meta}
     (dest / "models.json").write_text(json.dumps(index, indent=2, sort_keys=True))
     return dest
+
+
+def _metadata(model: Path) -> dict[str, str]:
+    """The ONNX model's metadata (ocr's recogniser carries its dictionary there)."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
 
 
 def _bundle(inp: _Inputs, profile: Any, host: Any, feeds: Any, reference: Any, steps: Steps,
@@ -337,7 +354,7 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
         r["comparison"] = inp.host_mod.compare(host, r, inp.labels)
         st = r["stages_ms"]
         r["postprocess_share"] = st["postprocess"] / max(st["inference"], 1e-9)
-        name = f"{app}-{Path(image).stem}-{r['variant']}.jpg"
+        name = f"{app}-{Path(image).stem}-{r['variant']}{getattr(inp.host_mod, 'ANNOTATED', '.jpg')}"
         path = inp.host_mod.annotate(inp.img, r, inp.labels, out_dir / name)
         report.annotated.append(str(path))
         report.results.append(r)
@@ -356,7 +373,7 @@ def format_report(rep: AppReport) -> str:
         lines.append("  stage         ms (board" + (", emulated" if rep.emulated else "") + ")")
         for k in STAGES:
             lines.append(f"  {k:<12} {st[k]:9.2f}")
-        for k, v in r.get("postprocess_detail_ms", {}).items():
+        for k, v in r.get("detail_ms", {}).items():
             lines.append(f"    {k:<18} {v:9.2f}")
         lines.append(f"  {'total':<12} {sum(st.values()):9.2f}   post-process = "
                      f"{100 * r['postprocess_share']:.3g}% of inference")

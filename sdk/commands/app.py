@@ -31,13 +31,15 @@ def app() -> None:
               help="Throughput: N frames sequential vs next preprocess overlapped with inference.")
 @click.option("--top-k", "top_k", type=click.IntRange(1, 1000), default=4, show_default=True,
               help="classify: how many classes to report.")
+@click.option("--det-side", "det_side", type=click.IntRange(32, 2000), default=736, show_default=True,
+              help="ocr: the text detector's short side (rapidocr's det_limit_side_len), board and host.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory for the annotated images and result.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def run(name: str, board: str | None, image: Path, model: Path | None, engine: str, precision: str,
-        calib: Path | None, runs: int, frames: int, top_k: int, threads: int | None, out_dir: Path | None,
-        as_json: bool) -> None:
+        calib: Path | None, runs: int, frames: int, top_k: int, det_side: int, threads: int | None,
+        out_dir: Path | None, as_json: bool) -> None:
     """Run APP (detect | classify | ocr) on a board over one image: its result, per-stage
     times, the host comparison."""
     from sdk.apps import AppOptions, format_report, run_app
@@ -45,7 +47,7 @@ def run(name: str, board: str | None, image: Path, model: Path | None, engine: s
     from sdk.report import Steps, stdout_to_stderr
 
     opts = AppOptions(engine=engine, precision=precision, calib=calib, runs=runs, frames=frames,
-                      top_k=top_k, threads=threads)
+                      top_k=top_k, det_side=det_side, threads=threads)
     with stdout_to_stderr():  # the engines' C++ logs must not mix with the --json document
         rep = run_app(name, image, board, model, opts, out_dir, Steps(quiet=as_json))
     doc = rep.to_dict()
