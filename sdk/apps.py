@@ -16,7 +16,8 @@ The hooks of ``apps/NAME/host.py``:
 - ``INPUT_SHAPES``: fixed input shapes of the main model (``None``: its own), or
   ``input_shapes(img, opts)`` when they follow the frame (ocr's detector);
 - ``SECONDARY``: role -> (package, path, distribution, input shapes): models the board
-  pipeline also runs (bundled under ``runtime/sdk/app_models/ROLE/VARIANT``);
+  pipeline also runs (bundled under ``runtime/sdk/app_models/ROLE/ENGINE``), or
+  ``secondary(opts)`` when their shapes follow the options (ocr's recogniser width);
 - ``board_model(model, folder) -> Path`` (optional): the model the board runs when it is
   not ``model`` itself (classify: without its final Softmax, which the kernel does);
 - ``check_model(prepared) -> (labels, ImageSpec)``: refuses a model the app cannot run;
@@ -58,11 +59,13 @@ class AppOptions:
     precision: str = "fp32"
     calib: Path | None = None
     runs: int = 3
+    warmup: int = 1
     frames: int = 0
     score: float = 0.25
     iou: float = 0.45
     top_k: int = 4
     det_side: int = 736  # ocr: the detector's short side (rapidocr's det_limit_side_len)
+    rec_width: int = 320  # ocr: the recogniser's input width (rapidocr's narrowest)
     threads: int | None = None
 
 
@@ -210,11 +213,12 @@ def _check_inputs(app: str, image: Path, model: Path | None, opts: AppOptions, s
     return _Inputs(app, host_mod, img, decode_ms, model, dopts, work, prepared, labels)
 
 
-def _secondary_models(inp: _Inputs, engine_names: list[str], steps: Steps) -> Path | None:
+def _secondary_models(inp: _Inputs, engine_names: list[str], opts: AppOptions, steps: Steps) -> Path | None:
     """Convert + validate the app's secondary models; a folder ``app_models/ROLE/VARIANT``
     (with ``models.json``: per role its ONNX metadata, inputs, outputs, and per engine the
     folder and the runner's meta) for the bundle."""
-    secondary = getattr(inp.host_mod, "SECONDARY", None)
+    fn = getattr(inp.host_mod, "secondary", None)
+    secondary = fn(opts) if fn else getattr(inp.host_mod, "SECONDARY", None)
     if not secondary:
         return None
     dest = inp.work / "app" / "app_models"
@@ -299,7 +303,7 @@ def _run_on_board(inp: _Inputs, entry: Any, profile: Any, engine_names: list[str
         if not host.models:
             raise SdkError(f"no engine could convert {inp.model.name}",
                            found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
-        secondary = _secondary_models(inp, [m.engine for m in host.models], steps)
+        secondary = _secondary_models(inp, [m.engine for m in host.models], opts, steps)
         bundle = _bundle(inp, profile, host, feeds, reference, steps, threads, secondary)
         app_id = check_app_name(f"app-{inp.app}-{app_name(inp.model)}",
                                 f"the model file name {inp.model.name!r}")
@@ -319,7 +323,8 @@ def _run_on_board(inp: _Inputs, entry: Any, profile: Any, engine_names: list[str
             out = posixpath.join(pushed.app_dir, "app-result.json")
             args = [pushed.bundle_dir, "--frame", frame, "--out", out, "--threads", str(threads),
                     "--cpus", ",".join(map(str, profile.big_cpus)), "--runs", str(opts.runs),
-                    "--frames", str(opts.frames), *inp.host_mod.board_args(opts)]
+                    "--warmup", str(opts.warmup), "--frames", str(opts.frames),
+                    *inp.host_mod.board_args(opts)]
             with steps.step(f"run {inp.app} on board"):
                 run: AppRun = _board_module(session, pushed, python, f"sdk.app_{inp.app}", args, out, AppRun,
                                             f"{inp.app} app", steps.log, 3600)

@@ -78,7 +78,8 @@ def test_classify_top1_matches_host_and_frames(emulated_board: BoardEntry, tmp_p
     image = tmp_path / "page-90.png"
     cv2.imwrite(str(image), cv2.rotate(cv2.imread(str(_photos() / "page.png")), cv2.ROTATE_90_CLOCKWISE))
     r = run_cli("app", "run", "classify", "--board", emulated_board.name, "--image", str(image),
-                "--runs", "1", "--frames", "2", "--json", "--out", str(tmp_path), timeout=3000)
+                "--runs", "1", "--warmup", "0", "--frames", "2", "--json", "--out", str(tmp_path),
+                timeout=3000)
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     assert doc["ok"] and doc["labels"] == ["0", "90", "180", "270"]
@@ -108,8 +109,8 @@ def test_ocr_text_identical_to_rapidocr(emulated_board: BoardEntry, tmp_path: Pa
     lines = ["Edge SDK 2026", "边缘设备部署"]
     page = host.render_page(lines, tmp_path / "page.png", size=24, width=320, margin=16)  # type: ignore[attr-defined]
     r = run_cli("app", "run", "ocr", "--board", emulated_board.name, "--image", str(page),
-                "--engine", "ncnn", "--det-side", "96", "--runs", "1", "--json", "--out", str(tmp_path),
-                timeout=3000)
+                "--engine", "ncnn", "--det-side", "96", "--runs", "1", "--warmup", "0", "--json",
+                "--out", str(tmp_path), timeout=3000)
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     from rapidocr_onnxruntime import RapidOCR  # the reference, recomputed here

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from sdk import _kernels  # type: ignore[attr-defined]
+from sdk.device.app import MainModel, parser
 from sdk.device.app import main as app_main
-from sdk.device.app import parser
-from sdk.engines.base import open_runner
-from sdk.records import BundledModel, Manifest
+from sdk.records import BundledModel
 
 BGR = 0  # sdk._kernels source format id
 SHORT = 256
@@ -63,33 +62,22 @@ def resize_crop(frame: np.ndarray, size: int, short: int = SHORT) -> np.ndarray:
     return np.ascontiguousarray(np.clip(np.rint(out), 0, 255), dtype=np.uint8)
 
 
-class Classifier:
+class Classifier(MainModel):
     def __init__(self, root: Path, model: BundledModel, threads: int, opts: argparse.Namespace) -> None:
-        manifest = Manifest.load(root)
-        self.input = manifest.model["inputs"][0]["name"]
-        _, _, self.h, self.w = manifest.model["inputs"][0]["shape"]
-        self.output = manifest.model["outputs"][0]["name"]
-        self.runner = open_runner(model.engine, root / model.dir, model.meta, threads)
+        super().__init__(root, model, threads)
         self.k = opts.top_k
         self.mean = tuple(255.0 * m for m in MEAN)
         self.norm = tuple(1.0 / (255.0 * s) for s in STD)
-        self.extra_ms: dict[str, float] = {}
 
     def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, None]:
         crop = resize_crop(frame, self.w)
         x, _ = _kernels.preprocess_f32(crop, BGR, self.w, self.h, False, self.mean, self.norm, False, 0)
         return x[None], None
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return self.runner.run({self.input: x})[self.output]
-
     def postprocess(self, out: np.ndarray, state: None, frame: np.ndarray) -> dict[str, Any]:
         probs = _kernels.softmax(np.ascontiguousarray(out.reshape(-1), dtype=np.float32))
         idx, val = _kernels.topk(probs, self.k)
         return {"top": [{"class": int(i), "score": float(v)} for i, v in zip(idx, val, strict=True)]}
-
-    def close(self) -> None:
-        self.runner.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,31 +22,22 @@ from typing import Any
 import numpy as np
 
 from sdk import _kernels  # type: ignore[attr-defined]
+from sdk.device.app import MainModel, parser
 from sdk.device.app import main as app_main
-from sdk.device.app import parser
-from sdk.engines.base import open_runner
-from sdk.records import BundledModel, Manifest
+from sdk.records import BundledModel
 
 BGR = 0  # sdk._kernels source format id
 
 
-class Detector:
+class Detector(MainModel):
     def __init__(self, root: Path, model: BundledModel, threads: int, opts: argparse.Namespace) -> None:
-        manifest = Manifest.load(root)
-        self.input = manifest.model["inputs"][0]["name"]
-        _, _, self.h, self.w = manifest.model["inputs"][0]["shape"]
-        self.output = manifest.model["outputs"][0]["name"]
-        self.runner = open_runner(model.engine, root / model.dir, model.meta, threads)
+        super().__init__(root, model, threads)
         self.score, self.iou = opts.score, opts.iou
-        self.extra_ms: dict[str, float] = {}
 
     def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float, float]]:
         x, info = _kernels.preprocess_f32(frame, BGR, self.w, self.h, True, (0.0, 0.0, 0.0),
                                           (1 / 255, 1 / 255, 1 / 255), True, 114)
         return x[None], (info[0], info[1], float(info[2]), float(info[3]))
-
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return self.runner.run({self.input: x})[self.output]
 
     def postprocess(self, out: np.ndarray, lb: tuple[float, float, float, float],
                     frame: np.ndarray) -> dict[str, Any]:
@@ -56,9 +47,6 @@ class Detector:
         return {"detections": [{"box": [float(v) for v in b], "score": float(s), "class": int(c)}
                                for b, s, c in zip(boxes, scores, classes, strict=True)],
                 "output_layout": "(1, 4 + C, N) read in place"}
-
-    def close(self) -> None:
-        self.runner.close()
 
 
 def main(argv: list[str] | None = None) -> int:

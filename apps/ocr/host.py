@@ -25,12 +25,16 @@ from sdk.errors import ModelError, SdkError
 
 PKG, DIST = "rapidocr_onnxruntime", "rapidocr_onnxruntime==1.4.4"
 DEFAULT_MODEL = (PKG, "models/ch_PP-OCRv4_det_infer.onnx", DIST)
-SECONDARY = {"cls": (PKG, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", DIST, {"x": [1, 3, 48, 192]}),
-             "rec": (PKG, "models/ch_PP-OCRv4_rec_infer.onnx", DIST, {"x": [1, 3, 48, 320]})}
 REFERENCE = "rapidocr_onnxruntime.RapidOCR"
 ANNOTATED = ".png"  # text on a white page: lossless
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # fonts-wqy-microhei (setup.sh)
 MIN_SIDE, MAX_SIDE, MAX_RATIO = 30, 2000, 8
+
+
+def secondary(opts: Any) -> dict[str, tuple[str, str, str, dict[str, list[int]]]]:
+    """The direction classifier at rapidocr's 48x192 and the recogniser at 48 x ``--rec-width``."""
+    return {"cls": (PKG, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", DIST, {"x": [1, 3, 48, 192]}),
+            "rec": (PKG, "models/ch_PP-OCRv4_rec_infer.onnx", DIST, {"x": [1, 3, 48, opts.rec_width]})}
 
 
 def det_size(h: int, w: int, side: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ An app's board module defines a pipeline class with three steps and calls :func:
 
 The harness opens one pipeline per model variant of the bundle, times every stage on the
 board (decode = reading the raw frame, the board has no image codec; the median of
-``--runs`` after one warm-up pass), and with ``--frames N`` measures frames per second
+``--runs`` after ``--warmup`` passes, default 1), and with ``--frames N`` measures frames per second
 sequentially and with the next frame's preprocessing overlapped with the current inference
 in a second thread (the kernels and the engines release the GIL). A pipeline may add
 ``extra_ms`` (name -> ms of its last postprocess) to break that stage down; entries named
@@ -49,6 +49,27 @@ class Pipeline(Protocol):
     def close(self) -> None: ...
 
 
+class MainModel:
+    """The base of a pipeline around the bundle's main model: its runner, its first input's
+    name and shape (``h``, ``w`` for an image input), its first output's name."""
+
+    def __init__(self, root: Path, model: BundledModel, threads: int) -> None:
+        from sdk.engines.base import open_runner
+
+        spec = Manifest.load(root).model
+        self.input, self.shape = spec["inputs"][0]["name"], list(spec["inputs"][0]["shape"])
+        self.h, self.w = self.shape[-2:]
+        self.output = spec["outputs"][0]["name"]
+        self.runner = open_runner(model.engine, root / model.dir, model.meta, threads)
+        self.extra_ms: dict[str, float] = {}
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self.runner.run({self.input: x})[self.output]
+
+    def close(self) -> None:
+        self.runner.close()
+
+
 # (bundle root, model variant, threads, parsed options) -> the app's pipeline
 Factory = Callable[[Path, BundledModel, int, argparse.Namespace], Pipeline]
 
@@ -73,16 +94,16 @@ def run_once(p: Pipeline, frame_file: Path) -> tuple[dict[str, Any], list[float]
     return result, [t_dec, t_pre, t_inf, _ms(t0)]
 
 
-def run_timed(p: Pipeline, frame_file: Path, runs: int) -> dict[str, Any]:
-    """The result and the median stage times of ``runs`` passes after one warm-up pass."""
+def run_timed(p: Pipeline, frame_file: Path, runs: int, warmup: int = 1) -> dict[str, Any]:
+    """The result and the median stage times of ``runs`` passes after ``warmup`` passes."""
     times: list[list[float]] = []
     extra: dict[str, list[float]] = {}
     result: dict[str, Any] = {}
-    for i in range(runs + 1):
+    for i in range(warmup + runs):
         result, t = run_once(p, frame_file)
         nested = sum(v for k, v in getattr(p, "extra_ms", {}).items() if k.endswith("inference"))
         t[2], t[3] = t[2] + nested, t[3] - nested  # models run inside postprocess count as inference
-        if i:
+        if i >= warmup:
             times.append(t)
             for k, v in getattr(p, "extra_ms", {}).items():
                 extra.setdefault(k, []).append(v)
@@ -123,6 +144,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cpus", default="")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--frames", type=int, default=0)
     return ap
 
@@ -140,7 +162,7 @@ def main(app: str, factory: Factory, ap: argparse.ArgumentParser, argv: list[str
         p = factory(a.bundle, model, a.threads, a)
         try:
             res = {"engine": model.engine, "precision": model.precision, "variant": model.id,
-                   **run_timed(p, a.frame, a.runs)}
+                   **run_timed(p, a.frame, a.runs, a.warmup)}
             if a.frames:
                 res["throughput"] = throughput(p, np.load(a.frame, allow_pickle=False), a.frames)
         finally:
