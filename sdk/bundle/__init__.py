@@ -155,8 +155,11 @@ def _write_runtime(tmp: Path, extra_runtime: Sequence[Path]) -> None:
     for pkg in sorted({p.parent for p in rt.rglob("*.py")} | {rt / "sdk"}):
         if not (pkg / "__init__.py").exists():
             (pkg / "__init__.py").write_text('"""On-board part of the edge SDK."""\n')
-    for extra in extra_runtime:
-        shutil.copy2(extra, rt / "sdk" / extra.name)
+    for extra in extra_runtime:  # a file, or a folder (an app's secondary models)
+        if extra.is_dir():
+            shutil.copytree(extra, rt / "sdk" / extra.name)
+        else:
+            shutil.copy2(extra, rt / "sdk" / extra.name)
 
 
 def build_bundle(
