@@ -31,6 +31,11 @@ MNN_KINDS = {"Concat": "concat", "Softmax": "softmax", "Sigmoid": "sigmoid",
                               "ConvertTensor", "Transpose"), "shape")}
 
 
+# Each conv's sensitivity is one converter run: a YOLOv8s has 64 convs (a 45 MB model, about
+# 30 min of runs on 2 busy cores), so only the convs that add the most error are ranked.
+RANK_MAX = 16
+
+
 class MnnQuantizer(Int8Engine):
     """MNN's own offline quantizer (``--method mnn-kl|mnn-admm|mnn-ema``): it calibrates
     again for every skip list."""
@@ -119,9 +124,15 @@ class MnnInt8(MnnQuantizer):
 
     def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
              stats: list[LayerStat]) -> list[str]:
-        """Each conv alone in int8, worst output first (one converter run per conv)."""
+        """Each conv alone in int8, worst output first (one converter run per conv): of a model
+        with more than :data:`RANK_MAX` convs only the :data:`RANK_MAX` that add the most error
+        in the full int8 model (``stats``), the rest after them in that order."""
+        live = [c.name for c in self.table.convs]
+        by_error = [s.name for s in stats if s.name in set(live)]
+        subset = by_error[:RANK_MAX] if len(live) > RANK_MAX and by_error else None
         sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
                                self._inputs(), [t.name for t in self.prepared.outputs],
                                self.workdir / "mnn-sensitivity", margins=self.margins,
-                               score=self.rank_score())
-        return list(sens)
+                               score=self.rank_score(), layers=subset)
+        ranked = list(sens)
+        return ranked + [n for n in by_error if n not in sens]
