@@ -238,8 +238,16 @@ class _Search:
 
     def choose_method(self, candidates: Sequence[str]) -> None:
         """Build the fully int8 model with each threshold method; keep the closest to fp32."""
+        from sdk.quantize.task import detection_evidence
+
         a, res = self.adapter, self.res
         self.ref = run_model(a.fp32, self.held)
+        self.task, warn = detection_evidence(self.task, self.ref)
+        if warn:
+            a.task = self.task
+            res.task = self.task.to_dict()
+            res.warnings.append(warn)
+            self.say(f"{a.engine}: WARNING: {warn}")
         best: tuple[tuple[float, float], str, EngineModel, Accuracy] | None = None
         for m in candidates:
             if m != a.method:
