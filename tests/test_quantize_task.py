@@ -207,6 +207,7 @@ def test_detector_cli_report_names_the_task_and_the_figures(tiny_detector: Path,
     assert "judged as detect: min(recall, precision)" in " ".join(out.split())
     assert "12 held-out images" in out and "recall" in out and "class-score cosine" in out
     assert "WARNING" not in out  # 12 held-out images: enough not to warn
+    assert "ncnn: search: " in out and "stopped: " in out  # what the search did, one line
     doc = json.loads((tmp_path / "w" / "int8" / "quantize.json").read_text())
     acc = doc["engines"]["ncnn"]["accuracy"]
     assert acc["task"] == "detect"
@@ -230,6 +231,16 @@ def test_held_out_images_too_few_is_one_line_and_few_warns(tiny_classifier: Path
     res = json.loads(r.stdout)["engines"]["ncnn"]
     assert res["eval_images"] == 2 and any("only 2 held-out images" in w for w in res["warnings"])
     assert res["accuracy"]["task"] == "classify" and res["accuracy"]["images"] == 2
+    # a budget int8 cannot meet within --max-fp32: the best candidate, and a message that says so
+    r = run_cli("quantize", str(tiny_classifier), "--engine", "ncnn", "--calib", str(ten),
+                "--preprocess", pre, "--budget", "1.0", "--max-fp32", "1", "--json", "-q",
+                "--out", str(tmp_path / "w3"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout)["engines"]["ncnn"]
+    assert res["ok"] and not res["met"] and res["accuracy"]["metric"] < 1.0
+    assert res["error"].startswith("int8 misses the budget: margin cosine")
+    assert "--max-fp32 (now 1)" in res["error"]
+    assert "stopped: --max-fp32 1 reached" in res["search"]
 
 
 @pytest.mark.slow

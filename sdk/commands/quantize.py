@@ -150,6 +150,8 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
             after = bc.get("metric_after", bc["cosine_after"])
             con.print(f"{e}: bias correction of {bc['layers']} layers: task metric {before:.5f} -> "
                       f"{after:.5f}, {'kept' if bc['kept'] else 'dropped (no closer)'}")
+        if r.search:
+            con.print(f"{e}: search: {r.search}")
         if r.error:
             con.print(f"{e}: {r.error}")
         budget_fp32 = [n for n in r.fp32_layers if n not in r.kept_float]

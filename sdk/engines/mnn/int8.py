@@ -41,6 +41,7 @@ class MnnQuantizer(Int8Engine):
     again for every skip list."""
 
     engine = "mnn"
+    costly_builds = True
 
     def build(self, skip: Sequence[str]) -> EngineModel:
         inp = self.prepared.inputs[0]
