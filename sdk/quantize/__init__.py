@@ -379,8 +379,8 @@ class _Search:
         res.ok = True
         res.search = self.summary()
         if not res.met:
-            res.error = (f"int8 misses the budget: {acc.metric_name} {acc.value:.5f} < {res.budget} on "
-                         f"{acc.images} held-out images, the best of {len(res.trajectory)} candidates "
+            res.error = (f"int8 misses the budget: {acc.metric_name} {acc.value:.5f} < budget {res.budget} "
+                         f"on {acc.images} held-out images, the best of {len(res.trajectory)} candidates "
                          f"({len(self.best_skip)} layers in fp32, {len(self.skip)} tried), returned as "
                          f"it is. Try a higher --max-fp32 (now {self.max_fp32}), more calibration "
                          "images like the deployment's, another --method, or a lower --budget")
