@@ -32,8 +32,11 @@ MNN_KINDS = {"Concat": "concat", "Softmax": "softmax", "Sigmoid": "sigmoid",
 
 
 # Each conv's sensitivity is one converter run: a YOLOv8s has 64 convs (a 45 MB model, about
-# 30 min of runs on 2 busy cores), so only the convs that add the most error are ranked.
+# 30 min of runs on 2 busy cores), so of a model above COSTLY_BYTES only the convs that add
+# the most error are ranked, and mixed precision doubles its step (the PP-OCR models, 0.5-10
+# MB, keep the one-conv-at-a-time search their targets were measured with).
 RANK_MAX = 16
+COSTLY_BYTES = 20_000_000
 
 
 class MnnQuantizer(Int8Engine):
@@ -41,7 +44,10 @@ class MnnQuantizer(Int8Engine):
     again for every skip list."""
 
     engine = "mnn"
-    costly_builds = True
+
+    @property
+    def costly_builds(self) -> bool:  # type: ignore[override]
+        return sum(f.stat().st_size for f in self.fp32.files) > COSTLY_BYTES
 
     def build(self, skip: Sequence[str]) -> EngineModel:
         inp = self.prepared.inputs[0]
@@ -125,12 +131,12 @@ class MnnInt8(MnnQuantizer):
 
     def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
              stats: list[LayerStat]) -> list[str]:
-        """Each conv alone in int8, worst output first (one converter run per conv): of a model
-        with more than :data:`RANK_MAX` convs only the :data:`RANK_MAX` that add the most error
-        in the full int8 model (``stats``), the rest after them in that order."""
+        """Each conv alone in int8, worst output first (one converter run per conv): of a large
+        model (:data:`COSTLY_BYTES`) only the :data:`RANK_MAX` convs that add the most error in
+        the full int8 model (``stats``), the rest after them in that order."""
         live = [c.name for c in self.table.convs]
         by_error = [s.name for s in stats if s.name in set(live)]
-        subset = by_error[:RANK_MAX] if len(live) > RANK_MAX and by_error else None
+        subset = by_error[:RANK_MAX] if self.costly_builds and len(live) > RANK_MAX and by_error else None
         sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
                                self._inputs(), [t.name for t in self.prepared.outputs],
                                self.workdir / "mnn-sensitivity", margins=self.margins,
