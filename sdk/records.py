@@ -373,6 +373,7 @@ class QuantResult:
     margin_outputs: list[str] = field(default_factory=list)  # softmax outputs: budget on their margins
     task: dict[str, Any] = field(default_factory=dict)  # sdk.device.tasks.TaskSpec: what the budget judges
     warnings: list[str] = field(default_factory=list)
+    search: str = ""  # what the search did and why it stopped, one line
     bias_correction: dict[str, Any] = field(default_factory=dict)
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     layers: list[LayerStat] = field(default_factory=list)

@@ -207,6 +207,7 @@ def test_detector_cli_report_names_the_task_and_the_figures(tiny_detector: Path,
     assert "judged as detect: min(recall, precision)" in " ".join(out.split())
     assert "12 held-out images" in out and "recall" in out and "class-score cosine" in out
     assert "WARNING" not in out  # 12 held-out images: enough not to warn
+    assert "ncnn: search: " in out and "stopped: " in out  # what the search did, one line
     doc = json.loads((tmp_path / "w" / "int8" / "quantize.json").read_text())
     acc = doc["engines"]["ncnn"]["accuracy"]
     assert acc["task"] == "detect"
@@ -230,6 +231,16 @@ def test_held_out_images_too_few_is_one_line_and_few_warns(tiny_classifier: Path
     res = json.loads(r.stdout)["engines"]["ncnn"]
     assert res["eval_images"] == 2 and any("only 2 held-out images" in w for w in res["warnings"])
     assert res["accuracy"]["task"] == "classify" and res["accuracy"]["images"] == 2
+    # a budget int8 cannot meet within --max-fp32: the best candidate, and a message that says so
+    r = run_cli("quantize", str(tiny_classifier), "--engine", "ncnn", "--calib", str(ten),
+                "--preprocess", pre, "--budget", "1.0", "--max-fp32", "1", "--json", "-q",
+                "--out", str(tmp_path / "w3"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout)["engines"]["ncnn"]
+    assert res["ok"] and not res["met"] and res["accuracy"]["metric"] < 1.0
+    assert res["error"].startswith("int8 misses the budget: margin cosine")
+    assert "--max-fp32 (now 1)" in res["error"]
+    assert "stopped: --max-fp32 1 reached" in res["search"]
 
 
 @pytest.mark.slow
@@ -285,3 +296,43 @@ def test_classifier_margins_and_top1_through_the_task(cls_model: Path, tmp_path:
     figs = T.agreement(spec, ref, noisy)
     assert figs.metric_name == "margin cosine" and figs.metric == figs.metrics["margin_cosine"]
     assert figs.metrics["top1"] == 1.0 and 0 < figs.metric < 1.0
+
+
+def _head(boxes: list[tuple[float, float, float]], anchors: int = 64) -> dict[str, np.ndarray]:
+    """A YOLOv8 head [1, 6, anchors] with one well-separated box per (x, score, class)."""
+    y = np.zeros((1, 6, anchors), np.float32)
+    for i, (x, score, cls) in enumerate(boxes):
+        y[0, :4, i] = (x, 50.0, 20.0, 20.0)
+        y[0, 4 + int(cls), i] = score
+    return {"output0": y}
+
+
+def test_few_fp32_detections_lower_the_judged_score_threshold_and_warn() -> None:
+    """2 detections at >= 0.25 cannot judge recall (the YOLOv8 fall detector's held-out set):
+    the flow judges at the highest lower threshold with >= 20 detections, and says so."""
+    from sdk.quantize.task import MIN_DETECTIONS, detection_evidence
+
+    spec = T.TaskSpec("detect", "output0", "yolov8", 2)
+    # per image: one box at 0.6, two at 0.18, two at 0.12 (classes alternate), 8 images:
+    # 8 at >= 0.25, 24 at >= 0.15, 40 at >= 0.1
+    imgs = [_head([(30.0, 0.6, 0), (90.0, 0.18, 1), (150.0, 0.18, 0), (210.0, 0.12, 1), (270.0, 0.12, 0)],
+                  anchors=300) for _ in range(8)]
+    judged, warn = detection_evidence(spec, imgs)
+    assert judged.threshold == 0.15 and warn is not None
+    assert "8 detections (score >= 0.25)" in warn and "score >= 0.15 (24 detections)" in warn
+    # int8 loses every 0.18 box: at 0.25 nothing is missed, at the judged threshold it is
+    lost = [_head([(30.0, 0.6, 0), (90.0, 0.1, 1), (150.0, 0.1, 0), (210.0, 0.12, 1), (270.0, 0.12, 0)],
+                  anchors=300) for _ in range(8)]
+    assert T.agreement(spec, imgs, lost).metric == 1.0
+    at = T.agreement(judged, imgs, lost)
+    assert at.metrics["detections_ref"] == 24 and at.metrics["recall"] == pytest.approx(8 / 24)
+    # enough at 0.25: unchanged; a threshold the caller set: unchanged
+    many = [_head([(30.0 + 60 * k, 0.6, k % 2) for k in range(3)], anchors=300)
+            for _ in range(MIN_DETECTIONS)]
+    assert detection_evidence(spec, many) == (spec, None)
+    fixed = T.TaskSpec("detect", "output0", "yolov8", 2, threshold=0.25)
+    assert detection_evidence(fixed, imgs) == (fixed, None)
+    # nothing even at the lowest threshold: judged there, with a warning
+    empty = [_head([]) for _ in range(4)]
+    low, warn = detection_evidence(spec, empty)
+    assert low.threshold == 0.05 and warn is not None and "0 detections" in warn

@@ -130,7 +130,8 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
     con.print(t)
     for e, r in results.items():
         if r.task:
-            con.print(f"{e}: task {r.task['task']} ({r.task.get('why', '')})")
+            at = f"; judged at score >= {r.task['threshold']}" if r.task.get("threshold") is not None else ""
+            con.print(f"{e}: task {r.task['task']} ({r.task.get('why', '')}{at})")
         if r.ok and r.accuracy is not None:
             con.print(f"{e}: final int8 vs fp32 on {r.accuracy.images} held-out images: "
                       f"{_figures(r.accuracy)}")
@@ -149,6 +150,8 @@ def render(results: dict, analyze: bool, report: Path) -> None:  # type: ignore[
             after = bc.get("metric_after", bc["cosine_after"])
             con.print(f"{e}: bias correction of {bc['layers']} layers: task metric {before:.5f} -> "
                       f"{after:.5f}, {'kept' if bc['kept'] else 'dropped (no closer)'}")
+        if r.search:
+            con.print(f"{e}: search: {r.search}")
         if r.error:
             con.print(f"{e}: {r.error}")
         budget_fp32 = [n for n in r.fp32_layers if n not in r.kept_float]

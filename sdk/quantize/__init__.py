@@ -222,6 +222,8 @@ class _Search:
     best_skip: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     culprits_kept: int = 0  # culprit layers kept float: they count against --max-fp32
+    max_fp32: int = MAX_FP32_LAYERS
+    stop: str = ""  # why mixed precision stopped short of the budget
 
     def evaluate(self, model: EngineModel) -> Accuracy:
         return accuracy(self.ref, run_model(model, self.held), self.adapter.margins, self.task)
@@ -238,8 +240,16 @@ class _Search:
 
     def choose_method(self, candidates: Sequence[str]) -> None:
         """Build the fully int8 model with each threshold method; keep the closest to fp32."""
+        from sdk.quantize.task import detection_evidence
+
         a, res = self.adapter, self.res
         self.ref = run_model(a.fp32, self.held)
+        self.task, warn = detection_evidence(self.task, self.ref)
+        if warn:
+            a.task = self.task
+            res.task = self.task.to_dict()
+            res.warnings.append(warn)
+            self.say(f"{a.engine}: WARNING: {warn}")
         best: tuple[tuple[float, float], str, EngineModel, Accuracy] | None = None
         for m in candidates:
             if m != a.method:
@@ -305,16 +315,28 @@ class _Search:
                 self.culprits_kept += len(names)
 
     def mixed_precision(self, max_fp32_layers: int) -> None:
-        """Return the most sensitive layers to fp32, one at a time, until the budget holds."""
+        """Return the most sensitive layers to fp32, one at a time (doubling the count each step
+        where each candidate is a conversion: :attr:`Int8Engine.costly_builds`), until the
+        budget holds."""
         assert self.int8 is not None and self.best_acc is not None
         # margins pool the images, and a 2-class output has one per image: rank on all
         pooled = self.adapter.margins or self.task.task == "classify"
         rank_feeds = self.held if pooled else self.held[:RANK_SAMPLES]
         ranked = [n for n in self.adapter.rank(self.int8, rank_feeds, self.res.layers) if n not in self.skip]
-        for name in ranked[:max(0, max_fp32_layers - self.culprits_kept)]:
-            self.skip = [*self.skip, name]
+        room = max(0, max_fp32_layers - self.culprits_kept)
+        if len(ranked) > room:
+            self.stop = (f"--max-fp32 {max_fp32_layers} reached ({self.culprits_kept} culprits + {room} "
+                         f"of {len(ranked)} ranked layers)")
+        done = 0
+        while done < min(room, len(ranked)):
+            # one layer a step; where a candidate costs a conversion, twice as many each step
+            step = max(1, done) if self.adapter.costly_builds else 1
+            names = ranked[done:min(room, done + step)]
+            done += len(names)
+            self.skip = [*self.skip, *names]
             model, acc = self.candidate(self.skip)
-            self.say(f"{self.adapter.engine}: {name} back to fp32 -> {_fmt(acc)}")
+            what = names[0] if len(names) == 1 else f"{len(names)} more layers ({', '.join(names[:3])}, ...)"
+            self.say(f"{self.adapter.engine}: {what} back to fp32 -> {_fmt(acc)}")
             if acc.key > self.best_acc.key:  # the budget missed: still the best seen
                 self.best, self.best_acc, self.best_skip = model, acc, list(self.skip)
             if self.met(acc):
@@ -355,10 +377,30 @@ class _Search:
         res.host_ms = {"fp32": _host_ms(self.adapter.fp32, self.held[0]),
                        "int8": _host_ms(best, self.held[0])}
         res.ok = True
+        res.search = self.summary()
         if not res.met:
-            res.error = (f"{acc.metric_name} {acc.value:.5f} < budget {res.budget}: the best of "
-                         f"{len(res.trajectory)} mixed-precision candidates (up to {len(self.skip)} "
-                         "layers in fp32)")
+            res.error = (f"int8 misses the budget: {acc.metric_name} {acc.value:.5f} < budget {res.budget} "
+                         f"on {acc.images} held-out images, the best of {len(res.trajectory)} candidates "
+                         f"({len(self.best_skip)} layers in fp32, {len(self.skip)} tried), returned as "
+                         f"it is. Try a higher --max-fp32 (now {self.max_fp32}), more calibration "
+                         "images like the deployment's, another --method, or a lower --budget")
+
+    def summary(self) -> str:
+        """One line: the method, the culprit and sensitivity steps, where and why it stopped."""
+        r, acc = self.res, self.best_acc
+        assert acc is not None
+        trials = ", ".join(f"{m} {v:.4f}" for m, v in r.method_trials.items())
+        culprit = sum(1 for n in self.best_skip if n in r.kept_float)
+        ranked = len(self.best_skip) - culprit
+        parts = [f"{r.method} ({trials})" if len(r.method_trials) > 1 else r.method,
+                 f"{culprit} known culprit layers float" if culprit else "no culprit layer float",
+                 f"{ranked} most sensitive layers back to fp32" if ranked else "no ranked layer in fp32",
+                 f"{len(r.trajectory)} candidates"]
+        if r.met:
+            why = "stopped: budget met" if len(r.trajectory) > 1 else "stopped: the full int8 model meets it"
+        else:
+            why = f"stopped: {self.stop or 'no layer left to try'}"
+        return f"{'; '.join(parts)}; {why} ({acc.metric_name} {acc.value:.4f}, budget {r.budget})"
 
 
 def quantize_engine(
@@ -392,7 +434,7 @@ def quantize_engine(
                                                        prepared)
         adapter.task = spec
         res.margin_outputs = list(adapter.margins)
-        search = _Search(adapter, held, res, log or (lambda _m: None), spec)
+        search = _Search(adapter, held, res, log or (lambda _m: None), spec, max_fp32=max_fp32_layers)
         search.choose_method(candidates)
         search.known_float()
         assert search.acc is not None and search.int8 is not None

@@ -28,6 +28,9 @@ class Int8Engine:
     """One engine's int8 parts over one fp32 model and one set of calibration feeds."""
 
     engine = ""
+    # a candidate is a whole conversion (MNN): mixed precision doubles its step instead of
+    # adding one layer at a time
+    costly_builds = False
 
     def __init__(self, fp32: EngineModel, calib: list[dict[str, np.ndarray]], workdir: Path,
                  method: str, per_channel: bool, prepared: PreparedModel) -> None:

@@ -125,7 +125,7 @@ def _met(kind: str, t: dict[str, float]) -> bool:
 
 def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: Path,
                 max_fp32: dict[str, int], log: Any, budget: float = 0.99,
-                cjk: float = CJK, seed: int = 1) -> dict[str, Any]:
+                cjk: float = CJK, seed: int = 1, task: str | None = None) -> dict[str, Any]:
     from sdk.convert import convert_engine, prepare
     from sdk.device.preprocess import preprocess
     from sdk.quantize import quantize_engine, run_model
@@ -154,7 +154,7 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
         fp32 = convert_engine(engine, prep, work / f"{engine}-fp32", "fp32")
         t0 = time.perf_counter()
         res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=budget,
-                              max_fp32_layers=max_fp32[engine], log=log, task=BUDGET_TASKS[kind])
+                              max_fp32_layers=max_fp32[engine], log=log, task=task or BUDGET_TASKS[kind])
         row: dict[str, Any] = {"ok": res.ok, "method": res.method, "budget": budget, "error": res.error,
                                "calib_images": res.calib_images, "budget_images": res.eval_images,
                                "margin_outputs": res.margin_outputs,
@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", default=",".join(f"{k}={v}" for k, v in BUDGETS.items()),
                     help="mixed-precision budget (output cosine vs fp32 on the calibration hold-out): "
                     "B, or per model det=B,rec=B,cls=B")
+    ap.add_argument("--task", default=",".join(f"{k}={v}" for k, v in BUDGET_TASKS.items()),
+                    help="the task metric the flow's budget judges: T, or per model det=T,rec=T,cls=T,yolo=T "
+                    "(auto: the task found in the model, e.g. ocr-det, ocr-rec)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -251,15 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     budgets = per_model(args.budget, BUDGETS)
     n_eval = per_model(args.eval, EVAL_IMAGES, int)
     n_calib = per_model(args.calib, CALIB_IMAGES, int)
+    tasks = per_model(args.task, BUDGET_TASKS, str)
     if args.seed == HELDOUT_SEED:
         raise SystemExit(f"--seed {HELDOUT_SEED} is the held-out images' seed: pick another")
-    doc: dict[str, Any] = {"targets": TARGETS, "budget": budgets, "calib_images": n_calib,
+    doc: dict[str, Any] = {"targets": TARGETS, "budget": budgets, "task": tasks, "calib_images": n_calib,
                            "eval_images": n_eval, "cjk": args.cjk, "seed": args.seed, "models": {}}
     with tempfile.TemporaryDirectory(prefix="sdk-int8-bench-") as td, stdout_to_stderr():
         for kind in args.models.split(","):
             doc["models"][kind] = bench_model(kind, args.engines.split(","), n_calib[kind], n_eval[kind],
                                               Path(td) / kind, {"ncnn": args.max_fp32, "mnn": args.max_fp32},
-                                              log, budgets[kind], args.cjk, args.seed)
+                                              log, budgets[kind], args.cjk, args.seed, tasks[kind])
         if args.time_images:
             doc["calibration_time"] = calibration_time(args.time_images, Path(td) / "time", log)
     if args.json:

@@ -31,11 +31,23 @@ MNN_KINDS = {"Concat": "concat", "Softmax": "softmax", "Sigmoid": "sigmoid",
                               "ConvertTensor", "Transpose"), "shape")}
 
 
+# Each conv's sensitivity is one converter run: a YOLOv8s has 64 convs (a 45 MB model, about
+# 30 min of runs on 2 busy cores), so of a model above COSTLY_BYTES only the convs that add
+# the most error are ranked, and mixed precision doubles its step (the PP-OCR models, 0.5-10
+# MB, keep the one-conv-at-a-time search their targets were measured with).
+RANK_MAX = 16
+COSTLY_BYTES = 20_000_000
+
+
 class MnnQuantizer(Int8Engine):
     """MNN's own offline quantizer (``--method mnn-kl|mnn-admm|mnn-ema``): it calibrates
     again for every skip list."""
 
     engine = "mnn"
+
+    @property
+    def costly_builds(self) -> bool:  # type: ignore[override]
+        return sum(f.stat().st_size for f in self.fp32.files) > COSTLY_BYTES
 
     def build(self, skip: Sequence[str]) -> EngineModel:
         inp = self.prepared.inputs[0]
@@ -119,9 +131,15 @@ class MnnInt8(MnnQuantizer):
 
     def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
              stats: list[LayerStat]) -> list[str]:
-        """Each conv alone in int8, worst output first (one converter run per conv)."""
+        """Each conv alone in int8, worst output first (one converter run per conv): of a large
+        model (:data:`COSTLY_BYTES`) only the :data:`RANK_MAX` convs that add the most error in
+        the full int8 model (``stats``), the rest after them in that order."""
+        live = [c.name for c in self.table.convs]
+        by_error = [s.name for s in stats if s.name in set(live)]
+        subset = by_error[:RANK_MAX] if self.costly_builds and len(live) > RANK_MAX and by_error else None
         sens = mnn_sensitivity(self.prepared.path, self.fp32.files[0], self.table, list(feeds),
                                self._inputs(), [t.name for t in self.prepared.outputs],
                                self.workdir / "mnn-sensitivity", margins=self.margins,
-                               score=self.rank_score())
-        return list(sens)
+                               score=self.rank_score(), layers=subset)
+        ranked = list(sens)
+        return ranked + [n for n in by_error if n not in sens]

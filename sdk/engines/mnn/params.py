@@ -403,11 +403,12 @@ def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
                     feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[str], outputs: Sequence[str],
                     workdir: Path, margins: Collection[str] = (),
                     score: Callable[[list[list[np.ndarray]], list[list[np.ndarray]]], float] | None = None,
-                    ) -> dict[str, float]:
+                    layers: Collection[str] | None = None) -> dict[str, float]:
     """For each conv, the mean output cosine vs fp32 when *only* that conv is int8; worst first.
     Outputs named in ``margins`` (softmax class scores) are compared on their decision
     margins over all feeds pooled; ``score`` (refs, gots: per feed, per output), when given,
-    replaces that figure (the task's, :func:`sdk.quantize.task.rank_score`).
+    replaces that figure (the task's, :func:`sdk.quantize.task.rank_score`). ``layers``: only
+    those convs (None: all).
 
     (Leaving one conv out of a fully int8 model ranks poorly in MNN: its input and output
     tensors stay int8 when a neighbouring conv shares them.)
@@ -419,6 +420,8 @@ def mnn_sensitivity(onnx_path: Path, fp32_mnn: Path, calib: MnnCalibration,
     names = {c.name for c in calib.convs}
     result: dict[str, float] = {}
     for conv in calib.convs:
+        if layers is not None and conv.name not in layers:
+            continue
         path, _ = write_mnn_int8(onnx_path, calib, Path(workdir), skip=names - {conv.name})
         with MnnRunner.from_file(path, inputs, outputs, threads=2) as runner:
             gots = [runner.forward(f) for f in feeds]
