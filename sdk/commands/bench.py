@@ -124,7 +124,7 @@ def bench(model: Path, board: str | None, engine: str, precision: str, threads: 
                        fix="compare two results with 'sdk report compare A B --threshold PCT'")
     want = check_fleet_args(fleet, board, tags)
     if fleet is not None:
-        _fleet(model, fleet, want, opts, max_parallel, wait, as_json, out, html_out, quiet)
+        _fleet(model, fleet, want, opts, max_parallel, as_json, out, html_out, quiet)
         return
     with stdout_to_stderr():
         report = run_bench(model, board, opts, steps=Steps(quiet=quiet))
@@ -174,7 +174,7 @@ def _ab(model: Path, board: str | None, opts: object, threshold: float | None, a
     sys.exit(ab.comparison.exit_code)
 
 
-def _fleet(model: Path, fleet: str, tags: dict[str, str], opts: object, max_parallel: int, wait: float,
+def _fleet(model: Path, fleet: str, tags: dict[str, str], opts: object, max_parallel: int,
            as_json: bool, out: Path | None, html_out: Path | None, quiet: bool) -> None:
     """The sweep on every matching labgrid place; exits 1 unless every board passed."""
     from sdk.errors import SdkError
@@ -185,7 +185,7 @@ def _fleet(model: Path, fleet: str, tags: dict[str, str], opts: object, max_para
         raise SdkError("--fleet runs one sweep per board", found="--engine-version or --html",
                        fix="drop them with --fleet; each board's report is in the --json output")
     with stdout_to_stderr():
-        rep = fleet_bench(model, fleet, tags, opts, max_parallel=max_parallel, wait=wait,
+        rep = fleet_bench(model, fleet, tags, opts, max_parallel=max_parallel,
                           steps=Steps(quiet=quiet))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ def _bench_job(model: Path, opts: Any, steps: Steps) -> Job:
 
 
 def fleet_bench(model: Path, coordinator: str, tags: Mapping[str, str], options: Any = None, *,
-                max_parallel: int = 4, wait: float = 300.0, steps: Steps | None = None) -> FleetReport:
+                max_parallel: int = 4, steps: Steps | None = None) -> FleetReport:
     """``sdk bench MODEL --fleet COORDINATOR``: the sweep on every place with ``tags``."""
     from sdk.bench import BenchOptions
     from sdk.deploy import work_dir
@@ -117,6 +117,6 @@ def fleet_bench(model: Path, coordinator: str, tags: Mapping[str, str], options:
     opts = options or BenchOptions()
     steps = steps or Steps()
     model = Path(model)
-    with host_lock(work_dir(model), wait, steps.log):
+    with host_lock(work_dir(model), opts.wait, steps.log):
         job = _bench_job(model, opts, steps)
-        return run_fleet(job, coordinator, tags, max_parallel=max_parallel, wait=wait, steps=steps)
+        return run_fleet(job, coordinator, tags, max_parallel=max_parallel, wait=opts.wait, steps=steps)
