@@ -1,7 +1,7 @@
 """Code that runs on the board imports only stdlib, numpy, the engines and sdk._kernels.
 
 The board's code is what the bundle ships under ``runtime/`` (:func:`sdk.bundle.board_modules`):
-the runner, the records, the runner base class and each engine's runner. It may import the
+the runner, the records package, the runner base class and each engine's runner. It may import the
 SDK's own modules only where those ship too.
 """
 
@@ -67,9 +67,10 @@ def test_board_code_imports_only_what_the_board_has() -> None:
     assert not bad, f"board code imports what the board does not have: {bad}"
 
 
-def test_every_device_module_ships() -> None:
+def test_every_device_and_records_module_ships() -> None:
+    """sdk.device and the sdk.records package import their sibling modules: all must ship."""
     shipped = {src for src, _ in board_modules()}
-    assert set((SDK / "device").glob("*.py")) <= shipped
+    assert set((SDK / "device").glob("*.py")) | set((SDK / "records").glob("*.py")) <= shipped
 
 
 def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:

@@ -76,8 +76,8 @@ def board_modules() -> list[tuple[Path, str]]:
     """
     from sdk import engines
 
-    files = [(SDK_DIR / "records.py", "sdk/records.py"),
-             (SDK_DIR / "engines" / "base.py", "sdk/engines/base.py")]
+    files = [(py, f"sdk/records/{py.name}") for py in sorted((SDK_DIR / "records").glob("*.py"))]
+    files += [(SDK_DIR / "engines" / "base.py", "sdk/engines/base.py")]
     files += [(SDK_DIR / "engines" / e / "runner.py", f"sdk/engines/{e}/runner.py") for e in engines.names()]
     files += [(py, f"sdk/device/{py.name}") for py in sorted((SDK_DIR / "device").glob("*.py"))]
     return files
