@@ -127,10 +127,9 @@ def _load(model: Path) -> onnx.ModelProto:
     try:
         proto = onnx.load(str(model), load_external_data=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(
             f"{str(model)!r} is not an ONNX model",
-            found=f"unreadable protobuf ({first[:120]})",
+            found=f"unreadable protobuf ({_first_line(exc)[:120]})",
             fix="export the model to ONNX (e.g. torch.onnx.export) and pass that file",
         ) from None
     if not proto.graph.node or not proto.graph.output:
@@ -271,22 +270,59 @@ def prepare(
     """
     import onnx
 
+    from sdk.convert.normalize import normalize
+
     model = Path(model)
     workdir = Path(workdir).resolve()  # engines run their tools in other directories
     proto = _load(model)
+    _check(proto, model)
+    _fix_inputs(proto, model, input_shapes or {})
+    _clear_value_info_outputs(proto)
     warnings: list[str] = []
+    proto = _simplify(_infer(proto), warnings)
+    rewrites = normalize(proto)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_path = workdir / f"{model.stem}.prepared.onnx"
+    onnx.save(proto, str(out_path))
+
+    inputs = _input_specs(proto)
+    outputs = _concrete_outputs(proto, out_path, inputs, model, bool(input_shapes))
+    _write_concrete_outputs(proto, outputs)
+    onnx.save(proto, str(out_path))
+    return PreparedModel(
+        source=model,
+        path=out_path,
+        inputs=inputs,
+        outputs=outputs,
+        opset=_opset(proto),
+        sha256=sha256_file(out_path),
+        warnings=warnings,
+        rewrites=rewrites,
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _check(proto: onnx.ModelProto, model: Path) -> None:
+    """The ONNX checker, its complaint as one ModelError line."""
+    import onnx
+
     try:
         onnx.checker.check_model(proto)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(
-            f"{model.name} fails the ONNX checker: {first[:200]}",
+            f"{model.name} fails the ONNX checker: {_first_line(exc)[:200]}",
             fix="re-export the model with a recent exporter",
         ) from None
 
-    _fix_inputs(proto, model, input_shapes or {})
-    _clear_value_info_outputs(proto)
-    proto = _infer(proto)
+
+def _simplify(proto: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProto:
+    """onnxslim's simplified model, checked and re-inferred; the model as it is (and a
+    warning) when onnxslim fails or yields no valid model."""
+    import onnx
 
     try:
         import onnxslim
@@ -295,19 +331,15 @@ def prepare(
         if slim is None or not isinstance(slim, onnx.ModelProto):
             raise RuntimeError("onnxslim returned no model")
         onnx.checker.check_model(slim)
-        proto = _infer(slim)
+        return _infer(slim)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        warnings.append(f"onnxslim failed, using the unsimplified model: {first[:200]}")
+        warnings.append(f"onnxslim failed, using the unsimplified model: {_first_line(exc)[:200]}")
+        return proto
 
-    from sdk.convert.normalize import normalize
 
-    rewrites = normalize(proto)
-    workdir.mkdir(parents=True, exist_ok=True)
-    out_path = workdir / f"{model.stem}.prepared.onnx"
-    onnx.save(proto, str(out_path))
-
-    inputs = [
+def _input_specs(proto: onnx.ModelProto) -> list[TensorSpec]:
+    """The graph's inputs (initializers excluded), their shapes fixed by now."""
+    return [
         TensorSpec(
             vi.name,
             tuple(int(d) for d in _dims(vi)),  # type: ignore[arg-type]
@@ -315,29 +347,27 @@ def prepare(
         )
         for vi in _graph_inputs(proto)
     ]
+
+
+def _concrete_outputs(proto: onnx.ModelProto, path: Path, inputs: list[TensorSpec], model: Path,
+                      shapes_given: bool) -> list[TensorSpec]:
+    """Every output with a concrete shape (onnxruntime runs the model where inference left
+    one open); a model onnxruntime cannot run, or still no concrete shape, is a ModelError."""
     try:
-        outputs = _output_specs(proto, out_path, inputs)
+        outputs = _output_specs(proto, path, inputs)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(
             f"onnxruntime cannot run {model.name}"
-            + (" with the given shapes" if input_shapes else "") + f": {' '.join(first.split())[:300]}",
-            fix=f"check the shapes passed with {SHAPE_SYNTAX}" if input_shapes
+            + (" with the given shapes" if shapes_given else "")
+            + f": {' '.join(_first_line(exc).split())[:300]}",
+            fix=f"check the shapes passed with {SHAPE_SYNTAX}" if shapes_given
             else "check that onnxruntime runs the model",
         ) from None
     if any(d < 0 for t in outputs for d in t.shape):
         raise ModelError(f"cannot find concrete output shapes for {model.name}")
-    _write_concrete_outputs(proto, outputs)
-    onnx.save(proto, str(out_path))
+    return outputs
 
-    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return PreparedModel(
-        source=model,
-        path=out_path,
-        inputs=inputs,
-        outputs=outputs,
-        opset=opset,
-        sha256=sha256_file(out_path),
-        warnings=warnings,
-        rewrites=rewrites,
-    )
+
+def _opset(proto: onnx.ModelProto) -> int:
+    """The default-domain opset the model imports (0 when it names none)."""
+    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
