@@ -8,10 +8,13 @@ SDK's own modules only where those ship too.
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
-from sdk.bundle import board_modules
+import numpy as np
+
+from sdk.bundle import _write_runtime, board_modules
 
 SDK = Path(__file__).parents[1] / "sdk"
 ALLOWED_THIRD_PARTY = {"numpy", "ncnn", "MNN"}
@@ -71,6 +74,24 @@ def test_every_device_and_records_module_ships() -> None:
     """sdk.device and the sdk.records package import their sibling modules: all must ship."""
     shipped = {src for src, _ in board_modules()}
     assert set((SDK / "device").glob("*.py")) | set((SDK / "records").glob("*.py")) <= shipped
+
+
+def test_shipped_runtime_imports_on_its_own(tmp_path: Path) -> None:
+    """The bundle's runtime/ alone, as the board gets it, imports its entry points and the
+    records package: no sibling module left behind. ``-S``: no site-packages (nor the
+    editable install's finder), only numpy's directory after the runtime."""
+    _write_runtime(tmp_path, [])
+    rt = tmp_path / "runtime"
+    mods = ["sdk.records", "sdk.device.runner", "sdk.device.bench", "sdk.device.app", "sdk.device.tasks"]
+    code = (f"import sys; sys.path[:0] = [{str(rt)!r}, {str(Path(np.__file__).parents[1])!r}]; "
+            f"import importlib; ms = [importlib.import_module(m) for m in {mods!r}]; "
+            "print(sorted({m for m in sys.modules if m.startswith('sdk.')})); "
+            f"assert all(m.__file__.startswith({str(rt)!r}) for m in ms), [m.__file__ for m in ms]")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = set(ast.literal_eval(out.stdout.strip()))
+    assert {"sdk.records.manifest", "sdk.records.profiling", "sdk.device.similarity",
+            "sdk.device.detections"} <= loaded, loaded
 
 
 def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
