@@ -61,7 +61,7 @@ def test_detector_int8_meets_the_detection_budget_on_both_engines(tiny_detector:
         assert res.ok and res.met, (engine, res.error)
         assert res.task["task"] == "detect" and res.task["layout"] == "yolov8" and res.budget == 0.95
         acc = res.accuracy
-        assert acc is not None and acc.task == "detect" and acc.images == res.eval_images == 12
+        assert acc is not None and acc.task == "detect" and acc.images == res.eval_images >= 12
         assert acc.metric == min(acc.metrics["recall"], acc.metrics["precision"]) >= 0.95
         assert acc.metrics["detections_ref"] > 40  # the budget rests on detections, not on none
         assert res.int8_bytes < 0.5 * res.fp32_bytes

@@ -65,6 +65,11 @@ class Int8Engine:
         """Layers this engine keeps float whatever the budget, and why."""
         return {}
 
+    def layer_weights(self) -> dict[str, int]:
+        """Quantizable layers' weight counts (what each costs in fp32: 4 bytes a weight
+        against 1): the prune pass tries the largest first. Empty: in the order they went float."""
+        return {}
+
     def float_candidates(self) -> tuple[list[str], str]:
         """Layers this engine is known to handle badly in int8, and why: the flow keeps them
         float when that brings the model closer to fp32."""

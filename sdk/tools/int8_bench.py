@@ -162,7 +162,7 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
                                "seconds": time.perf_counter() - t0,
                                "calib_seconds": res.calib_seconds, "fp32_bytes": res.fp32_bytes,
                                "int8_bytes": res.int8_bytes, "host_ms": res.host_ms,
-                               "task": res.task.get("task"), "warnings": res.warnings,
+                               "task": res.task.get("task"), "warnings": res.warnings, "search": res.search,
                                "budget_figures": res.accuracy.metrics if res.accuracy else {}}
         if res.ok and res.model is not None:
             ref, got = run_model(fp32, held), run_model(res.model, held)

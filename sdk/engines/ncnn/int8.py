@@ -75,6 +75,11 @@ class NcnnInt8(Int8Engine):
         return [(layer.name, layer.bottoms[0], layer.tops[0]) for layer in parsed.layers
                 if layer.name in calibrated and layer.bottoms and layer.tops]
 
+    def layer_weights(self) -> dict[str, int]:
+        if self.table.source is None:
+            return {}
+        return {layer.name: int(w.weight.size) for _, layer, w in self.table.source[0]}
+
     def rank(self, int8: EngineModel, feeds: Sequence[dict[str, np.ndarray]],
              stats: list[LayerStat]) -> list[str]:
         """Each layer alone in int8 (cheap here: no recalibration), worst output first; a full
