@@ -39,6 +39,15 @@ constexpr uint32_t kMagicBits = 0x4B000000u;
 constexpr size_t kWxBlock = 24;
 inline size_t wx_index(size_t i) { return (i >> 3) * kWxBlock + 16 + (i & 7); }
 
+// Bytes between the gathered pixels of the NEON tap tables: each 8-byte load sits in the low
+// half of a q register of a 64-byte vqtbl4 table on AArch64, in one d register of a 32-byte
+// vtbl4 table on ARMv7 (which has no vqtbl4: emulating it cost 3x the instructions).
+#if defined(__aarch64__)
+constexpr uint32_t kTapStride = 16;
+#else
+constexpr uint32_t kTapStride = 8;
+#endif
+
 // One output row (or part of it) of a packed-format source (GRAY, BGR, RGB, RGBA).
 struct PackedRow {
   size_t n;                  // output pixels
@@ -53,8 +62,8 @@ struct PackedRow {
   const int16_t* wx;         // negated Q15 weight of the right pixel, blocks of kWxBlock
   size_t out_c;              // 1 or 3
   uint32_t src_ch[3];        // source byte within the pixel for each output channel
-  // NEON gather (tbl) indices, built once per call by the driver from cn/src_ch: [0] the
-  // left/right taps of output channels 0 and 1 of 4 pixels, [1]/[2] channel 2 (GRAY: 0) of
+  // NEON gather (tbl) indices, built once per call by the driver from cn/src_ch (pixel p's
+  // load at byte kTapStride * p): [0] the left/right taps of output channels 0 and 1 of 4 pixels, [1]/[2] channel 2 (GRAY: 0) of
   // pixels 0-3 / 4-7 of a block of 8 (tbl, then tbx). The scalar reference ignores them.
   uint8_t gidx[3][16];
   float ks[3], kb[3];

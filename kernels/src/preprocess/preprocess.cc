@@ -96,12 +96,12 @@ void x_table(int src_w, int dst_w, int cn, int begin, size_t n, uint32_t* xofs, 
   }
 }
 
-// NEON tbl indices of the packed kernels (PackedRow::gidx): a 4-pixel table is 4 registers of
-// 16 bytes, pixel p's left tap at byte 16 p, its right tap cn bytes later.
+// NEON tbl indices of the packed kernels (PackedRow::gidx): a 4-pixel table holds pixel p's
+// 8-byte load at byte kTapStride * p (internal.h), its left tap there, its right tap cn bytes later.
 void packed_gather(const internal::PackedRow& r, uint8_t g[3][16]) {
   const uint32_t c2 = r.out_c == 1 ? r.src_ch[0] : r.src_ch[2];
   for (uint32_t p = 0; p < 4; p++) {
-    const uint32_t left = 16 * p, right = 16 * p + static_cast<uint32_t>(r.cn);
+    const uint32_t left = internal::kTapStride * p, right = left + static_cast<uint32_t>(r.cn);
     g[0][p] = static_cast<uint8_t>(left + r.src_ch[0]);
     g[0][4 + p] = static_cast<uint8_t>(left + r.src_ch[1]);
     g[0][8 + p] = static_cast<uint8_t>(right + r.src_ch[0]);
@@ -116,7 +116,7 @@ void packed_gather(const internal::PackedRow& r, uint8_t g[3][16]) {
 }
 
 // NEON tbl/tbx indices of U in the chroma loads of each 8-pixel block (Nv12Row::cidx): pixel p
-// loads 16 bytes at its left tap's chroma pair; the right tap's pair is 2 bytes on if x0 is odd.
+// loads 8 bytes at its left tap's chroma pair (byte kTapStride * p of the table); the right tap's pair is 2 bytes on if x0 is odd.
 void chroma_gather(const uint32_t* yofs, size_t n, uint32_t u_first, uint8_t* idx) {
   const uint32_t u = u_first ? 0 : 1;
   for (size_t i = 0; i < ((n + 7) & ~size_t(7)); i++) {
@@ -126,8 +126,9 @@ void chroma_gather(const uint32_t* yofs, size_t n, uint32_t u_first, uint8_t* id
     uint8_t* other = blk + (j < 4 ? 16 : 0);
     const uint32_t odd = i < n ? (yofs[i] & 1) : 0;
     const size_t l = (j < 4 ? 0 : 4) + p, rr = 8 + l;
-    t[l] = static_cast<uint8_t>(16 * p + u);
-    t[rr] = static_cast<uint8_t>(16 * p + 2 * odd + u);
+    const uint32_t at = internal::kTapStride * static_cast<uint32_t>(p);
+    t[l] = static_cast<uint8_t>(at + u);
+    t[rr] = static_cast<uint8_t>(at + 2 * odd + u);
     other[l] = other[rr] = 0xF0;  // out of range (also after ^ 1 for V)
   }
 }
