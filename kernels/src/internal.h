@@ -133,9 +133,11 @@ size_t f32_topk__scalar(const float* x, size_t n, size_t k, int32_t* idx, float*
 // there): a variant may skip the class search for boxes that cannot pass the threshold.
 void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float thr,
                            float* best, int32_t* cls, size_t begin);
-// Kept boxes of one class, structure of arrays (x1, y1, x2, y2, area), and one candidate.
+// Kept boxes of one class, in blocks of 4 boxes: kKeptBlock floats each, x1[4] y1[4] x2[4]
+// y2[4] area[4] (box j: field f at blk[kKeptBlock * (j / 4) + 4 f + j % 4]), and one candidate.
+constexpr size_t kKeptBlock = 20;
 struct KeptBoxes {
-  const float *x1, *y1, *x2, *y2, *area;
+  const float* blk;
   size_t n;
 };
 // Whether the candidate `box` ({x1, y1, x2, y2, area}) overlaps some kept box with IoU > thr,
