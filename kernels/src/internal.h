@@ -100,8 +100,9 @@ struct Nv12Row {
   const uint32_t* yofs;      // x0, the left luma tap (the right one is x0 + 1)
   const uint32_t* cofs;      // byte offset of the chroma pair of x0: (x0 / 2) * 2
   const int16_t* wx;         // as PackedRow::wx
-  // NEON: per block of 8 pixels, 32 bytes of tbl/tbx indices of U in the 16-byte chroma loads
-  // (V: index ^ 1); the right tap takes the next pair when x0 is odd.
+  // NEON: per block of 8 pixels, 64 bytes of tbl/tbx indices in the 8-byte chroma loads: U of
+  // pixels 0-3 and 4-7, then V; the right tap takes the next pair when x0 is odd; blocks from
+  // `fast` on include the backward shift of 4.
   const uint8_t* cidx;
   uint32_t u_first;          // 1: U V pairs (NV12), 0: V U (NV21)
   YuvModel yuv;

@@ -474,6 +474,127 @@ SDK_INLINE Rgb16 nv12_taps(const uint8_t* y, const uint8_t* c, const uint32_t* y
   return yuv_to_rgb(yv, uv.x, uv.y, k);
 }
 
+#if !defined(__aarch64__)
+// ARMv7, float output, wy != 0: the whole 8-pixel NV12 block in asm, as packed3_f32_v7 and for
+// the same reason. Per row: 8 luma and 8 chroma loads (ldr offset, add row, vld1) into d24-d31,
+// lookups into Y, U, V (q1-q3 for row 0, q4-q6 for row 1), the YuvModel conversion in place
+// (q7-q11 temporaries, the coefficients in d0/d1: 16-bit scalars must be in d0-d7), then the
+// blends and the FMA as packed3_f32_v7. Same operations as the intrinsics path: bit-exact.
+struct Nv12Const {
+  uint8_t ya[16], yb[16];     // kYa / kYb + yback
+  uint8_t yoff[16], k80[16];
+  uint8_t w0[8], w1[8];
+  float ks[3][4];
+  float kb[3][8];             // two copies: one accumulator each
+  const uint8_t* rows[4];     // y0, c0, y1, c1 (minus the back shifts)
+  int16_t q[8];               // CY, CVR, CUG, CVG, CUB, 0, 0, 0
+};
+static_assert(sizeof(Nv12Const) == 256, "layout read by the asm below");
+
+// One row's taps: luma at `yoff` and chroma at `coff` bytes into Nv12Const from kp (which points
+// at ya), into q(Y) q(U) q(V), then converted in place to R G B.
+#define SDK_NV_LD(d, ofs, p) \
+  "ldr %[a], [" ofs ", #" #p "]\n\tadd %[a], %[a], %[b]\n\tvld1.8 {" d "}, [%[a]]\n\t"
+#define SDK_NV_LD8(ofs)                                                                 \
+  SDK_NV_LD("d24", ofs, 0) SDK_NV_LD("d25", ofs, 4) SDK_NV_LD("d26", ofs, 8)              \
+  SDK_NV_LD("d27", ofs, 12) SDK_NV_LD("d28", ofs, 16) SDK_NV_LD("d29", ofs, 20)           \
+  SDK_NV_LD("d30", ofs, 24) SDK_NV_LD("d31", ofs, 28)
+#define SDK_NV_LU(dl, dh, il, ih, jl, jh)                                                \
+  "vtbl.8 " dl ", {d24-d27}, " il "\n\tvtbl.8 " dh ", {d24-d27}, " ih "\n\t"            \
+  "vtbx.8 " dl ", {d28-d31}, " jl "\n\tvtbx.8 " dh ", {d28-d31}, " jh "\n\t"
+// half: y/u/v d registers of 8 taps; results written over them (R over y, G over u, B over v)
+#define SDK_NV_HALF(y, u, v)                                                               \
+  "vshll.u8 q7, " y ", #7\n\tvshll.s8 q8, " u ", #7\n\tvshll.i8 q9, " u ", #8\n\t"        \
+  "vshll.s8 q10, " v ", #7\n\t"                                                            \
+  "vqrdmulh.s16 q7, q7, d0[0]\n\tvqrdmulh.s16 q9, q9, d1[0]\n\t"                          \
+  "vqrdmulh.s16 q11, q10, d0[3]\n\tvqrdmulh.s16 q10, q10, d0[1]\n\t"                      \
+  "vqrdmulh.s16 q8, q8, d0[2]\n\t"                                                         \
+  "vqadd.s16 q10, q7, q10\n\tvqadd.s16 q8, q7, q8\n\tvqadd.s16 q8, q8, q11\n\t"           \
+  "vqadd.s16 q9, q7, q9\n\t"                                                               \
+  "vqrshrun.s16 " y ", q10, #6\n\tvqrshrun.s16 " u ", q8, #6\n\tvqrshrun.s16 " v ", q9, #6\n\t"
+#define SDK_NV_ROW(ybase, cbase, Y, Yl, Yh, U, Ul, Uh, V, Vl, Vh, ci_tail)                 \
+  "ldr %[b], [%[kp], #" ybase "]\n\t" SDK_NV_LD8("%[yo]")                                 \
+  "vld1.8 {d14-d17}, [%[kp]]!\n\t" SDK_NV_LU(Yl, Yh, "d14", "d15", "d16", "d17")         \
+  "ldr %[b], [%[kp], #" cbase "]\n\t" SDK_NV_LD8("%[co]")                                 \
+  "vld1.8 {d14-d17}, [%[ci]]!\n\tvld1.8 {d18-d21}, [%[ci]]" ci_tail "\n\t"               \
+  SDK_NV_LU(Ul, Uh, "d14", "d15", "d16", "d17") SDK_NV_LU(Vl, Vh, "d18", "d19", "d20", "d21") \
+  "vld1.8 {d14-d17}, [%[kp]]\n\t"                                                          \
+  "vqsub.u8 " Y ", " Y ", q7\n\tveor " U ", " U ", q8\n\tveor " V ", " V ", q8\n\t"        \
+  SDK_NV_HALF(Yl, Ul, Vl) SDK_NV_HALF(Yh, Uh, Vh)
+
+void nv12_f32_v7(const uint32_t* yo, const uint32_t* co, const uint8_t* ci, const int16_t* wx,
+                 size_t blocks, float* o0, float* o1, float* o2, const Nv12Const* k) {
+  const uint8_t* kp = reinterpret_cast<const uint8_t*>(k);
+  uint32_t a, b;
+  __asm__ volatile(
+      "add %[a], %[kp], #240\n\tvld1.16 {d0-d1}, [%[a]]\n\t"
+      "1:\n\t"
+      // row 0 -> q1 q2 q3; kp at ya: bases at 224 + 4 i, then at 192 + 4 i after the +32
+      SDK_NV_ROW("224", "196", "q1", "d2", "d3", "q2", "d4", "d5", "q3", "d6", "d7", "\n\tsub %[ci], %[ci], #32")
+      "sub %[kp], %[kp], #32\n\t"
+      SDK_NV_ROW("232", "204", "q4", "d8", "d9", "q5", "d10", "d11", "q6", "d12", "d13", "!")
+      "add %[kp], %[kp], #32\n\t"  // kp at w0
+      "add %[yo], %[yo], #32\n\tadd %[co], %[co], #32\n\t"
+      "vld1.8 {d14-d15}, [%[kp]]!\n\t"
+      "vmull.u8 q8, d2, d14\n\tvmlal.u8 q8, d8, d15\n\t"
+      "vmull.u8 q9, d3, d14\n\tvmlal.u8 q9, d9, d15\n\t"
+      "vmull.u8 q10, d4, d14\n\tvmlal.u8 q10, d10, d15\n\t"
+      "vmull.u8 q11, d5, d14\n\tvmlal.u8 q11, d11, d15\n\t"
+      "vmull.u8 q12, d6, d14\n\tvmlal.u8 q12, d12, d15\n\t"
+      "vmull.u8 q13, d7, d14\n\tvmlal.u8 q13, d13, d15\n\t"
+      "vld1.16 {d2-d3}, [%[wx]]\n\tadd %[wx], %[wx], #48\n\tvmov.i16 q2, #2\n\t"
+      "vhsub.u16 q9, q8, q9\n\tvqrdmulh.s16 q9, q9, q1\n\tvmla.i16 q8, q9, q2\n\t"
+      "vhsub.u16 q11, q10, q11\n\tvqrdmulh.s16 q11, q11, q1\n\tvmla.i16 q10, q11, q2\n\t"
+      "vhsub.u16 q13, q12, q13\n\tvqrdmulh.s16 q13, q13, q1\n\tvmla.i16 q12, q13, q2\n\t"
+      "vmov.i16 q9, #0x4b00\n\tvzip.16 q8, q9\n\t"
+      "vmov.i16 q11, #0x4b00\n\tvzip.16 q10, q11\n\t"
+      "vmov.i16 q13, #0x4b00\n\tvzip.16 q12, q13\n\t"
+      "vld1.32 {d2-d5}, [%[kp]]!\n\tvld1.32 {d6-d7}, [%[kp]]!\n\t"  // ks R, G, B
+      "vld1.32 {d8-d11}, [%[kp]]!\n\tvfma.f32 q4, q8, q1\n\tvfma.f32 q5, q9, q1\n\t"
+      "vst1.32 {d8-d11}, [%[o0]]!\n\t"
+      "vld1.32 {d8-d11}, [%[kp]]!\n\tvfma.f32 q4, q10, q2\n\tvfma.f32 q5, q11, q2\n\t"
+      "vst1.32 {d8-d11}, [%[o1]]!\n\t"
+      "vld1.32 {d8-d11}, [%[kp]]\n\tvfma.f32 q4, q12, q3\n\tvfma.f32 q5, q13, q3\n\t"
+      "vst1.32 {d8-d11}, [%[o2]]!\n\t"
+      "sub %[kp], %[kp], #192\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b\n\t"
+      : [a] "=&r"(a), [b] "=&r"(b), [yo] "+r"(yo), [co] "+r"(co), [ci] "+r"(ci), [wx] "+r"(wx),
+        [n] "+r"(blocks), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [kp] "+r"(kp)
+      :
+      : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13",
+        "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26",
+        "d27", "d28", "d29", "d30", "d31", "cc", "memory");
+}
+#undef SDK_NV_LD
+#undef SDK_NV_LD8
+#undef SDK_NV_LU
+#undef SDK_NV_HALF
+#undef SDK_NV_ROW
+
+Nv12Const nv12_const(const Nv12Row& r, size_t yback, size_t cback) {
+  Nv12Const k;
+  const uint8x16_t ys = vdupq_n_u8(static_cast<uint8_t>(yback));
+  vst1q_u8(k.ya, vaddq_u8(vld1q_u8(kYa), ys));
+  vst1q_u8(k.yb, vaddq_u8(vld1q_u8(kYb), ys));
+  vst1q_u8(k.yoff, vdupq_n_u8(r.yuv.yoff));
+  vst1q_u8(k.k80, vdupq_n_u8(0x80));
+  vst1_u8(k.w0, vdup_n_u8(static_cast<uint8_t>(256 - r.wy)));
+  vst1_u8(k.w1, vdup_n_u8(static_cast<uint8_t>(r.wy)));
+  for (int c = 0; c < 3; c++) {
+    vst1q_f32(k.ks[c], vdupq_n_f32(r.ks[c]));
+    vst1q_f32(k.kb[c], vdupq_n_f32(r.kb[c]));
+    vst1q_f32(k.kb[c] + 4, vdupq_n_f32(r.kb[c]));
+  }
+  k.rows[0] = r.y0 - yback;
+  k.rows[1] = r.c0 - cback;
+  k.rows[2] = r.y1 - yback;
+  k.rows[3] = r.c1 - cback;
+  for (int i = 0; i < 8; i++) k.q[i] = i < 5 ? r.yuv.q[i] : 0;
+  return k;
+}
+#endif
+
 template <typename T>
 void nv12_tail(const Nv12Row& r, size_t i) {
   if (sizeof(T) == 1) nv12_resize_bilinear_normalize_chw_s8__scalar(r, i);
@@ -487,22 +608,31 @@ void nv12_rows(const Nv12Row& r) {
   const YuvModel& m = r.yuv;
   const int16_t q8[8] = {m.q[0], m.q[1], m.q[2], m.q[3], m.q[4], 0, 0, 0};
   const YuvConst k{vdupq_n_u8(m.yoff), vdupq_n_u8(0x80), vld1q_s16(q8)};
-  const uint8x16_t one = vdupq_n_u8(1);
   const RowConst<T> c = row_const<T>(r);
   T *const oR = c.o[0], *const oG = c.o[1], *const oB = c.o[2];
   size_t i = 0;
   auto blocks = [&](size_t end, size_t yback, size_t cback) __attribute__((always_inline)) {
     const uint8x16_t ya = vaddq_u8(vld1q_u8(kYa), vdupq_n_u8(static_cast<uint8_t>(yback)));
     const uint8x16_t yb = vaddq_u8(vld1q_u8(kYb), vdupq_n_u8(static_cast<uint8_t>(yback)));
-    const uint8x16_t cs = vdupq_n_u8(static_cast<uint8_t>(cback));
+#if !defined(__aarch64__)
+    if constexpr (sizeof(T) == 4 && !kWy0) {
+      if (end > i) {
+        const Nv12Const kc = nv12_const(r, yback, cback);
+        nv12_f32_v7(r.yofs + i, r.cofs + i, r.cidx + 8 * i, r.wx + 3 * i + 16, (end - i) / 8, oR + i,
+                    oG + i, oB + i, &kc);
+        i = end;
+      }
+      return;
+    }
+#endif
     for (; i < end; i += 8) {
       if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_BEGIN("nv12");
       const uint32_t *const yo = r.yofs + i, *const co = r.cofs + i;
       ChromaIdx ci;
-      ci.ua = vaddq_u8(vld1q_u8(r.cidx + 4 * i), cs);
-      ci.ub = vaddq_u8(vld1q_u8(r.cidx + 4 * i + 16), cs);
-      ci.va = veorq_u8(ci.ua, one);
-      ci.vb = veorq_u8(ci.ub, one);
+      ci.ua = vld1q_u8(r.cidx + 8 * i);  // back shift included (Nv12Row::cidx)
+      ci.ub = vld1q_u8(r.cidx + 8 * i + 16);
+      ci.va = vld1q_u8(r.cidx + 8 * i + 32);
+      ci.vb = vld1q_u8(r.cidx + 8 * i + 48);
       const Rgb16 p0 = nv12_taps(r.y0 - yback, r.c0 - cback, yo, co, ci, ya, yb, k);
       const Rgb16 p1 = kWy0 ? p0 : nv12_taps(r.y1 - yback, r.c1 - cback, yo, co, ci, ya, yb, k);
       const int16x8_t w = vld1q_s16(r.wx + 3 * i + 16);
