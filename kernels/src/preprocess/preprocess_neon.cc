@@ -223,6 +223,105 @@ void packed_tail(const PackedRow& r, size_t i) {
 // Blocks [0, fast) load forwards (8 bytes at the left tap); blocks [fast, fast_back), near
 // the row end, load the 8 bytes that end `back` bytes after the left tap's pair, and shift
 // the gather indices by `back` (internal.h, PackedRow::back).
+#if defined(__aarch64__)
+#if defined(SDK_KERNELS_MCA_MARKERS)
+#define SDK_MCA_B "# LLVM-MCA-BEGIN packed3\n\t"
+#define SDK_MCA_E "# LLVM-MCA-END\n\t"
+#else
+#define SDK_MCA_B ""
+#define SDK_MCA_E ""
+#endif
+// AArch64, float output, wy != 0: the 8-pixel block in asm, 70 instructions (GCC's intrinsics
+// loop: 100, with a mov per FMA accumulator, unpaired stores and 8 offset loads). Constants
+// stay in v16-v23 (A64Const); the 6 FMA accumulators are loaded from kb (ld1 + ldp), FMLA by
+// element takes ks; stp stores both halves of a channel. Same operations as the intrinsics
+// path, so bit-exact with it.
+struct A64Const {
+  uint8_t g01[16], g2a[16], g2b[16];  // PackedRow::gidx + back
+  uint8_t w0[16], w1[16];             // 256 - wy, wy
+  uint16_t two[8], magic[8];          // 2 (hblend), kMagicBits >> 16
+  float ks[4];                        // ks0 ks1 ks2 0 (by element)
+  float kb[6][4];                     // kb0 kb0 kb1 kb1 kb2 kb2: the accumulators
+};
+static_assert(sizeof(A64Const) == 224, "layout read by the asm below");
+
+void packed3_f32_a64(const uint8_t* row0, const uint8_t* row1, const uint32_t* xofs,
+                     const int16_t* wx, size_t blocks, float* o0, float* o1, float* o2,
+                     const A64Const* k) {
+  const float* kb = k->kb[0];
+#define SDK_T(d, r, w) "ldr " d ", [%[" r "], " w ", uxtw]\n\t"
+#define SDK_T4(a, b, c, d, r, w0, w1, w2, w3) SDK_T(a, r, w0) SDK_T(b, r, w1) SDK_T(c, r, w2) SDK_T(d, r, w3)
+  __asm__ volatile(
+      "ld1 {v16.16b-v19.16b}, [%[k]], #64\n\t"  // g01 g2a g2b w0
+      "ld1 {v20.16b-v23.16b}, [%[k]]\n\t"       // w1 two magic ks
+      "1:\n\t" SDK_MCA_B
+      "ldp w9, w10, [%[xo]], #8\n\tldp w11, w12, [%[xo]], #8\n\t"
+      "ldp w13, w14, [%[xo]], #8\n\tldp w15, w16, [%[xo]], #8\n\t"
+      SDK_T4("d0", "d1", "d2", "d3", "r0", "w9", "w10", "w11", "w12")
+      SDK_T4("d4", "d5", "d6", "d7", "r0", "w13", "w14", "w15", "w16")
+      SDK_T4("d24", "d25", "d26", "d27", "r1", "w9", "w10", "w11", "w12")
+      SDK_T4("d28", "d29", "d30", "d31", "r1", "w13", "w14", "w15", "w16")
+      "tbl v8.16b, {v0.16b-v3.16b}, v16.16b\n\t"     // pa0
+      "tbl v10.16b, {v0.16b-v3.16b}, v17.16b\n\t"    // pc0, pixels 0-3
+      "tbl v9.16b, {v4.16b-v7.16b}, v16.16b\n\t"     // pb0
+      "tbx v10.16b, {v4.16b-v7.16b}, v18.16b\n\t"    // pc0, pixels 4-7
+      "tbl v11.16b, {v24.16b-v27.16b}, v16.16b\n\t"  // pa1
+      "tbl v13.16b, {v24.16b-v27.16b}, v17.16b\n\t"
+      "tbl v12.16b, {v28.16b-v31.16b}, v16.16b\n\t"  // pb1
+      "tbx v13.16b, {v28.16b-v31.16b}, v18.16b\n\t"  // pc1
+      "umull v0.8h, v8.8b, v19.8b\n\tumlal v0.8h, v11.8b, v20.8b\n\t"
+      "umull2 v1.8h, v8.16b, v19.16b\n\tumlal2 v1.8h, v11.16b, v20.16b\n\t"
+      "umull v2.8h, v9.8b, v19.8b\n\tumlal v2.8h, v12.8b, v20.8b\n\t"
+      "umull2 v3.8h, v9.16b, v19.16b\n\tumlal2 v3.8h, v12.16b, v20.16b\n\t"
+      "umull v4.8h, v10.8b, v19.8b\n\tumlal v4.8h, v13.8b, v20.8b\n\t"
+      "umull2 v5.8h, v10.16b, v19.16b\n\tumlal2 v5.8h, v13.16b, v20.16b\n\t"
+      "ldp q6, q7, [%[wx]], #48\n\tldur q14, [%[wx], #-16]\n\t"
+      "uhsub v1.8h, v0.8h, v1.8h\n\tsqrdmulh v1.8h, v1.8h, v6.8h\n\tmla v0.8h, v1.8h, v21.8h\n\t"
+      "uhsub v3.8h, v2.8h, v3.8h\n\tsqrdmulh v3.8h, v3.8h, v7.8h\n\tmla v2.8h, v3.8h, v21.8h\n\t"
+      "uhsub v5.8h, v4.8h, v5.8h\n\tsqrdmulh v5.8h, v5.8h, v14.8h\n\tmla v4.8h, v5.8h, v21.8h\n\t"
+      "zip1 v1.8h, v0.8h, v22.8h\n\tzip2 v0.8h, v0.8h, v22.8h\n\t"
+      "zip1 v3.8h, v2.8h, v22.8h\n\tzip2 v2.8h, v2.8h, v22.8h\n\t"
+      "zip1 v5.8h, v4.8h, v22.8h\n\tzip2 v4.8h, v4.8h, v22.8h\n\t"
+      "ld1 {v24.4s-v27.4s}, [%[kb]]\n\tldp q28, q29, [%[kb], #64]\n\t"
+      "fmla v24.4s, v1.4s, v23.s[0]\n\tfmla v25.4s, v3.4s, v23.s[0]\n\t"
+      "fmla v26.4s, v0.4s, v23.s[1]\n\tfmla v27.4s, v2.4s, v23.s[1]\n\t"
+      "fmla v28.4s, v5.4s, v23.s[2]\n\tfmla v29.4s, v4.4s, v23.s[2]\n\t"
+      "stp q24, q25, [%[o0]], #32\n\tstp q26, q27, [%[o1]], #32\n\tstp q28, q29, [%[o2]], #32\n\t"
+      SDK_MCA_E
+      "subs %[n], %[n], #1\n\t"
+      "b.ne 1b\n\t"
+      : [xo] "+r"(xofs), [wx] "+r"(wx), [n] "+r"(blocks), [o0] "+r"(o0), [o1] "+r"(o1),
+        [o2] "+r"(o2), [k] "+r"(k)
+      : [r0] "r"(row0), [r1] "r"(row1), [kb] "r"(kb)
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5",
+        "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v16", "v17", "v18", "v19",
+        "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc",
+        "memory");
+#undef SDK_T
+#undef SDK_T4
+}
+#undef SDK_MCA_B
+#undef SDK_MCA_E
+
+A64Const a64_const(const PackedRow& r, uint8x16_t sh) {
+  A64Const k;
+  vst1q_u8(k.g01, vaddq_u8(vld1q_u8(r.gidx[0]), sh));
+  vst1q_u8(k.g2a, vaddq_u8(vld1q_u8(r.gidx[1]), sh));
+  vst1q_u8(k.g2b, vaddq_u8(vld1q_u8(r.gidx[2]), sh));
+  vst1q_u8(k.w0, vdupq_n_u8(static_cast<uint8_t>(256 - r.wy)));
+  vst1q_u8(k.w1, vdupq_n_u8(static_cast<uint8_t>(r.wy)));
+  vst1q_u16(k.two, vdupq_n_u16(2));
+  vst1q_u16(k.magic, vdupq_n_u16(kMagicBits >> 16));
+  for (int c = 0; c < 3; c++) {
+    k.ks[c] = r.ks[c];
+    vst1q_f32(k.kb[2 * c], vdupq_n_f32(r.kb[c]));
+    vst1q_f32(k.kb[2 * c + 1], vdupq_n_f32(r.kb[c]));
+  }
+  k.ks[3] = 0.f;
+  return k;
+}
+#endif
+
 #if !defined(__aarch64__)
 // ARMv7, float output, wy != 0: the whole 8-pixel block in asm. GCC keeps too few of the 16 q
 // registers for this loop (it spilled the tables, weights and constants: 147 instructions per
@@ -323,7 +422,16 @@ void packed3(const PackedRow& r) {
     const uint8x16_t sh = vdupq_n_u8(static_cast<uint8_t>(back));
     const uint8x16_t g01 = vaddq_u8(vld1q_u8(r.gidx[0]), sh);
     const uint8x16_t g2a = vaddq_u8(vld1q_u8(r.gidx[1]), sh), g2b = vaddq_u8(vld1q_u8(r.gidx[2]), sh);
-#if !defined(__aarch64__)
+#if defined(__aarch64__)
+    if constexpr (sizeof(T) == 4 && !kWy0) {
+      if (end > i) {
+        const A64Const k = a64_const(r, sh);
+        packed3_f32_a64(row0, row1, xofs + i, wx + 3 * i, (end - i) / 8, o0 + i, o1 + i, o2 + i, &k);
+        i = end;
+      }
+      return;
+    }
+#else
     if constexpr (sizeof(T) == 4 && !kWy0) {
       if (end > i) {
         const Armv7Const k = armv7_const(r, sh);
@@ -335,7 +443,6 @@ void packed3(const PackedRow& r) {
     }
 #endif
     for (; i < end; i += 8) {
-      if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_BEGIN("packed3");
       const uint32_t* const o = xofs + i;
       // pixels 0-3: channels 0/1 and channel 2 (tbl); pixels 4-7: channels 0/1 (tbl), 2 (tbx)
       const Lut2 a0 = lut<false, false>(row0, o, g01, g01, g01, g2a);
@@ -356,7 +463,6 @@ void packed3(const PackedRow& r) {
       out8<0, 1>(o0 + i, o1 + i, ha, c.nk, c.qs);          // channels 0, 1 of pixels 0-3
       out8<0, 1>(o0 + i + 4, o1 + i + 4, hb, c.nk, c.qs);  // channels 0, 1 of pixels 4-7
       out8<2, 2>(o2 + i, o2 + i + 4, hc, c.nk, c.qs);      // channel 2 of pixels 0-7
-      if constexpr (sizeof(T) == 4 && !kWy0) SDK_MCA_END();
     }
   };
   blocks(r.fast, 0);
