@@ -39,6 +39,15 @@ constexpr uint32_t kMagicBits = 0x4B000000u;
 constexpr size_t kWxBlock = 24;
 inline size_t wx_index(size_t i) { return (i >> 3) * kWxBlock + 16 + (i & 7); }
 
+// Bytes between the gathered pixels of the NEON tap tables: each 8-byte load sits in the low
+// half of a q register of a 64-byte vqtbl4 table on AArch64, in one d register of a 32-byte
+// vtbl4 table on ARMv7 (which has no vqtbl4: emulating it cost 3x the instructions).
+#if defined(__aarch64__)
+constexpr uint32_t kTapStride = 16;
+#else
+constexpr uint32_t kTapStride = 8;
+#endif
+
 // One output row (or part of it) of a packed-format source (GRAY, BGR, RGB, RGBA).
 struct PackedRow {
   size_t n;                  // output pixels
@@ -53,8 +62,8 @@ struct PackedRow {
   const int16_t* wx;         // negated Q15 weight of the right pixel, blocks of kWxBlock
   size_t out_c;              // 1 or 3
   uint32_t src_ch[3];        // source byte within the pixel for each output channel
-  // NEON gather (tbl) indices, built once per call by the driver from cn/src_ch: [0] the
-  // left/right taps of output channels 0 and 1 of 4 pixels, [1]/[2] channel 2 (GRAY: 0) of
+  // NEON gather (tbl) indices, built once per call by the driver from cn/src_ch (pixel p's
+  // load at byte kTapStride * p): [0] the left/right taps of output channels 0 and 1 of 4 pixels, [1]/[2] channel 2 (GRAY: 0) of
   // pixels 0-3 / 4-7 of a block of 8 (tbl, then tbx). The scalar reference ignores them.
   uint8_t gidx[3][16];
   float ks[3], kb[3];
@@ -91,8 +100,9 @@ struct Nv12Row {
   const uint32_t* yofs;      // x0, the left luma tap (the right one is x0 + 1)
   const uint32_t* cofs;      // byte offset of the chroma pair of x0: (x0 / 2) * 2
   const int16_t* wx;         // as PackedRow::wx
-  // NEON: per block of 8 pixels, 32 bytes of tbl/tbx indices of U in the 16-byte chroma loads
-  // (V: index ^ 1); the right tap takes the next pair when x0 is odd.
+  // NEON: per block of 8 pixels, 64 bytes of tbl/tbx indices in the 8-byte chroma loads: U of
+  // pixels 0-3 and 4-7, then V; the right tap takes the next pair when x0 is odd; blocks from
+  // `fast` on include the backward shift of 4.
   const uint8_t* cidx;
   uint32_t u_first;          // 1: U V pairs (NV12), 0: V U (NV21)
   YuvModel yuv;
@@ -124,9 +134,11 @@ size_t f32_topk__scalar(const float* x, size_t n, size_t k, int32_t* idx, float*
 // there): a variant may skip the class search for boxes that cannot pass the threshold.
 void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float thr,
                            float* best, int32_t* cls, size_t begin);
-// Kept boxes of one class, structure of arrays (x1, y1, x2, y2, area), and one candidate.
+// Kept boxes of one class, in blocks of 4 boxes: kKeptBlock floats each, x1[4] y1[4] x2[4]
+// y2[4] area[4] (box j: field f at blk[kKeptBlock * (j / 4) + 4 f + j % 4]), and one candidate.
+constexpr size_t kKeptBlock = 20;
 struct KeptBoxes {
-  const float *x1, *y1, *x2, *y2, *area;
+  const float* blk;
   size_t n;
 };
 // Whether the candidate `box` ({x1, y1, x2, y2, area}) overlaps some kept box with IoU > thr,

@@ -18,9 +18,12 @@
 // Because classes never interact and every class is greedy in the same global order, the
 // candidates are processed in ONE order, (score desc, class asc, index asc) packed in a u64
 // key, and the first max_detections boxes kept in that order are exactly the top of the
-// merged per-class result: the driver selects and sorts only as many keys as it needs
-// (batches, nth_element + sort) and stops there. Each candidate is checked against the kept
-// boxes of its class only (dispatched iou_any), as OpenCV's loop does.
+// merged per-class result. When max_detections may need most candidates the keys are radix
+// sorted (radix_sort: stable LSD on the 22 highest score bits that differ, then runs equal on
+// those bits sorted by the whole key); otherwise the driver selects and
+// sorts only as many keys as it needs (batches, nth_element + sort) and stops there. Each
+// candidate is checked against the kept boxes of its class only (dispatched iou_any), as
+// OpenCV's loop does; a class's kept boxes are blocks of 4 (internal.h, KeptBoxes).
 #include <algorithm>
 #include <cfloat>
 #include <cstring>
@@ -38,8 +41,13 @@ struct Ws {
   int32_t* base;    // C + 1: start of each class's kept-box region (blocks of 4)
   int32_t* nkept;   // C
   float* min_area;  // C: smallest kept area per class (degenerate-pair rule)
-  float *x1, *y1, *x2, *y2, *area;  // kept boxes, by class region
+  float* kept;      // kept boxes, by class region, blocks of kKeptBlock floats (internal.h)
+  uint64_t* tmp;    // radix sort: second key buffer
+  uint32_t* hist;   // radix sort: 2 x kRadix counters
 };
+
+constexpr size_t kRadixBits = 11, kRadix = size_t(1) << kRadixBits;
+using internal::kKeptBlock;
 
 inline size_t al(size_t b) { return (b + 15) & ~size_t(15); }
 
@@ -54,11 +62,9 @@ Ws carve(void* w, size_t n, size_t c) {
   s.base = reinterpret_cast<int32_t*>(take((c + 1) * 4));
   s.nkept = reinterpret_cast<int32_t*>(take(c * 4));
   s.min_area = reinterpret_cast<float*>(take(c * 4));
-  s.x1 = reinterpret_cast<float*>(take(kb));
-  s.y1 = reinterpret_cast<float*>(take(kb));
-  s.x2 = reinterpret_cast<float*>(take(kb));
-  s.y2 = reinterpret_cast<float*>(take(kb));
-  s.area = reinterpret_cast<float*>(take(kb));
+  s.kept = reinterpret_cast<float*>(take(5 * kb));
+  s.tmp = reinterpret_cast<uint64_t*>(take(n * 8));
+  s.hist = reinterpret_cast<uint32_t*>(take(2 * kRadix * 4));
   return s;
 }
 
@@ -127,22 +133,86 @@ size_t candidates(const DecodeParams& p, Ws& w) {
 // overlap (the NEON iou_any reads whole blocks).
 void keep(Ws& w, size_t c, const float* o) {
   const size_t j = static_cast<size_t>(w.base[c] + w.nkept[c]);
-  if (w.nkept[c] % 4 == 0) {
+  float* blk = w.kept + (j >> 2) * kKeptBlock;
+  if ((j & 3) == 0) {
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (size_t k = j + 1; k < j + 4; k++) w.x1[k] = w.y1[k] = w.x2[k] = w.y2[k] = w.area[k] = nan;
+    for (size_t f = 0; f < kKeptBlock; f += 4) blk[f + 1] = blk[f + 2] = blk[f + 3] = nan;
   }
-  w.x1[j] = o[0];
-  w.y1[j] = o[1];
-  w.x2[j] = o[2];
-  w.y2[j] = o[3];
-  w.area[j] = o[4];
+  blk += j & 3;
+  blk[0] = o[0];
+  blk[4] = o[1];
+  blk[8] = o[2];
+  blk[12] = o[3];
+  blk[16] = o[4];
   w.min_area[c] = w.nkept[c] == 0 ? o[4] : std::min(w.min_area[c], o[4]);
   w.nkept[c]++;
+}
+
+// Ascending sort of key[0..m): stable LSD radix, 2 digits of kRadixBits, on the 22 highest
+// score bits that differ between keys (the bits above them are common to all: candidates'
+// scores crowd just under 1 after a max over 80 classes), then each run of keys equal on and
+// above those bits sorted by the whole key (the remaining score bits, then class and index).
+// (no-tree-loop-distribute-patterns: GCC would make the zeroing a memset call, 4x the cost.)
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void radix_sort(Ws& w, size_t m) {
+  uint64_t* const key = w.key;
+  uint64_t any = 0, all = ~uint64_t(0);
+  for (size_t i = 0; i < m; i++) {
+    any |= key[i];
+    all &= key[i];
+  }
+  const uint64_t differ = (any ^ all) >> 32 << 32;  // score bits that are not common
+  const unsigned hi = differ ? 64 - static_cast<unsigned>(__builtin_clzll(differ)) : 32;
+  const unsigned lo = hi > 32 + 2 * kRadixBits ? hi - 2 * static_cast<unsigned>(kRadixBits) : 32;
+  uint32_t* h = w.hist;
+  for (size_t b = 0; b < 2 * kRadix; b += 4) h[b] = h[b + 1] = h[b + 2] = h[b + 3] = 0;
+  for (size_t i = 0; i < m; i++) {
+    h[(key[i] >> lo) & (kRadix - 1)]++;
+    h[kRadix + ((key[i] >> (lo + kRadixBits)) & (kRadix - 1))]++;
+  }
+  uint64_t *src = key, *dst = w.tmp;
+  for (size_t d = 0; d < 2; d++) {
+    uint32_t* c = h + d * kRadix;
+    const unsigned shift = lo + static_cast<unsigned>(d * kRadixBits);
+    if (c[(src[0] >> shift) & (kRadix - 1)] == m) continue;  // every key has this digit
+    uint32_t sum = 0;
+    for (size_t b = 0; b < kRadix; b++) {
+      const uint32_t v = c[b];
+      c[b] = sum;
+      sum += v;
+    }
+    for (size_t i = 0; i < m; i++) {
+      const uint64_t v = src[i];
+      dst[c[(v >> shift) & (kRadix - 1)]++] = v;
+    }
+    std::swap(src, dst);
+  }
+  if (src != key) std::memcpy(key, src, m * sizeof(uint64_t));
+  for (size_t i = 0; i + 1 < m;) {
+    const uint64_t top = key[i] >> lo;
+    if ((key[i + 1] >> lo) != top) {
+      i++;
+      continue;
+    }
+    size_t j = i + 2;
+    while (j < m && (key[j] >> lo) == top) j++;
+    if (j - i <= 16) {  // insertion sort of a short run
+      for (size_t a = i + 1; a < j; a++) {
+        const uint64_t v = key[a];
+        size_t b = a;
+        for (; b > i && key[b - 1] > v; b--) key[b] = key[b - 1];
+        key[b] = v;
+      }
+    } else {
+      std::sort(key + i, key + j);
+    }
+    i = j;
+  }
 }
 }  // namespace
 
 size_t decode_nms_workspace_size(size_t n, size_t c) {
-  return 2 * al(n * 4) + al(n * 8) + al((c + 1) * 4) + 2 * al(c * 4) + 5 * al((n + 4 * c) * 4) + 16;
+  return 2 * al(n * 4) + 2 * al(n * 8) + al((c + 1) * 4) + 2 * al(c * 4) + al(5 * (n + 4 * c) * 4) +
+         al(2 * kRadix * 4) + 16;
 }
 
 size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Detection* out) {
@@ -157,18 +227,24 @@ size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Det
   const float thr = p.iou_threshold;
   const bool degenerate_overlap = thr < 1.f;
   size_t done = 0, nk = 0, batch = std::max<size_t>(2 * p.max_detections, 64);
+  const bool all = batch >= m / 2;  // most keys may be needed: sort them all at once
+  if (all && m > 0) {
+    radix_sort(w, m);
+    batch = m;
+  }
   while (nk < p.max_detections && done < m) {
     const size_t t = std::min(batch, m - done);
-    if (done + t < m) std::nth_element(w.key + done, w.key + done + t, w.key + m);
-    std::sort(w.key + done, w.key + done + t);
+    if (!all) {
+      if (done + t < m) std::nth_element(w.key + done, w.key + done + t, w.key + m);
+      std::sort(w.key + done, w.key + done + t);
+    }
     for (size_t k = done; k < done + t && nk < p.max_detections; k++) {
       const auto lo = static_cast<uint32_t>(w.key[k]);
       const size_t c = lo / n, i = lo - c * n;
       float o[5];
       dec.box(data, i, o);
-      const auto b = static_cast<size_t>(w.base[c]);
-      const internal::KeptBoxes kept{w.x1 + b, w.y1 + b, w.x2 + b, w.y2 + b, w.area + b,
-                                     static_cast<size_t>(w.nkept[c])};
+      const auto b = static_cast<size_t>(w.base[c]);  // a multiple of 4
+      const internal::KeptBoxes kept{w.kept + (b >> 2) * kKeptBlock, static_cast<size_t>(w.nkept[c])};
       if (kept.n && degenerate_overlap && o[4] + w.min_area[c] <= float(DBL_EPSILON)) continue;
       if (kept.n && d.iou_any(kept, o, thr)) continue;
       keep(w, c, o);

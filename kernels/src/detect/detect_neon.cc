@@ -29,6 +29,48 @@ inline Max16 row_max16(const float* p, size_t rows, size_t stride) {
   return Max16{m0, m1, m2, m3};
 }
 
+// Argmax down the class rows of 16 adjacent boxes (strictly greater wins: the first row keeps
+// ties, and NaN never replaces, as in the scalar reference); stores best and cls; returns
+// whether some best is not <= thr (a candidate, or NaN).
+inline bool store_argmax16(const float* p, size_t i, size_t rows, size_t stride, float thr,
+                           float* best, int32_t* cls) {
+  p += i;
+  float32x4_t b0 = vld1q_f32(p), b1 = vld1q_f32(p + 4), b2 = vld1q_f32(p + 8), b3 = vld1q_f32(p + 12);
+  uint32x4_t k0 = vdupq_n_u32(0), k1 = k0, k2 = k0, k3 = k0, cur = k0;
+  const uint32x4_t one = vdupq_n_u32(1);
+  for (size_t j = 1; j < rows; j++) {
+    p += stride;
+    cur = vaddq_u32(cur, one);
+#if defined(__aarch64__)
+    const float32x4x4_t v = vld1q_f32_x4(p);
+#else
+    const float32x4x4_t v = {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
+#endif
+    const uint32x4_t m0 = cgtq_f32(v.val[0], b0), m1 = cgtq_f32(v.val[1], b1);
+    const uint32x4_t m2 = cgtq_f32(v.val[2], b2), m3 = cgtq_f32(v.val[3], b3);
+    b0 = vbslq_f32(m0, v.val[0], b0);
+    b1 = vbslq_f32(m1, v.val[1], b1);
+    b2 = vbslq_f32(m2, v.val[2], b2);
+    b3 = vbslq_f32(m3, v.val[3], b3);
+    k0 = vbslq_u32(m0, cur, k0);
+    k1 = vbslq_u32(m1, cur, k1);
+    k2 = vbslq_u32(m2, cur, k2);
+    k3 = vbslq_u32(m3, cur, k3);
+  }
+  vst1q_f32(best + i, b0);
+  vst1q_f32(best + i + 4, b1);
+  vst1q_f32(best + i + 8, b2);
+  vst1q_f32(best + i + 12, b3);
+  vst1q_s32(cls + i, vreinterpretq_s32_u32(k0));
+  vst1q_s32(cls + i + 4, vreinterpretq_s32_u32(k1));
+  vst1q_s32(cls + i + 8, vreinterpretq_s32_u32(k2));
+  vst1q_s32(cls + i + 12, vreinterpretq_s32_u32(k3));
+  const float32x4_t t = vdupq_n_f32(thr);
+  const uint32x4_t low = vandq_u32(vandq_u32(cleq_f32(b0, t), cleq_f32(b1, t)),
+                                   vandq_u32(cleq_f32(b2, t), cleq_f32(b3, t)));
+  return any_lane(vmvnq_u32(low));
+}
+
 inline void store_argmax8(const float* s, size_t i, size_t c, size_t stride, float* best, int32_t* cls) {
   const RowArgmax8 r = row_argmax8(s + i, c, stride);
   vst1q_f32(best + i, r.b0);
@@ -39,7 +81,7 @@ inline void store_argmax8(const float* s, size_t i, size_t c, size_t stride, flo
 }  // namespace
 
 // Blocks of 16 boxes: first the plain maximum (1 FMAX per 4 box-classes); only a block where
-// some box can pass the threshold (a maximum > thr, or NaN) runs the argmax of 8 boxes (which
+// some box can pass the threshold (a maximum > thr, or NaN) runs the argmax of 16 boxes (which
 // gives the reference's first-maximum and NaN behaviour). Elsewhere best = the maximum, which
 // is <= thr exactly when the reference's is, and cls is left unwritten (see internal.h).
 // Where candidates are dense the maximum pass is wasted: after a block that needed the argmax,
@@ -62,15 +104,10 @@ void f32_class_max__neon(const float* s, size_t n, size_t c, size_t stride, floa
         vst1q_f32(best + i + 12, r.m3);
         continue;
       }
-      store_argmax8(s, i, c, stride, best, cls);
-      store_argmax8(s, i + 8, c, stride, best, cls);
+      store_argmax16(s, i, c, stride, thr, best, cls);
       continue;
     }
-    store_argmax8(s, i, c, stride, best, cls);
-    store_argmax8(s, i + 8, c, stride, best, cls);
-    const uint32x4_t low = vandq_u32(vandq_u32(cleq_f32(vld1q_f32(best + i), t), cleq_f32(vld1q_f32(best + i + 4), t)),
-                                     vandq_u32(cleq_f32(vld1q_f32(best + i + 8), t), cleq_f32(vld1q_f32(best + i + 12), t)));
-    dense = any_lane(vmvnq_u32(low));
+    dense = store_argmax16(s, i, c, stride, thr, best, cls);
   }
   for (; i + 8 <= n; i += 8) store_argmax8(s, i, c, stride, best, cls);
   for (; i + 4 <= n; i += 4) {
@@ -81,22 +118,43 @@ void f32_class_max__neon(const float* s, size_t n, size_t c, size_t stride, floa
   f32_class_max__scalar(s, n, c, stride, thr, best, cls, i);
 }
 
-// 4 kept boxes per iteration over whole blocks (the driver pads a class's last block with
-// NaN boxes, which never compare greater); stops at the first block with an overlap.
+// 16 kept boxes (four blocks of KeptBoxes) per iteration, then 2 and 1 blocks; the driver pads
+// a class's last block with NaN boxes, which never compare greater. Stops after the first
+// group of blocks with an overlap.
+namespace {
+struct Cand {
+  float32x4_t x1, y1, x2, y2, a, t, zero;
+};
+inline uint32x4_t overlaps(const float* blk, const Cand& c) {
+#if defined(__aarch64__)
+  const float32x4x4_t k = vld1q_f32_x4(blk);  // x1, y1, x2, y2 of 4 boxes: one LD1
+#else
+  const float32x4x4_t k = {{vld1q_f32(blk), vld1q_f32(blk + 4), vld1q_f32(blk + 8), vld1q_f32(blk + 12)}};
+#endif
+  const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), c.zero);
+  const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), c.zero);
+  const float32x4_t inter = vmulq_f32(w, h);
+  const float32x4_t uni = vsubq_f32(vaddq_f32(vld1q_f32(blk + 16), c.a), inter);
+  return cgtq_f32(inter, vmulq_f32(c.t, uni));
+}
+}  // namespace
+
 bool f32_iou_any__neon(const KeptBoxes& k, const float* b, float thr) {
-  const float32x4_t bx1 = vdupq_n_f32(b[0]), by1 = vdupq_n_f32(b[1]);
-  const float32x4_t bx2 = vdupq_n_f32(b[2]), by2 = vdupq_n_f32(b[3]);
-  const float32x4_t ba = vdupq_n_f32(b[4]), t = vdupq_n_f32(thr), zero = vdupq_n_f32(0.f);
-  for (size_t j = 0; j < k.n; j += 4) {
-    const float32x4_t w =
-        vmaxq_f32(vsubq_f32(vminq_f32(vld1q_f32(k.x2 + j), bx2), vmaxq_f32(vld1q_f32(k.x1 + j), bx1)), zero);
-    const float32x4_t h =
-        vmaxq_f32(vsubq_f32(vminq_f32(vld1q_f32(k.y2 + j), by2), vmaxq_f32(vld1q_f32(k.y1 + j), by1)), zero);
-    const float32x4_t inter = vmulq_f32(w, h);
-    const float32x4_t uni = vsubq_f32(vaddq_f32(vld1q_f32(k.area + j), ba), inter);
-    if (any_lane(cgtq_f32(inter, vmulq_f32(t, uni)))) return true;
+  const Cand c{vdupq_n_f32(b[0]), vdupq_n_f32(b[1]), vdupq_n_f32(b[2]), vdupq_n_f32(b[3]),
+               vdupq_n_f32(b[4]), vdupq_n_f32(thr), vdupq_n_f32(0.f)};
+  const float* p = k.blk;
+  size_t nb = (k.n + 3) / 4;  // blocks
+  for (; nb >= 4; nb -= 4, p += 4 * kKeptBlock) {
+    const uint32x4_t m01 = vorrq_u32(overlaps(p, c), overlaps(p + kKeptBlock, c));
+    const uint32x4_t m23 = vorrq_u32(overlaps(p + 2 * kKeptBlock, c), overlaps(p + 3 * kKeptBlock, c));
+    if (any_lane(vorrq_u32(m01, m23))) return true;
   }
-  return false;
+  if (nb >= 2) {
+    if (any_lane(vorrq_u32(overlaps(p, c), overlaps(p + kKeptBlock, c)))) return true;
+    nb -= 2;
+    p += 2 * kKeptBlock;
+  }
+  return nb && any_lane(overlaps(p, c));
 }
 
 }  // namespace internal

@@ -24,10 +24,11 @@ void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t strid
 // candidate when IoU > threshold: equality keeps.)
 bool f32_iou_any__scalar(const KeptBoxes& k, const float* b, float thr) {
   for (size_t j = 0; j < k.n; j++) {
-    const float w = std::fmax(std::fmin(k.x2[j], b[2]) - std::fmax(k.x1[j], b[0]), 0.f);
-    const float h = std::fmax(std::fmin(k.y2[j], b[3]) - std::fmax(k.y1[j], b[1]), 0.f);
+    const float* f = k.blk + (j >> 2) * kKeptBlock + (j & 3);  // x1 y1 x2 y2 area, 4 apart
+    const float w = std::fmax(std::fmin(f[8], b[2]) - std::fmax(f[0], b[0]), 0.f);
+    const float h = std::fmax(std::fmin(f[12], b[3]) - std::fmax(f[4], b[1]), 0.f);
     const float inter = w * h;
-    if (inter > thr * ((k.area[j] + b[4]) - inter)) return true;
+    if (inter > thr * ((f[16] + b[4]) - inter)) return true;
   }
   return false;
 }

@@ -96,12 +96,12 @@ void x_table(int src_w, int dst_w, int cn, int begin, size_t n, uint32_t* xofs, 
   }
 }
 
-// NEON tbl indices of the packed kernels (PackedRow::gidx): a 4-pixel table is 4 registers of
-// 16 bytes, pixel p's left tap at byte 16 p, its right tap cn bytes later.
+// NEON tbl indices of the packed kernels (PackedRow::gidx): a 4-pixel table holds pixel p's
+// 8-byte load at byte kTapStride * p (internal.h), its left tap there, its right tap cn bytes later.
 void packed_gather(const internal::PackedRow& r, uint8_t g[3][16]) {
   const uint32_t c2 = r.out_c == 1 ? r.src_ch[0] : r.src_ch[2];
   for (uint32_t p = 0; p < 4; p++) {
-    const uint32_t left = 16 * p, right = 16 * p + static_cast<uint32_t>(r.cn);
+    const uint32_t left = internal::kTapStride * p, right = left + static_cast<uint32_t>(r.cn);
     g[0][p] = static_cast<uint8_t>(left + r.src_ch[0]);
     g[0][4 + p] = static_cast<uint8_t>(left + r.src_ch[1]);
     g[0][8 + p] = static_cast<uint8_t>(right + r.src_ch[0]);
@@ -115,20 +115,27 @@ void packed_gather(const internal::PackedRow& r, uint8_t g[3][16]) {
   }
 }
 
-// NEON tbl/tbx indices of U in the chroma loads of each 8-pixel block (Nv12Row::cidx): pixel p
-// loads 16 bytes at its left tap's chroma pair; the right tap's pair is 2 bytes on if x0 is odd.
-void chroma_gather(const uint32_t* yofs, size_t n, uint32_t u_first, uint8_t* idx) {
-  const uint32_t u = u_first ? 0 : 1;
+// NEON tbl/tbx indices of U and V in the chroma loads of each 8-pixel block (Nv12Row::cidx):
+// pixel p loads 8 bytes at its left tap's chroma pair (byte kTapStride * p of the table); the
+// right tap's pair is 2 bytes on if x0 is odd. Blocks from pixel `back_from` on load `back`
+// bytes earlier (Nv12Row::fast_back): their indices are `back` higher.
+void chroma_gather(const uint32_t* yofs, size_t n, uint32_t u_first, size_t back_from, uint32_t back,
+                   uint8_t* idx) {
   for (size_t i = 0; i < ((n + 7) & ~size_t(7)); i++) {
-    uint8_t* blk = idx + (i >> 3) * 32;
-    const size_t j = i & 7, p = j & 3;
-    uint8_t* t = blk + (j < 4 ? 0 : 16);           // tbl over pixels 0-3, tbx over 4-7
-    uint8_t* other = blk + (j < 4 ? 16 : 0);
-    const uint32_t odd = i < n ? (yofs[i] & 1) : 0;
-    const size_t l = (j < 4 ? 0 : 4) + p, rr = 8 + l;
-    t[l] = static_cast<uint8_t>(16 * p + u);
-    t[rr] = static_cast<uint8_t>(16 * p + 2 * odd + u);
-    other[l] = other[rr] = 0xF0;  // out of range (also after ^ 1 for V)
+    const uint32_t sh = i >= back_from ? back : 0;
+    for (uint32_t v = 0; v < 2; v++) {  // U, then V
+      const uint32_t u = (u_first ? 0 : 1) ^ v;
+      uint8_t* blk = idx + (i >> 3) * 64 + 32 * v;
+      const size_t j = i & 7, p = j & 3;
+      uint8_t* t = blk + (j < 4 ? 0 : 16);  // tbl over pixels 0-3, tbx over 4-7
+      uint8_t* other = blk + (j < 4 ? 16 : 0);
+      const uint32_t odd = i < n ? (yofs[i] & 1) : 0;
+      const size_t l = (j < 4 ? 0 : 4) + p, rr = 8 + l;
+      const uint32_t at = internal::kTapStride * static_cast<uint32_t>(p) + sh;
+      t[l] = static_cast<uint8_t>(at + u);
+      t[rr] = static_cast<uint8_t>(at + 2 * odd + u);
+      other[l] = other[rr] = 0xF0;  // out of range
+    }
   }
 }
 
@@ -224,7 +231,7 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
   const int cn = pixel_format_channels(src.format);
   alignas(16) uint32_t xofs[kChunk], cofs[kChunk];
   alignas(16) int16_t wx[kChunk / 8 * internal::kWxBlock];
-  alignas(16) uint8_t cidx[kChunk * 4];
+  alignas(16) uint8_t cidx[kChunk * 8];
 
   internal::PackedRow pr{};
   internal::Nv12Row nr{};
@@ -257,12 +264,12 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
     x_table(src.width, rw, is_nv ? 1 : cn, x0, n, xofs, wx);
     if (is_nv) {
       for (size_t i = 0; i < n; i++) cofs[i] = xofs[i] & ~1u;
-      chroma_gather(xofs, n, nr.u_first, cidx);
       nr.n = n;
       // forward: 8-byte loads at x0 (and at cofs <= x0); backward: luma 6, chroma 4 bytes
       // before the taps, needing x0 + 4 <= width (both chroma pairs of cofs in the row)
       nr.fast = fast_pixels(xofs, n, 8, static_cast<size_t>(src.width));
       nr.fast_back = back_pixels(xofs, nr.fast, n, 4, static_cast<size_t>(src.width), 6);
+      chroma_gather(xofs, n, nr.u_first, nr.fast, 4, cidx);
       nr.yofs = xofs;
       nr.cofs = cofs;
       nr.cidx = cidx;
