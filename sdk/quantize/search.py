@@ -75,6 +75,7 @@ class Search:
     max_fp32: int = MAX_FP32_LAYERS
     stop: str = ""  # why mixed precision stopped short of the budget
     pruned: list[str] = field(default_factory=list)  # float layers the prune pass put back to int8
+    defects: set[str] = field(default_factory=set)  # float for an engine defect: never pruned
     greedy_met_at: int | None = None  # how many ranked layers the greedy step needed
 
     def evaluate(self, model: EngineModel) -> Accuracy:
@@ -147,8 +148,8 @@ class Search:
     def known_float(self) -> None:
         """Layers the engine is known to mishandle in int8: float if that is closer to fp32."""
         known, why = self.adapter.float_candidates()
-        if known:
-            self.try_float(known, why)
+        if known and self.try_float(known, why):
+            self.defects = set(known)
 
     def culprits(self) -> None:
         """Layers known to hurt a head in int8 (:func:`sdk.quantize.task.culprits`), one
@@ -224,7 +225,7 @@ class Search:
             return
         sizes = self.adapter.layer_weights()
         order = sorted(self.best_skip, key=lambda n: (-sizes.get(n, 0), -self.best_skip.index(n)))
-        order = [n for n in order if n not in self.adapter.kept_float()]
+        order = [n for n in order if n not in self.adapter.kept_float() and n not in self.defects]
         if self.adapter.costly_builds:
             order = order[:PRUNE_COSTLY]
         for name in order:
@@ -237,6 +238,10 @@ class Search:
                 self._keep(model, acc, skip)
                 self.pruned.append(name)
                 self.res.kept_float.pop(name, None)
+        if order and self.res.trajectory[-1]["fp32_layers"] != self.best_skip:
+            # the last try went back to float: its files are the ones on disk, so the kept
+            # configuration is built again, and its entry ends the trajectory as the result
+            self.best, self.best_acc = self.candidate(self.best_skip, step="final")
         self.skip = list(self.best_skip)
 
     def bias_correction(self) -> None:
