@@ -7,6 +7,6 @@ PY=${PYTHON:-python3}
 status=0
 $PY -m ruff check sdk tests || status=1
 $PY -m mypy sdk || status=1
-$PY -m pytest -q "$@" || status=1
+$PY -m pytest -q --durations=25 "$@" || status=1
 bash cross/run-kernel-tests.sh || status=1
 exit $status
