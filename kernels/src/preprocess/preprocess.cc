@@ -1,6 +1,6 @@
 // Driver of the fused preprocessing: validates, lays out the letterbox, builds the
 // coordinate tables of one column chunk on the stack and calls the dispatched microkernel
-// once per output row. Shared by every variant, so the tables are identical.
+// once per output row (NV12) or per batch of up to 64 output rows (packed formats). Shared by every variant, so the tables are identical.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -229,7 +229,9 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
 
   const bool is_nv = src.format == PixelFormat::NV12 || src.format == PixelFormat::NV21;
   const int cn = pixel_format_channels(src.format);
-  alignas(16) uint32_t xofs[kChunk], cofs[kChunk];
+  alignas(16) uint32_t xofs[kChunk], cofs[kChunk], xstep[kChunk];
+  constexpr int kRowBatch = 64;  // output rows per PackedFn call
+  internal::SrcRows ys[kRowBatch];
   alignas(16) int16_t wx[kChunk / 8 * internal::kWxBlock];
   alignas(16) uint8_t cidx[kChunk * 8];
 
@@ -280,29 +282,40 @@ bool run(const Image& src, const PreprocessParams& p, float qscale, T* dst, Lett
       pr.back = cn < 4 ? static_cast<size_t>(8 - 2 * cn) : 0;
       pr.fast_back = back_pixels(xofs, pr.fast, n, 2 * static_cast<size_t>(cn),
                                  static_cast<size_t>(src.width) * cn, pr.back);
+      pr.pairs = fast_pixels(xofs, n, 2 * static_cast<size_t>(cn), static_cast<size_t>(src.width) * cn);
+      for (size_t i = 0; i < n; i++) xstep[i] = i + 1 < n ? xofs[i + 1] - xofs[i] : 0;
       pr.xofs = xofs;
+      pr.xstep = xstep;
       pr.wx = wx;
+    }
+    if (!is_nv) {
+      for (int dy0 = 0; dy0 < rh; dy0 += kRowBatch) {
+        const int count = std::min(kRowBatch, rh - dy0);
+        for (int k = 0; k < count; k++) {
+          int sy0, sy1;
+          uint32_t wy;
+          y_coord(src.height, rh, dy0 + k, &sy0, &sy1, &wy);
+          const uint8_t* r0 = src.data + sy0 * src.stride;
+          ys[k] = {r0, wy ? src.data + sy1 * src.stride : r0, wy};
+        }
+        const size_t o = static_cast<size_t>(dy0 + li.offset_y) * p.out_width + li.offset_x + x0;
+        for (int c = 0; c < oc; c++) pr.out[c] = dst + c * plane + o;
+        packed(pr, ys, static_cast<size_t>(count), static_cast<size_t>(p.out_width));
+      }
+      continue;
     }
     for (int dy = 0; dy < rh; dy++) {
       int sy0, sy1;
       uint32_t wy;
       y_coord(src.height, rh, dy, &sy0, &sy1, &wy);
       const size_t o = static_cast<size_t>(dy + li.offset_y) * p.out_width + li.offset_x + x0;
-      if (is_nv) {
-        nr.y0 = src.data + sy0 * src.stride;
-        nr.y1 = src.data + sy1 * src.stride;
-        nr.c0 = src.uv + (sy0 >> 1) * src.uv_stride;
-        nr.c1 = src.uv + (sy1 >> 1) * src.uv_stride;
-        nr.wy = wy;
-        for (int c = 0; c < 3; c++) nr.out[colour[c]] = dst + c * plane + o;
-        nv12(nr, 0);
-      } else {
-        pr.row0 = src.data + sy0 * src.stride;
-        pr.row1 = src.data + sy1 * src.stride;
-        pr.wy = wy;
-        for (int c = 0; c < oc; c++) pr.out[c] = dst + c * plane + o;
-        packed(pr, 0);
-      }
+      nr.y0 = src.data + sy0 * src.stride;
+      nr.y1 = src.data + sy1 * src.stride;
+      nr.c0 = src.uv + (sy0 >> 1) * src.uv_stride;
+      nr.c1 = src.uv + (sy1 >> 1) * src.uv_stride;
+      nr.wy = wy;
+      for (int c = 0; c < 3; c++) nr.out[colour[c]] = dst + c * plane + o;
+      nv12(nr, 0);
     }
   }
   return true;
