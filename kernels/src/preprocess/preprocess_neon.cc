@@ -317,34 +317,44 @@ struct Ld3Const {
 static_assert(sizeof(Ld3Const) == 144, "layout read by the asm below");
 
 #define SDK_L3(v, p, k, d) "ld3 {" v "}[" #k "], [%[" p "]], " d "\n\t"
-#define SDK_L3X8(v, p)                                                                        \
-  SDK_L3(v, p, 0, "x9") SDK_L3(v, p, 1, "x10") SDK_L3(v, p, 2, "x11") SDK_L3(v, p, 3, "x12") \
-  SDK_L3(v, p, 4, "x13") SDK_L3(v, p, 5, "x14") SDK_L3(v, p, 6, "x15") SDK_L3(v, p, 7, "x16")
-#define SDK_VB(d, lo, a, c, w0, w1)                                                           \
-  "umull" lo " " d ".8h, " a "." lo##_B ", " w0 "." lo##_B "\n\t"                           \
-  "umlal" lo " " d ".8h, " c "." lo##_B ", " w1 "." lo##_B "\n\t"
-#define SDK_ROW3(p0, p1, w0, w1, o0, o1, o2)                                                     \
-  SDK_L3X8("v0.h, v1.h, v2.h", p0) SDK_L3X8("v3.h, v4.h, v5.h", p1)                           \
-  "umull v6.8h, v0.8b, " w0 ".8b\n\tumlal v6.8h, v3.8b, " w1 ".8b\n\t"                         \
-  "umull2 v7.8h, v0.16b, " w0 ".16b\n\tumlal2 v7.8h, v3.16b, " w1 ".16b\n\t"                   \
-  "umull v0.8h, v1.8b, " w0 ".8b\n\tumlal v0.8h, v4.8b, " w1 ".8b\n\t"                         \
-  "umull2 v3.8h, v1.16b, " w0 ".16b\n\tumlal2 v3.8h, v4.16b, " w1 ".16b\n\t"                   \
-  "umull v1.8h, v2.8b, " w0 ".8b\n\tumlal v1.8h, v5.8b, " w1 ".8b\n\t"                         \
-  "umull2 v4.8h, v2.16b, " w0 ".16b\n\tumlal2 v4.8h, v5.16b, " w1 ".16b\n\t"                   \
-  "uzp1 v2.8h, v6.8h, v7.8h\n\tuzp2 v5.8h, v6.8h, v7.8h\n\t"  /* s0 left, s1 left */          \
-  "uzp1 v6.8h, v0.8h, v3.8h\n\tuzp2 v7.8h, v0.8h, v3.8h\n\t"  /* s2 left, s0 right */         \
-  "uzp1 v0.8h, v1.8h, v4.8h\n\tuzp2 v3.8h, v1.8h, v4.8h\n\t"  /* s1 right, s2 right */        \
-  "uhsub v7.8h, v2.8h, v7.8h\n\tsqrdmulh v7.8h, v7.8h, v23.8h\n\tmla v2.8h, v7.8h, v20.8h\n\t" \
-  "uhsub v0.8h, v5.8h, v0.8h\n\tsqrdmulh v0.8h, v0.8h, v23.8h\n\tmla v5.8h, v0.8h, v20.8h\n\t" \
-  "uhsub v3.8h, v6.8h, v3.8h\n\tsqrdmulh v3.8h, v3.8h, v23.8h\n\tmla v6.8h, v3.8h, v20.8h\n\t" \
+#define SDK_V012 "v0.h, v1.h, v2.h"
+#define SDK_V012_R "v0.8h, v1.8h, v2.8h"
+#define SDK_V345 "v3.h, v4.h, v5.h"
+#define SDK_V345_R "v3.8h, v4.8h, v5.8h"
+// Lane 0 by ld3r (all lanes): a fresh register, no wait for its last reader. The two source
+// rows' loads alternate (two independent chains of lane inserts).
+#define SDK_L3X2(p0, p1, k, d) SDK_L3(SDK_V012, p0, k, d) SDK_L3(SDK_V345, p1, k, d)
+#define SDK_L3X8(p0, p1)                                                                       \
+  "ld3r {" SDK_V012_R "}, [%[" p0 "]], x9\n\tld3r {" SDK_V345_R "}, [%[" p1 "]], x9\n\t"       \
+  SDK_L3X2(p0, p1, 1, "x10") SDK_L3X2(p0, p1, 2, "x11") SDK_L3X2(p0, p1, 3, "x12")             \
+  SDK_L3X2(p0, p1, 4, "x13") SDK_L3X2(p0, p1, 5, "x14") SDK_L3X2(p0, p1, 6, "x15")             \
+  SDK_L3X2(p0, p1, 7, "x16")
+// One row: loads into v0-v5, then (SDK_ROW3_MATH) the vertical blend into v24-v29, the
+// de-interleave back into v0-v5, the blends, zip and FMA (accumulators v24-v29); each step on
+// the three channels before the next (independent instructions adjacent, for in-order cores).
+#define SDK_ROW3_MATH(w0, w1)                                                                     \
+  "umull v24.8h, v0.8b, " w0 ".8b\n\tumull2 v25.8h, v0.16b, " w0 ".16b\n\t"                     \
+  "umull v26.8h, v1.8b, " w0 ".8b\n\tumull2 v27.8h, v1.16b, " w0 ".16b\n\t"                     \
+  "umull v28.8h, v2.8b, " w0 ".8b\n\tumull2 v29.8h, v2.16b, " w0 ".16b\n\t"                     \
+  "umlal v24.8h, v3.8b, " w1 ".8b\n\tumlal2 v25.8h, v3.16b, " w1 ".16b\n\t"                     \
+  "umlal v26.8h, v4.8b, " w1 ".8b\n\tumlal2 v27.8h, v4.16b, " w1 ".16b\n\t"                     \
+  "umlal v28.8h, v5.8b, " w1 ".8b\n\tumlal2 v29.8h, v5.16b, " w1 ".16b\n\t"                     \
+  "uzp1 v0.8h, v24.8h, v25.8h\n\tuzp2 v1.8h, v24.8h, v25.8h\n\t" /* s0, s1 left */              \
+  "uzp1 v2.8h, v26.8h, v27.8h\n\tuzp2 v3.8h, v26.8h, v27.8h\n\t" /* s2 left, s0 right */        \
+  "uzp1 v4.8h, v28.8h, v29.8h\n\tuzp2 v5.8h, v28.8h, v29.8h\n\t" /* s1, s2 right */             \
+  "uhsub v3.8h, v0.8h, v3.8h\n\tuhsub v4.8h, v1.8h, v4.8h\n\tuhsub v5.8h, v2.8h, v5.8h\n\t"        \
+  "sqrdmulh v3.8h, v3.8h, v23.8h\n\tsqrdmulh v4.8h, v4.8h, v23.8h\n\t"                          \
+  "sqrdmulh v5.8h, v5.8h, v23.8h\n\t"                                                          \
   "ld1 {v24.4s-v27.4s}, [%[kb]]\n\tldp q28, q29, [%[kb], #64]\n\t"                              \
-  "zip1 v0.8h, v2.8h, v21.8h\n\tzip2 v1.8h, v2.8h, v21.8h\n\t"                                  \
-  "zip1 v3.8h, v5.8h, v21.8h\n\tzip2 v4.8h, v5.8h, v21.8h\n\t"                                  \
-  "zip1 v7.8h, v6.8h, v21.8h\n\tzip2 v2.8h, v6.8h, v21.8h\n\t"                                  \
-  "fmla v24.4s, v0.4s, v22.s[0]\n\tfmla v25.4s, v1.4s, v22.s[0]\n\t"                            \
-  "fmla v26.4s, v3.4s, v22.s[1]\n\tfmla v27.4s, v4.4s, v22.s[1]\n\t"                            \
-  "fmla v28.4s, v7.4s, v22.s[2]\n\tfmla v29.4s, v2.4s, v22.s[2]\n\t"                            \
-  "stp q24, q25, [%[" o0 "]], #32\n\tstp q26, q27, [%[" o1 "]], #32\n\t"                        \
+  "mla v0.8h, v3.8h, v20.8h\n\tmla v1.8h, v4.8h, v20.8h\n\tmla v2.8h, v5.8h, v20.8h\n\t"         \
+  "zip1 v3.8h, v0.8h, v21.8h\n\tzip2 v4.8h, v0.8h, v21.8h\n\t"                                  \
+  "zip1 v5.8h, v1.8h, v21.8h\n\tzip2 v6.8h, v1.8h, v21.8h\n\t"                                  \
+  "zip1 v7.8h, v2.8h, v21.8h\n\tzip2 v0.8h, v2.8h, v21.8h\n\t"                                  \
+  "fmla v24.4s, v3.4s, v22.s[0]\n\tfmla v25.4s, v4.4s, v22.s[0]\n\t"                            \
+  "fmla v26.4s, v5.4s, v22.s[1]\n\tfmla v27.4s, v6.4s, v22.s[1]\n\t"                            \
+  "fmla v28.4s, v7.4s, v22.s[2]\n\tfmla v29.4s, v0.4s, v22.s[2]\n\t"
+#define SDK_ROW3_STORE(o0, o1, o2)                                                       \
+  "stp q24, q25, [%[" o0 "]], #32\n\tstp q26, q27, [%[" o1 "]], #32\n\t"                \
   "stp q28, q29, [%[" o2 "]], #32\n\t"
 #define SDK_LD3_HEAD                                                     \
   "dup v16.16b, %w[w]\n\tlsr %w[w], %w[w], #8\n\tdup v17.16b, %w[w]\n\t"    \
@@ -375,17 +385,24 @@ SDK_INLINE void packed3_ld3_f32_a64(const uint8_t* a0, const uint8_t* a1, const 
   uint32_t w = (256 - wa) | wa << 8 | (256 - wb) << 16 | wb << 24;
   if constexpr (kTwo)
     __asm__ volatile(SDK_LD3_HEAD SDK_MCA_B("packed3")
-                     SDK_ROW3("a0", "a1", "v16", "v17", "oa0", "oa1", "oa2")
-                     SDK_ROW3("b0", "b1", "v18", "v19", "ob0", "ob1", "ob2")
+                     SDK_L3X8("a0", "a1") SDK_ROW3_MATH("v16", "v17")
+                     SDK_L3X8("b0", "b1") SDK_ROW3_STORE("oa0", "oa1", "oa2")
+                     SDK_ROW3_MATH("v18", "v19") SDK_ROW3_STORE("ob0", "ob1", "ob2")
                      SDK_MCA_E "subs %[n], %[n], #1\n\tb.ne 1b\n\t" SDK_LD3_OPS);
   else
-    __asm__ volatile(SDK_LD3_HEAD SDK_ROW3("a0", "a1", "v16", "v17", "oa0", "oa1", "oa2")
+    __asm__ volatile(SDK_LD3_HEAD SDK_L3X8("a0", "a1") SDK_ROW3_MATH("v16", "v17")
+                     SDK_ROW3_STORE("oa0", "oa1", "oa2")
                      "subs %[n], %[n], #1\n\tb.ne 1b\n\t" SDK_LD3_OPS);
 }
 #undef SDK_L3
+#undef SDK_V012
+#undef SDK_V012_R
+#undef SDK_V345
+#undef SDK_V345_R
+#undef SDK_L3X2
 #undef SDK_L3X8
-#undef SDK_VB
-#undef SDK_ROW3
+#undef SDK_ROW3_MATH
+#undef SDK_ROW3_STORE
 #undef SDK_LD3_HEAD
 #undef SDK_LD3_OPS
 
