@@ -57,7 +57,7 @@ TARGETS: dict[str, int] = {"bgr": 450_000, "nv12": 1_700_000, "nms": 3_000_000, 
 # Regression ceilings the tests hold the kernels to: the counts measured when the kernels last
 # changed, plus a few percent (instruction counts are deterministic). TARGETS are the issue's
 # goals, printed as met or missed by the bench; a missed target is a figure, not a failing test.
-CEILINGS: dict[str, int] = {"bgr": 510_000, "nv12": 1_700_000, "nms": 3_750_000, "nms-300": 1_150_000,
+CEILINGS: dict[str, int] = {"bgr": 445_000, "nv12": 1_700_000, "nms": 3_750_000, "nms-300": 1_150_000,
                             "yolov8n": 650_000, "yolov8-fall": 115_000}
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3, "nms-300": 3, "yolov8n": 3, "yolov8-fall": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
@@ -272,6 +272,11 @@ def per_call(
     return (n[0] - z[0]) / calls
 
 
+# llvm-mca region (preprocess_neon.cc) -> the loop it is and what one iteration does. bgr: the
+# loop of packed3_ld3_f32_a64 the bgr case runs, one iteration = two output rows x 8 pixels.
+MCA_LOOPS: dict[str, str] = {"packed3": "bgr (2 rows x 8 px/iter)", "nv12": "nv12 (8 px/iter)"}
+
+
 def mca_cycles() -> dict[str, dict[str, float]]:
     """llvm-mca cycles per iteration of the NEON inner loops (f32 output variants)."""
     llvm_mca = shutil.which("llvm-mca") or next(iter(sorted(Path("/usr/bin").glob("llvm-mca-*"))), None)
@@ -307,11 +312,11 @@ def mca_cycles() -> dict[str, dict[str, float]]:
                 r"Total Cycles:\s+(\d+)",
                 text,
             ):
-                name = {"packed3": "bgr", "nv12": "nv12"}.get(m.group(1), m.group(1))
-                if name in seen:  # the forward-load f32 loop comes first (near-end blocks, int8 after)
+                name = MCA_LOOPS.get(m.group(1), f"{m.group(1)} (8 px/iter)")
+                if name in seen:  # nv12: the forward-load f32 loop comes first (near-end blocks after)
                     continue
                 seen.add(name)
-                result.setdefault(f"{name} (8 px/iter)", {})[cpu] = int(m.group(3)) / int(m.group(2))
+                result.setdefault(name, {})[cpu] = int(m.group(3)) / int(m.group(2))
         return result
 
 
