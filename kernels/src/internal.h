@@ -168,6 +168,11 @@ void f32_argmax_chw_u8__scalar(const float* x, size_t c, size_t w, size_t ps, ui
 void f32_binarize_u8__scalar(const float* p, size_t n, float thr, uint8_t* m, size_t begin);
 
 #if defined(SDK_KERNELS_HAVE_NEON)
+#if defined(__aarch64__)
+// The 3-channel float rows with r.pairs >= 8 (preprocess_ld3_a64.cc): blocks [0, pairs), then
+// each row's scalar tail.
+void packed3_ld3_f32_rows(const PackedRow& r, const SrcRows* rows, size_t count, size_t out_stride);
+#endif
 void u8_resize_bilinear_normalize_chw__neon(const PackedRow& r, const SrcRows* rows, size_t count,
                                             size_t out_stride);
 void u8_resize_bilinear_normalize_chw_s8__neon(const PackedRow& r, const SrcRows* rows, size_t count,

@@ -272,9 +272,10 @@ def per_call(
     return (n[0] - z[0]) / calls
 
 
-# llvm-mca region (preprocess_neon.cc) -> the loop it is and what one iteration does. bgr: the
+# llvm-mca region (MCA_SOURCES) -> the loop it is and what one iteration does. bgr: the
 # loop of packed3_ld3_f32_a64 the bgr case runs, one iteration = two output rows x 8 pixels.
 MCA_LOOPS: dict[str, str] = {"packed3": "bgr (2 rows x 8 px/iter)", "nv12": "nv12 (8 px/iter)"}
+MCA_SOURCES = ("preprocess_ld3_a64.cc", "preprocess_neon.cc")  # kernels/src/preprocess/
 
 
 def mca_cycles() -> dict[str, dict[str, float]]:
@@ -284,25 +285,29 @@ def mca_cycles() -> dict[str, dict[str, float]]:
         return {}
     with tempfile.TemporaryDirectory(prefix="sdk-mca-") as tmp:
         asm = Path(tmp) / "preprocess_neon.s"
-        _run(
-            [
-                "aarch64-linux-gnu-g++",
-                "-std=c++17",
-                "-O2",
-                "-ffp-contract=off",
-                "-DSDK_KERNELS_HAVE_NEON=1",
-                "-DSDK_KERNELS_MCA_MARKERS=1",
-                f"-I{SRC / 'kernels' / 'include'}",
-                "-S",
-                str(SRC / "kernels" / "src" / "preprocess" / "preprocess_neon.cc"),
-                "-o",
-                str(asm),
-            ]
-        )
+        text = ""
+        for src in MCA_SOURCES:
+            part = Path(tmp) / f"{src}.s"
+            _run(
+                [
+                    "aarch64-linux-gnu-g++",
+                    "-std=c++17",
+                    "-O2",
+                    "-ffp-contract=off",
+                    "-DSDK_KERNELS_HAVE_NEON=1",
+                    "-DSDK_KERNELS_MCA_MARKERS=1",
+                    f"-I{SRC / 'kernels' / 'include'}",
+                    "-S",
+                    str(SRC / "kernels" / "src" / "preprocess" / src),
+                    "-o",
+                    str(part),
+                ]
+            )
+            text += part.read_text()
         # GCC writes some byte immediates sign-extended (movi v0.16b, 0xffffffffffffff80),
         # which LLVM's assembler rejects: keep the low byte.
         movi = r"(movi\s+v\d+\.(?:8|16)b,\s*)0xffffffffffffff([0-9a-f]{2})"
-        asm.write_text(re.sub(movi, r"\g<1>0x\2", asm.read_text()))
+        asm.write_text(re.sub(movi, r"\g<1>0x\2", text))
         result: dict[str, dict[str, float]] = {}
         for cpu in ("cortex-a53", "cortex-a72"):
             text = _run([str(llvm_mca), "-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}", str(asm)]).stdout
