@@ -79,12 +79,12 @@ static_assert(sizeof(Ld3Const) == 144, "layout read by the asm below");
 #define SDK_ROW3_STORE(o0, o1, o2)                                                       \
   "stp q24, q25, [%[" o0 "]], #32\n\tstp q26, q27, [%[" o1 "]], #32\n\t"                \
   "stp q28, q29, [%[" o2 "]], #32\n\t"
-#define SDK_LD3_HEAD                                                     \
+#define SDK_LD3_HEAD(mark)                                               \
   "dup v16.16b, %w[w]\n\tlsr %w[w], %w[w], #8\n\tdup v17.16b, %w[w]\n\t"    \
   "lsr %w[w], %w[w], #8\n\tdup v18.16b, %w[w]\n\tlsr %w[w], %w[w], #8\n\t"  \
   "dup v19.16b, %w[w]\n\t" /* the bytes of w: w0, w1 of row a, of row b */  \
   "ld1 {v20.8h-v22.8h}, [%[k]]\n\t" /* two, magic, ks */                 \
-  "1:\n\t"                                                               \
+  "1:\n\t" mark                                                          \
   "ldp w9, w10, [%[xs]], #8\n\tldp w11, w12, [%[xs]], #8\n\t"            \
   "ldp w13, w14, [%[xs]], #8\n\tldp w15, w16, [%[xs]], #8\n\t"           \
   "ldr q23, [%[wx], #48]!\n\t" /* w0..7, the third copy of the block */
@@ -107,13 +107,13 @@ SDK_INLINE void packed3_ld3_f32_a64(const uint8_t* a0, const uint8_t* a1, const 
                                     const Ld3Const* k) {
   uint32_t w = (256 - wa) | wa << 8 | (256 - wb) << 16 | wb << 24;
   if constexpr (kTwo)
-    __asm__ volatile(SDK_LD3_HEAD SDK_MCA_B("packed3")
+    __asm__ volatile(SDK_LD3_HEAD(SDK_MCA_B("packed3"))  // region: the whole loop body
                      SDK_L3X8("a0", "a1") SDK_ROW3_MATH("v16", "v17")
                      SDK_L3X8("b0", "b1") SDK_ROW3_STORE("oa0", "oa1", "oa2")
                      SDK_ROW3_MATH("v18", "v19") SDK_ROW3_STORE("ob0", "ob1", "ob2")
-                     SDK_MCA_E "subs %[n], %[n], #1\n\tb.ne 1b\n\t" SDK_LD3_OPS);
+                     "subs %[n], %[n], #1\n\tb.ne 1b\n\t" SDK_MCA_E SDK_LD3_OPS);
   else
-    __asm__ volatile(SDK_LD3_HEAD SDK_L3X8("a0", "a1") SDK_ROW3_MATH("v16", "v17")
+    __asm__ volatile(SDK_LD3_HEAD("") SDK_L3X8("a0", "a1") SDK_ROW3_MATH("v16", "v17")
                      SDK_ROW3_STORE("oa0", "oa1", "oa2")
                      "subs %[n], %[n], #1\n\tb.ne 1b\n\t" SDK_LD3_OPS);
 }
