@@ -1,6 +1,7 @@
 // Driver of the fused preprocessing: validates, lays out the letterbox, builds the
 // coordinate tables of one column chunk on the stack and calls the dispatched microkernel
-// once per output row (NV12) or per batch of up to 64 output rows (packed formats). Shared by every variant, so the tables are identical.
+// once per output row (NV12) or per batch of up to 64 output rows (packed formats). Shared by
+// every variant, so the tables are identical.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
