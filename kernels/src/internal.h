@@ -48,7 +48,8 @@ constexpr uint32_t kTapStride = 16;
 constexpr uint32_t kTapStride = 8;
 #endif
 
-// One output row (or part of it) of a packed-format source (GRAY, BGR, RGB, RGBA).
+// One output row (or part of it) of a packed-format source (GRAY, BGR, RGB, RGBA). PackedFn
+// gets the column-chunk fields filled and row0/row1/wy/out of its first row (SrcRows).
 struct PackedRow {
   size_t n;                  // output pixels
   size_t fast;               // leading pixels (multiple of 8) whose 8-byte loads stay in the row
@@ -59,6 +60,8 @@ struct PackedRow {
   uint32_t wy;               // weight of row1, 0..255
   size_t cn;                 // bytes per source pixel
   const uint32_t* xofs;      // byte offset of the left source pixel, per output pixel
+  const uint32_t* xstep;     // xofs[i + 1] - xofs[i] (last: 0): NEON post-indexed loads
+  size_t pairs;              // leading pixels (multiple of 8) whose 2 cn tap bytes lie in the row
   const int16_t* wx;         // negated Q15 weight of the right pixel, blocks of kWxBlock
   size_t out_c;              // 1 or 3
   uint32_t src_ch[3];        // source byte within the pixel for each output channel
@@ -119,12 +122,26 @@ inline int8_t quantize_s8(float v, float s) {
   return static_cast<int8_t>(static_cast<int32_t>(q));
 }
 
-using PackedFn = void (*)(const PackedRow& r, size_t begin);
+// Source rows of one output row: rows sy0, sy1 (sy1 = sy0 when wy = 0) and the weight of sy1.
+struct SrcRows {
+  const uint8_t* row0;
+  const uint8_t* row1;
+  uint32_t wy;
+};
+
+// Output rows k = 0..count-1 of one column chunk: row k reads rows[k] and writes r.out[c] +
+// k * out_stride (elements); r.row0/row1/wy are ignored.
+using PackedFn = void (*)(const PackedRow& r, const SrcRows* rows, size_t count, size_t out_stride);
 using Nv12Fn = void (*)(const Nv12Row& r, size_t begin);
 
-// Scalar references; `begin` lets the NEON variants hand them their tail.
-void u8_resize_bilinear_normalize_chw__scalar(const PackedRow& r, size_t begin);
-void u8_resize_bilinear_normalize_chw_s8__scalar(const PackedRow& r, size_t begin);
+// Scalar references; `begin` lets the NEON variants hand them their tail (the _row functions:
+// one row, r.row0/row1/wy/out, pixels begin..n-1).
+void u8_resize_bilinear_normalize_chw__scalar(const PackedRow& r, const SrcRows* rows, size_t count,
+                                              size_t out_stride);
+void u8_resize_bilinear_normalize_chw_s8__scalar(const PackedRow& r, const SrcRows* rows,
+                                                 size_t count, size_t out_stride);
+void u8_resize_bilinear_normalize_chw_row__scalar(const PackedRow& r, size_t begin);
+void u8_resize_bilinear_normalize_chw_row_s8__scalar(const PackedRow& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw__scalar(const Nv12Row& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw_s8__scalar(const Nv12Row& r, size_t begin);
 void f32_softmax__scalar(const float* x, size_t n, float* y);
@@ -151,8 +168,15 @@ void f32_argmax_chw_u8__scalar(const float* x, size_t c, size_t w, size_t ps, ui
 void f32_binarize_u8__scalar(const float* p, size_t n, float thr, uint8_t* m, size_t begin);
 
 #if defined(SDK_KERNELS_HAVE_NEON)
-void u8_resize_bilinear_normalize_chw__neon(const PackedRow& r, size_t begin);
-void u8_resize_bilinear_normalize_chw_s8__neon(const PackedRow& r, size_t begin);
+#if defined(__aarch64__)
+// The 3-channel float rows with r.pairs >= 8 (preprocess_ld3_a64.cc): blocks [0, pairs), then
+// each row's scalar tail.
+void packed3_ld3_f32_rows(const PackedRow& r, const SrcRows* rows, size_t count, size_t out_stride);
+#endif
+void u8_resize_bilinear_normalize_chw__neon(const PackedRow& r, const SrcRows* rows, size_t count,
+                                            size_t out_stride);
+void u8_resize_bilinear_normalize_chw_s8__neon(const PackedRow& r, const SrcRows* rows, size_t count,
+                                               size_t out_stride);
 void nv12_resize_bilinear_normalize_chw__neon(const Nv12Row& r, size_t begin);
 void nv12_resize_bilinear_normalize_chw_s8__neon(const Nv12Row& r, size_t begin);
 void f32_softmax__neon(const float* x, size_t n, float* y);

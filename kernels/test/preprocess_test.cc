@@ -371,6 +371,21 @@ void packed_wide_1919(PackedFn fn) {
       .test<kS8>(fn);
 }
 
+// The driver hands the packed micro-kernel batches of up to 64 rows; the NEON BGR/RGB loop
+// runs two rows per iteration: odd batch ends, several batches, weight-0 rows (the clamped
+// top and bottom of an upscale), a tail after the blocks, both channel orders.
+template <bool kS8>
+void packed_row_batches(PackedFn fn) {
+  uint64_t k = 250;
+  for (auto f : {PixelFormat::BGR, PixelFormat::RGB})
+    for (bool rgb : {true, false}) {
+      PreprocessTester().format(f).src(300, 200).out(45, 129).rgb_out(rgb).seed(ktest::seed_for(k++))
+          .template test<kS8>(fn);
+      PreprocessTester().format(f).src(40, 30).out(64, 131).extra_stride(7).rgb_out(rgb)
+          .seed(ktest::seed_for(k++)).template test<kS8>(fn);
+    }
+}
+
 template <bool kS8>
 void packed_upscale_and_letterbox(PackedFn fn) {
   uint64_t k = 300;
@@ -421,6 +436,7 @@ void nv12_extremes(Nv12Fn fn) {
   REGISTER(kernel, odd_sizes, packed_odd_sizes<kS8>);                               \
   REGISTER(kernel, every_tail, packed_every_tail<kS8>);                             \
   REGISTER(kernel, wide_1919, packed_wide_1919<kS8>);                               \
+  REGISTER(kernel, row_batches, packed_row_batches<kS8>);                           \
   REGISTER(kernel, upscale_and_letterbox, packed_upscale_and_letterbox<kS8>)
 
 PACKED_CASES(KERNEL_TEST, u8_resize_bilinear_normalize_chw__scalar, false);

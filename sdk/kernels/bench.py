@@ -57,7 +57,7 @@ TARGETS: dict[str, int] = {"bgr": 450_000, "nv12": 1_700_000, "nms": 3_000_000, 
 # Regression ceilings the tests hold the kernels to: the counts measured when the kernels last
 # changed, plus a few percent (instruction counts are deterministic). TARGETS are the issue's
 # goals, printed as met or missed by the bench; a missed target is a figure, not a failing test.
-CEILINGS: dict[str, int] = {"bgr": 510_000, "nv12": 1_700_000, "nms": 3_750_000, "nms-300": 1_150_000,
+CEILINGS: dict[str, int] = {"bgr": 436_000, "nv12": 1_700_000, "nms": 3_750_000, "nms-300": 1_150_000,
                             "yolov8n": 650_000, "yolov8-fall": 115_000}
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3, "nms-300": 3, "yolov8n": 3, "yolov8-fall": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
@@ -272,6 +272,12 @@ def per_call(
     return (n[0] - z[0]) / calls
 
 
+# llvm-mca region (MCA_SOURCES) -> the loop it is and what one iteration does. bgr: the
+# loop of packed3_ld3_f32_a64 the bgr case runs, one iteration = two output rows x 8 pixels.
+MCA_LOOPS: dict[str, str] = {"packed3": "bgr (2 rows x 8 px/iter)", "nv12": "nv12 (8 px/iter)"}
+MCA_SOURCES = ("preprocess_ld3_a64.cc", "preprocess_neon.cc")  # kernels/src/preprocess/
+
+
 def mca_cycles() -> dict[str, dict[str, float]]:
     """llvm-mca cycles per iteration of the NEON inner loops (f32 output variants)."""
     llvm_mca = shutil.which("llvm-mca") or next(iter(sorted(Path("/usr/bin").glob("llvm-mca-*"))), None)
@@ -279,25 +285,29 @@ def mca_cycles() -> dict[str, dict[str, float]]:
         return {}
     with tempfile.TemporaryDirectory(prefix="sdk-mca-") as tmp:
         asm = Path(tmp) / "preprocess_neon.s"
-        _run(
-            [
-                "aarch64-linux-gnu-g++",
-                "-std=c++17",
-                "-O2",
-                "-ffp-contract=off",
-                "-DSDK_KERNELS_HAVE_NEON=1",
-                "-DSDK_KERNELS_MCA_MARKERS=1",
-                f"-I{SRC / 'kernels' / 'include'}",
-                "-S",
-                str(SRC / "kernels" / "src" / "preprocess" / "preprocess_neon.cc"),
-                "-o",
-                str(asm),
-            ]
-        )
+        text = ""
+        for src in MCA_SOURCES:
+            part = Path(tmp) / f"{src}.s"
+            _run(
+                [
+                    "aarch64-linux-gnu-g++",
+                    "-std=c++17",
+                    "-O2",
+                    "-ffp-contract=off",
+                    "-DSDK_KERNELS_HAVE_NEON=1",
+                    "-DSDK_KERNELS_MCA_MARKERS=1",
+                    f"-I{SRC / 'kernels' / 'include'}",
+                    "-S",
+                    str(SRC / "kernels" / "src" / "preprocess" / src),
+                    "-o",
+                    str(part),
+                ]
+            )
+            text += part.read_text()
         # GCC writes some byte immediates sign-extended (movi v0.16b, 0xffffffffffffff80),
         # which LLVM's assembler rejects: keep the low byte.
         movi = r"(movi\s+v\d+\.(?:8|16)b,\s*)0xffffffffffffff([0-9a-f]{2})"
-        asm.write_text(re.sub(movi, r"\g<1>0x\2", asm.read_text()))
+        asm.write_text(re.sub(movi, r"\g<1>0x\2", text))
         result: dict[str, dict[str, float]] = {}
         for cpu in ("cortex-a53", "cortex-a72"):
             text = _run([str(llvm_mca), "-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}", str(asm)]).stdout
@@ -307,11 +317,11 @@ def mca_cycles() -> dict[str, dict[str, float]]:
                 r"Total Cycles:\s+(\d+)",
                 text,
             ):
-                name = {"packed3": "bgr", "nv12": "nv12"}.get(m.group(1), m.group(1))
-                if name in seen:  # the forward-load f32 loop comes first (near-end blocks, int8 after)
+                name = MCA_LOOPS.get(m.group(1), f"{m.group(1)} (8 px/iter)")
+                if name in seen:  # nv12: the forward-load f32 loop comes first (near-end blocks after)
                     continue
                 seen.add(name)
-                result.setdefault(f"{name} (8 px/iter)", {})[cpu] = int(m.group(3)) / int(m.group(2))
+                result.setdefault(name, {})[cpu] = int(m.group(3)) / int(m.group(2))
         return result
 
 

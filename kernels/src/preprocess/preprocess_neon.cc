@@ -5,6 +5,9 @@
 // (umull + umlal, or a shift where the weight is 0), the horizontal blend (uhsub, sqrdmulh,
 // mla) and the conversion (zip with 0x4B00, one FMA that also applies mean and norm) follow
 // internal.h exactly: bit-exact with the scalar reference, int8 and float alike.
+// AArch64 BGR/RGB float rows (the bench's case) take packed3_ld3_f32_a64 instead: one ld3 per
+// pixel and source row loads exactly the two taps, two output rows per iteration. The driver
+// hands each call a batch of rows (SrcRows); other formats run here one row at a time.
 #include "../internal.h"
 #include "../neon_util.h"
 
@@ -216,22 +219,17 @@ SDK_INLINE RowConst<T> row_const(const Row& r) {
 
 template <typename T>
 void packed_tail(const PackedRow& r, size_t i) {
-  if (sizeof(T) == 1) u8_resize_bilinear_normalize_chw_s8__scalar(r, i);
-  else u8_resize_bilinear_normalize_chw__scalar(r, i);
+  if (i >= r.n) return;
+  if (sizeof(T) == 1) u8_resize_bilinear_normalize_chw_row_s8__scalar(r, i);
+  else u8_resize_bilinear_normalize_chw_row__scalar(r, i);
 }
 
 // Blocks [0, fast) load forwards (8 bytes at the left tap); blocks [fast, fast_back), near
 // the row end, load the 8 bytes that end `back` bytes after the left tap's pair, and shift
 // the gather indices by `back` (internal.h, PackedRow::back).
 #if defined(__aarch64__)
-#if defined(SDK_KERNELS_MCA_MARKERS)
-#define SDK_MCA_B "# LLVM-MCA-BEGIN packed3\n\t"
-#define SDK_MCA_E "# LLVM-MCA-END\n\t"
-#else
-#define SDK_MCA_B ""
-#define SDK_MCA_E ""
-#endif
-// AArch64, float output, wy != 0: the 8-pixel block in asm, 70 instructions (GCC's intrinsics
+// AArch64, float output, wy != 0, RGBA (and 3-channel sources of width 1, which have no right
+// tap to load): the 8-pixel block in asm, 70 instructions (GCC's intrinsics
 // loop: 100, with a mov per FMA accumulator, unpaired stores and 8 offset loads). Constants
 // stay in v16-v23 (A64Const); the 6 FMA accumulators are loaded from kb (ld1 + ldp), FMLA by
 // element takes ks; stp stores both halves of a channel. Same operations as the intrinsics
@@ -254,7 +252,7 @@ void packed3_f32_a64(const uint8_t* row0, const uint8_t* row1, const uint32_t* x
   __asm__ volatile(
       "ld1 {v16.16b-v19.16b}, [%[k]], #64\n\t"  // g01 g2a g2b w0
       "ld1 {v20.16b-v23.16b}, [%[k]]\n\t"       // w1 two magic ks
-      "1:\n\t" SDK_MCA_B
+      "1:\n\t"
       "ldp w9, w10, [%[xo]], #8\n\tldp w11, w12, [%[xo]], #8\n\t"
       "ldp w13, w14, [%[xo]], #8\n\tldp w15, w16, [%[xo]], #8\n\t"
       SDK_T4("d0", "d1", "d2", "d3", "r0", "w9", "w10", "w11", "w12")
@@ -287,7 +285,6 @@ void packed3_f32_a64(const uint8_t* row0, const uint8_t* row1, const uint32_t* x
       "fmla v26.4s, v0.4s, v23.s[1]\n\tfmla v27.4s, v2.4s, v23.s[1]\n\t"
       "fmla v28.4s, v5.4s, v23.s[2]\n\tfmla v29.4s, v4.4s, v23.s[2]\n\t"
       "stp q24, q25, [%[o0]], #32\n\tstp q26, q27, [%[o1]], #32\n\tstp q28, q29, [%[o2]], #32\n\t"
-      SDK_MCA_E
       "subs %[n], %[n], #1\n\t"
       "b.ne 1b\n\t"
       : [xo] "+r"(xofs), [wx] "+r"(wx), [n] "+r"(blocks), [o0] "+r"(o0), [o1] "+r"(o1),
@@ -300,8 +297,6 @@ void packed3_f32_a64(const uint8_t* row0, const uint8_t* row1, const uint32_t* x
 #undef SDK_T
 #undef SDK_T4
 }
-#undef SDK_MCA_B
-#undef SDK_MCA_E
 
 A64Const a64_const(const PackedRow& r, uint8x16_t sh) {
   A64Const k;
@@ -491,14 +486,32 @@ void packed1(const PackedRow& r) {
 }
 
 template <typename T>
-void packed_any(const PackedRow& r, size_t begin) {
-  if (begin != 0) return packed_tail<T>(r, begin);  // only the scalar reference serves parts
+void packed_any(const PackedRow& r) {
   if (r.out_c == 1) {
     if (r.wy == 0) packed1<T, true>(r);
     else packed1<T, false>(r);
   } else {
     if (r.wy == 0) packed3<T, true>(r);
     else packed3<T, false>(r);
+  }
+}
+
+// Every row of a PackedFn call: 3-channel float rows through packed3_ld3_rows on AArch64, the
+// rest one row at a time.
+template <typename T>
+void packed_rows(const PackedRow& r, const SrcRows* rows, size_t count, size_t stride) {
+#if defined(__aarch64__)
+  if constexpr (sizeof(T) == 4) {
+    if (r.out_c == 3 && r.cn == 3 && r.pairs >= 8) return packed3_ld3_f32_rows(r, rows, count, stride);
+  }
+#endif
+  PackedRow q = r;
+  for (size_t j = 0; j < count; j++) {
+    q.row0 = rows[j].row0;
+    q.row1 = rows[j].row1;
+    q.wy = rows[j].wy;
+    for (size_t c = 0; c < r.out_c; c++) q.out[c] = static_cast<T*>(r.out[c]) + j * stride;
+    packed_any<T>(q);
   }
 }
 
@@ -762,11 +775,13 @@ void nv12(const Nv12Row& r, size_t begin) {
 
 }  // namespace
 
-void u8_resize_bilinear_normalize_chw__neon(const PackedRow& r, size_t begin) {
-  packed_any<float>(r, begin);
+void u8_resize_bilinear_normalize_chw__neon(const PackedRow& r, const SrcRows* rows, size_t count,
+                                            size_t out_stride) {
+  packed_rows<float>(r, rows, count, out_stride);
 }
-void u8_resize_bilinear_normalize_chw_s8__neon(const PackedRow& r, size_t begin) {
-  packed_any<int8_t>(r, begin);
+void u8_resize_bilinear_normalize_chw_s8__neon(const PackedRow& r, const SrcRows* rows, size_t count,
+                                               size_t out_stride) {
+  packed_rows<int8_t>(r, rows, count, out_stride);
 }
 void nv12_resize_bilinear_normalize_chw__neon(const Nv12Row& r, size_t begin) {
   nv12<float>(r, begin);

@@ -44,16 +44,19 @@ inline float to_out(uint32_t h, float ks, float kb) {
 inline void store(float* p, float v, float) { *p = v; }
 inline void store(int8_t* p, float v, float s) { *p = quantize_s8(v, s); }
 
+// Pixels begin..n-1 of one output row: source rows y, outputs out[c]. (The row is passed apart
+// from r, never as a modified local copy of r: GCC 12 at -O2 dropped every store of the float
+// instance when a copy's address was passed here from the same file.)
 template <typename T>
-void packed_row(const PackedRow& r, size_t begin) {
+void packed_row(const PackedRow& r, const SrcRows& y, T* const out[3], size_t begin) {
   for (size_t i = begin; i < r.n; i++) {
     const size_t lo = r.xofs[i];
     const int16_t w = r.wx[wx_index(i)];
     for (size_t c = 0; c < r.out_c; c++) {
       const size_t o = lo + r.src_ch[c];
-      const uint32_t vl = vblend(r.row0, r.row1, o, r.wy);
-      const uint32_t vr = w ? vblend(r.row0, r.row1, o + r.cn, r.wy) : vl;  // w=0 at width 1
-      store(static_cast<T*>(r.out[c]) + i, to_out(hblend(vl, vr, w), r.ks[c], r.kb[c]), r.qscale);
+      const uint32_t vl = vblend(y.row0, y.row1, o, y.wy);
+      const uint32_t vr = w ? vblend(y.row0, y.row1, o + r.cn, y.wy) : vl;  // w=0 at width 1
+      store(out[c] + i, to_out(hblend(vl, vr, w), r.ks[c], r.kb[c]), r.qscale);
     }
   }
 }
@@ -101,13 +104,36 @@ void nv12_row(const Nv12Row& r, size_t begin) {
   }
 }
 
+template <typename T>
+void packed_rows(const PackedRow& r, const SrcRows* rows, size_t count, size_t stride) {
+  for (size_t k = 0; k < count; k++) {
+    T* out[3] = {};
+    for (size_t c = 0; c < r.out_c; c++) out[c] = static_cast<T*>(r.out[c]) + k * stride;
+    packed_row<T>(r, rows[k], out, 0);
+  }
+}
+
+template <typename T>
+void packed_row_of(const PackedRow& r, size_t begin) {
+  T* const out[3] = {static_cast<T*>(r.out[0]), static_cast<T*>(r.out[1]), static_cast<T*>(r.out[2])};
+  packed_row<T>(r, SrcRows{r.row0, r.row1, r.wy}, out, begin);
+}
+
 }  // namespace
 
-void u8_resize_bilinear_normalize_chw__scalar(const PackedRow& r, size_t begin) {
-  packed_row<float>(r, begin);
+void u8_resize_bilinear_normalize_chw__scalar(const PackedRow& r, const SrcRows* rows, size_t count,
+                                              size_t out_stride) {
+  packed_rows<float>(r, rows, count, out_stride);
 }
-void u8_resize_bilinear_normalize_chw_s8__scalar(const PackedRow& r, size_t begin) {
-  packed_row<int8_t>(r, begin);
+void u8_resize_bilinear_normalize_chw_s8__scalar(const PackedRow& r, const SrcRows* rows,
+                                                 size_t count, size_t out_stride) {
+  packed_rows<int8_t>(r, rows, count, out_stride);
+}
+void u8_resize_bilinear_normalize_chw_row__scalar(const PackedRow& r, size_t begin) {
+  packed_row_of<float>(r, begin);
+}
+void u8_resize_bilinear_normalize_chw_row_s8__scalar(const PackedRow& r, size_t begin) {
+  packed_row_of<int8_t>(r, begin);
 }
 void nv12_resize_bilinear_normalize_chw__scalar(const Nv12Row& r, size_t begin) {
   nv12_row<float>(r, begin);
