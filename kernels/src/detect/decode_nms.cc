@@ -21,13 +21,12 @@
 // merged per-class result. When max_detections may need most candidates the keys are radix
 // sorted (radix_sort: stable LSD on the 22 highest score bits that differ, then runs equal on
 // those bits sorted by the whole key); otherwise the driver selects and
-// sorts only as many keys as it needs (batches, nth_element + sort) and stops there. Each
-// candidate is checked against the kept boxes of its class only (dispatched iou_any), as
-// OpenCV's loop does; a class's kept boxes are blocks of 4 (internal.h, KeptBoxes).
+// sorts only as many keys as it needs (batches, nth_element + sort) and stops there. The
+// dispatched suppress micro-kernel (internal.h, NmsPass) runs the greedy loop over each batch:
+// each candidate is checked against the kept boxes of its class only, as OpenCV's loop does;
+// a class's kept boxes are blocks of 4.
 #include <algorithm>
-#include <cfloat>
 #include <cstring>
-#include <limits>
 
 #include "../internal.h"
 
@@ -41,13 +40,12 @@ struct Ws {
   int32_t* base;    // C + 1: start of each class's kept-box region (blocks of 4)
   int32_t* nkept;   // C
   float* min_area;  // C: smallest kept area per class (degenerate-pair rule)
-  float* kept;      // kept boxes, by class region, blocks of kKeptBlock floats (internal.h)
+  float* kept;      // kept boxes, by class region, blocks of internal::kKeptBlock floats
   uint64_t* tmp;    // radix sort: second key buffer
   uint32_t* hist;   // radix sort: 2 x kRadix counters
 };
 
 constexpr size_t kRadixBits = 11, kRadix = size_t(1) << kRadixBits;
-using internal::kKeptBlock;
 
 inline size_t al(size_t b) { return (b + 15) & ~size_t(15); }
 
@@ -55,7 +53,7 @@ Ws carve(void* w, size_t n, size_t c) {
   auto* p = static_cast<uint8_t*>(w);
   Ws s{};
   auto take = [&](size_t bytes) { uint8_t* q = p; p += al(bytes); return q; };
-  const size_t kb = (n + 4 * c) * 4;
+  const size_t kb = (n + 4 * c) * 4;  // bytes of one field of the kept boxes
   s.best = reinterpret_cast<float*>(take(n * 4));
   s.cls = reinterpret_cast<int32_t*>(take(n * 4));
   s.key = reinterpret_cast<uint64_t*>(take(n * 8));
@@ -76,32 +74,9 @@ inline uint32_t desc_bits(float s) {
   return (b & 0x80000000u) ? b : ~(b | 0x80000000u);
 }
 
-struct Decoder {
-  float sx, sy, ox, oy, cw, ch;
-  bool clip;
-  size_t rs;
-  // {x1, y1, x2, y2, area} of box b in source pixels.
-  void box(const float* data, size_t b, float* o) const {
-    const float cx = data[b], cy = data[rs + b], bw = data[2 * rs + b], bh = data[3 * rs + b];
-    float a = (cx - 0.5f * bw - ox) * sx, c = (cx + 0.5f * bw - ox) * sx;
-    float e = (cy - 0.5f * bh - oy) * sy, f = (cy + 0.5f * bh - oy) * sy;
-    if (clip) {
-      a = std::clamp(a, 0.f, cw);
-      c = std::clamp(c, 0.f, cw);
-      e = std::clamp(e, 0.f, ch);
-      f = std::clamp(f, 0.f, ch);
-    }
-    o[0] = a;
-    o[1] = e;
-    o[2] = c;
-    o[3] = f;
-    o[4] = (c - a) * (f - e);
-  }
-};
-
-Decoder decoder(const DecodeParams& p) {
+internal::BoxDecoder decoder(const DecodeParams& p) {
   const LetterboxInfo& lb = p.letterbox;
-  return Decoder{lb.scale_x > 0 ? 1.f / lb.scale_x : 1.f,
+  return internal::BoxDecoder{lb.scale_x > 0 ? 1.f / lb.scale_x : 1.f,
                  lb.scale_y > 0 ? 1.f / lb.scale_y : 1.f,
                  static_cast<float>(lb.offset_x),
                  static_cast<float>(lb.offset_y),
@@ -127,25 +102,6 @@ size_t candidates(const DecodeParams& p, Ws& w) {
     w.nkept[c] = 0;
   }
   return m;
-}
-
-// Appends box o to class c's kept region; a new block of 4 starts with NaN lanes, which never
-// overlap (the NEON iou_any reads whole blocks).
-void keep(Ws& w, size_t c, const float* o) {
-  const size_t j = static_cast<size_t>(w.base[c] + w.nkept[c]);
-  float* blk = w.kept + (j >> 2) * kKeptBlock;
-  if ((j & 3) == 0) {
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (size_t f = 0; f < kKeptBlock; f += 4) blk[f + 1] = blk[f + 2] = blk[f + 3] = nan;
-  }
-  blk += j & 3;
-  blk[0] = o[0];
-  blk[4] = o[1];
-  blk[8] = o[2];
-  blk[12] = o[3];
-  blk[16] = o[4];
-  w.min_area[c] = w.nkept[c] == 0 ? o[4] : std::min(w.min_area[c], o[4]);
-  w.nkept[c]++;
 }
 
 // Ascending sort of key[0..m): stable LSD radix, 2 digits of kRadixBits, on the 22 highest
@@ -223,9 +179,8 @@ size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Det
   Ws w = carve(workspace, n, nc);
   d.class_max(data + 4 * p.row_stride, n, nc, p.row_stride, p.score_threshold, w.best, w.cls, 0);
   const size_t m = candidates(p, w);
-  const Decoder dec = decoder(p);
-  const float thr = p.iou_threshold;
-  const bool degenerate_overlap = thr < 1.f;
+  internal::NmsPass pass{w.key, 0, n, (uint64_t(1) << 32) / n, data, decoder(p), w.best, p.iou_threshold,
+                         p.iou_threshold < 1.f, p.max_detections, w.base, w.nkept, w.min_area, w.kept};
   size_t done = 0, nk = 0, batch = std::max<size_t>(2 * p.max_detections, 64);
   const bool all = batch >= m / 2;  // most keys may be needed: sort them all at once
   if (all && m > 0) {
@@ -238,18 +193,9 @@ size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Det
       if (done + t < m) std::nth_element(w.key + done, w.key + done + t, w.key + m);
       std::sort(w.key + done, w.key + done + t);
     }
-    for (size_t k = done; k < done + t && nk < p.max_detections; k++) {
-      const auto lo = static_cast<uint32_t>(w.key[k]);
-      const size_t c = lo / n, i = lo - c * n;
-      float o[5];
-      dec.box(data, i, o);
-      const auto b = static_cast<size_t>(w.base[c]);  // a multiple of 4
-      const internal::KeptBoxes kept{w.kept + (b >> 2) * kKeptBlock, static_cast<size_t>(w.nkept[c])};
-      if (kept.n && degenerate_overlap && o[4] + w.min_area[c] <= float(DBL_EPSILON)) continue;
-      if (kept.n && d.iou_any(kept, o, thr)) continue;
-      keep(w, c, o);
-      out[nk++] = Detection{o[0], o[1], o[2], o[3], w.best[i], static_cast<int32_t>(c)};
-    }
+    pass.key = w.key + done;
+    pass.count = t;
+    nk = d.suppress(pass, out, nk);
     done += t;
     batch *= 2;
   }

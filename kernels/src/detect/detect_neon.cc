@@ -1,6 +1,9 @@
 // NEON: best class of 16 boxes (plain maximum first, argmax of 8/4 where needed) across the
-// class rows; IoU of one candidate
-// against 4 kept boxes per iteration. Then the scalar tail. Bit-exact with the reference.
+// class rows, then the scalar tail; greedy suppression with the IoU of one candidate against
+// 4 kept boxes per vector. Bit-exact with the reference.
+#include <cfloat>
+#include <limits>
+
 #include "../internal.h"
 #include "../neon_util.h"
 
@@ -118,43 +121,80 @@ void f32_class_max__neon(const float* s, size_t n, size_t c, size_t stride, floa
   f32_class_max__scalar(s, n, c, stride, thr, best, cls, i);
 }
 
-// 16 kept boxes (four blocks of KeptBoxes) per iteration, then 2 and 1 blocks; the driver pads
-// a class's last block with NaN boxes, which never compare greater. Stops after the first
-// group of blocks with an overlap.
+// Greedy suppression (NmsPass): the candidate against 16 kept boxes (four blocks) per
+// iteration, then 2 and 1 blocks; the last block's NaN lanes never compare greater. Stops
+// after the first group of blocks with an overlap. The candidate loop is here (not in the
+// driver) so that the constants stay in registers and no call is made per candidate.
 namespace {
 struct Cand {
-  float32x4_t x1, y1, x2, y2, a, t, zero;
+  float32x4_t x1, y1, x2, y2, a;
 };
-inline uint32x4_t overlaps(const float* blk, const Cand& c) {
+inline uint32x4_t overlaps(const float* blk, const Cand& c, float32x4_t t, float32x4_t zero) {
 #if defined(__aarch64__)
   const float32x4x4_t k = vld1q_f32_x4(blk);  // x1, y1, x2, y2 of 4 boxes: one LD1
 #else
   const float32x4x4_t k = {{vld1q_f32(blk), vld1q_f32(blk + 4), vld1q_f32(blk + 8), vld1q_f32(blk + 12)}};
 #endif
-  const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), c.zero);
-  const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), c.zero);
+  const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), zero);
+  const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), zero);
   const float32x4_t inter = vmulq_f32(w, h);
   const float32x4_t uni = vsubq_f32(vaddq_f32(vld1q_f32(blk + 16), c.a), inter);
-  return cgtq_f32(inter, vmulq_f32(c.t, uni));
+  return cgtq_f32(inter, vmulq_f32(t, uni));
 }
-}  // namespace
 
-bool f32_iou_any__neon(const KeptBoxes& k, const float* b, float thr) {
-  const Cand c{vdupq_n_f32(b[0]), vdupq_n_f32(b[1]), vdupq_n_f32(b[2]), vdupq_n_f32(b[3]),
-               vdupq_n_f32(b[4]), vdupq_n_f32(thr), vdupq_n_f32(0.f)};
-  const float* p = k.blk;
-  size_t nb = (k.n + 3) / 4;  // blocks
+inline bool iou_any(const float* p, size_t n, const Cand& c, float32x4_t t, float32x4_t zero) {
+  size_t nb = (n + 3) / 4;  // blocks
   for (; nb >= 4; nb -= 4, p += 4 * kKeptBlock) {
-    const uint32x4_t m01 = vorrq_u32(overlaps(p, c), overlaps(p + kKeptBlock, c));
-    const uint32x4_t m23 = vorrq_u32(overlaps(p + 2 * kKeptBlock, c), overlaps(p + 3 * kKeptBlock, c));
+    const uint32x4_t m01 = vorrq_u32(overlaps(p, c, t, zero), overlaps(p + kKeptBlock, c, t, zero));
+    const uint32x4_t m23 =
+        vorrq_u32(overlaps(p + 2 * kKeptBlock, c, t, zero), overlaps(p + 3 * kKeptBlock, c, t, zero));
     if (any_lane(vorrq_u32(m01, m23))) return true;
   }
   if (nb >= 2) {
-    if (any_lane(vorrq_u32(overlaps(p, c), overlaps(p + kKeptBlock, c)))) return true;
+    if (any_lane(vorrq_u32(overlaps(p, c, t, zero), overlaps(p + kKeptBlock, c, t, zero)))) return true;
     nb -= 2;
     p += 2 * kKeptBlock;
   }
-  return nb && any_lane(overlaps(p, c));
+  return nb && any_lane(overlaps(p, c, t, zero));
+}
+}  // namespace
+
+size_t f32_nms_suppress__neon(const NmsPass& p, Detection* out, size_t nk) {
+  const float32x4_t t = vdupq_n_f32(p.thr), zero = vdupq_n_f32(0.f);
+  const float32x4_t nan = vdupq_n_f32(std::numeric_limits<float>::quiet_NaN());
+  const float eps = float(DBL_EPSILON);
+  for (size_t k = 0; k < p.count && nk < p.max_det; k++) {
+    size_t c, i;
+    split_key(static_cast<uint32_t>(p.key[k]), p, c, i);
+    float o[5];
+    p.dec.box(p.data, i, o);
+    const auto kn = static_cast<size_t>(p.nkept[c]);
+    const auto b = static_cast<size_t>(p.base[c]);  // a multiple of 4
+    if (kn) {
+      if (p.degenerate_overlap && o[4] + p.min_area[c] <= eps) continue;
+      const Cand cd{vdupq_n_f32(o[0]), vdupq_n_f32(o[1]), vdupq_n_f32(o[2]), vdupq_n_f32(o[3]), vdupq_n_f32(o[4])};
+      if (iou_any(p.kept + (b >> 2) * kKeptBlock, kn, cd, t, zero)) continue;
+    }
+    const size_t j = b + kn;
+    float* blk = p.kept + (j >> 2) * kKeptBlock;
+    if ((j & 3) == 0) {  // a new block: NaN lanes until boxes are kept there
+      vst1q_f32(blk, nan);
+      vst1q_f32(blk + 4, nan);
+      vst1q_f32(blk + 8, nan);
+      vst1q_f32(blk + 12, nan);
+      vst1q_f32(blk + 16, nan);
+    }
+    blk += j & 3;
+    blk[0] = o[0];
+    blk[4] = o[1];
+    blk[8] = o[2];
+    blk[12] = o[3];
+    blk[16] = o[4];
+    p.min_area[c] = kn == 0 ? o[4] : std::min(p.min_area[c], o[4]);
+    p.nkept[c] = static_cast<int32_t>(kn + 1);
+    out[nk++] = Detection{o[0], o[1], o[2], o[3], p.best[i], static_cast<int32_t>(c)};
+  }
+  return nk;
 }
 
 }  // namespace internal
