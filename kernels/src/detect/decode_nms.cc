@@ -43,6 +43,7 @@ struct Ws {
   float* kept;      // kept boxes, by class region, blocks of internal::kKeptBlock floats
   uint64_t* tmp;    // radix sort: second key buffer
   uint32_t* hist;   // radix sort: 2 x kRadix counters
+  uint32_t any, all;  // OR and AND of the candidates' score bits (desc_bits)
 };
 
 constexpr size_t kRadixBits = 11, kRadix = size_t(1) << kRadixBits;
@@ -91,12 +92,18 @@ size_t candidates(const DecodeParams& p, Ws& w) {
   const size_t n = p.num_boxes, nc = p.num_classes;
   std::memset(w.base, 0, (nc + 1) * sizeof(int32_t));
   size_t m = 0;
+  uint32_t any = 0, all = ~0u;
   for (size_t i = 0; i < n; i++) {
     if (!(w.best[i] > p.score_threshold)) continue;
     const auto c = static_cast<uint32_t>(w.cls[i]);
-    w.key[m++] = (uint64_t(desc_bits(w.best[i])) << 32) | (c * uint32_t(n) + uint32_t(i));
+    const uint32_t s = desc_bits(w.best[i]);
+    any |= s;
+    all &= s;
+    w.key[m++] = (uint64_t(s) << 32) | (c * uint32_t(n) + uint32_t(i));
     w.base[c + 1]++;
   }
+  w.any = any;
+  w.all = all;
   for (size_t c = 0; c < nc; c++) {
     w.base[c + 1] = w.base[c] + ((w.base[c + 1] + 3) & ~3);  // whole blocks of 4 per class
     w.nkept[c] = 0;
@@ -111,12 +118,7 @@ size_t candidates(const DecodeParams& p, Ws& w) {
 // (no-tree-loop-distribute-patterns: GCC would make the zeroing a memset call, 4x the cost.)
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) void radix_sort(Ws& w, size_t m) {
   uint64_t* const key = w.key;
-  uint64_t any = 0, all = ~uint64_t(0);
-  for (size_t i = 0; i < m; i++) {
-    any |= key[i];
-    all &= key[i];
-  }
-  const uint64_t differ = (any ^ all) >> 32 << 32;  // score bits that are not common
+  const uint64_t differ = uint64_t(w.any ^ w.all) << 32;  // score bits that are not common
   const unsigned hi = differ ? 64 - static_cast<unsigned>(__builtin_clzll(differ)) : 32;
   const unsigned lo = hi > 32 + 2 * kRadixBits ? hi - 2 * static_cast<unsigned>(kRadixBits) : 32;
   uint32_t* h = w.hist;
@@ -143,24 +145,27 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void radix_sort(Ws
     std::swap(src, dst);
   }
   if (src != key) std::memcpy(key, src, m * sizeof(uint64_t));
-  for (size_t i = 0; i + 1 < m;) {
+  uint64_t prev = key[0] >> lo;
+  for (size_t i = 1; i < m; i++) {  // runs equal on and above bit lo: i - 1 starts one
     const uint64_t top = key[i] >> lo;
-    if ((key[i + 1] >> lo) != top) {
-      i++;
+    if (top != prev) {
+      prev = top;
       continue;
     }
-    size_t j = i + 2;
+    const size_t a0 = i - 1;
+    size_t j = i + 1;
     while (j < m && (key[j] >> lo) == top) j++;
-    if (j - i <= 16) {  // insertion sort of a short run
-      for (size_t a = i + 1; a < j; a++) {
+    if (j - a0 <= 16) {  // insertion sort of a short run
+      for (size_t a = a0 + 1; a < j; a++) {
         const uint64_t v = key[a];
         size_t b = a;
-        for (; b > i && key[b - 1] > v; b--) key[b] = key[b - 1];
+        for (; b > a0 && key[b - 1] > v; b--) key[b] = key[b - 1];
         key[b] = v;
       }
     } else {
-      std::sort(key + i, key + j);
+      std::sort(key + a0, key + j);
     }
+    if (j < m) prev = key[j] >> lo;
     i = j;
   }
 }

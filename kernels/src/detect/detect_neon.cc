@@ -41,13 +41,15 @@ inline bool store_argmax16(const float* p, size_t i, size_t rows, size_t stride,
   float32x4_t b0 = vld1q_f32(p), b1 = vld1q_f32(p + 4), b2 = vld1q_f32(p + 8), b3 = vld1q_f32(p + 12);
   uint32x4_t k0 = vdupq_n_u32(0), k1 = k0, k2 = k0, k3 = k0, cur = k0;
   const uint32x4_t one = vdupq_n_u32(1);
-  for (size_t j = 1; j < rows; j++) {
-    p += stride;
+  p += stride;
+  for (size_t j = rows - 1; j; j--) {  // (counts down: no compare; the load post-increments)
     cur = vaddq_u32(cur, one);
 #if defined(__aarch64__)
     const float32x4x4_t v = vld1q_f32_x4(p);
+    p += stride;
 #else
     const float32x4x4_t v = {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
+    p += stride;
 #endif
     const uint32x4_t m0 = cgtq_f32(v.val[0], b0), m1 = cgtq_f32(v.val[1], b1);
     const uint32x4_t m2 = cgtq_f32(v.val[2], b2), m3 = cgtq_f32(v.val[3], b3);
@@ -129,54 +131,70 @@ namespace {
 struct Cand {
   float32x4_t x1, y1, x2, y2, a;
 };
-inline uint32x4_t overlaps(const float* blk, const Cand& c, float32x4_t t, float32x4_t zero) {
+// Block at p (advanced past it: post-incremented loads) against the candidate.
+inline uint32x4_t overlaps(const float*& p, const Cand& c, float32x4_t t, float32x4_t zero) {
 #if defined(__aarch64__)
-  const float32x4x4_t k = vld1q_f32_x4(blk);  // x1, y1, x2, y2 of 4 boxes: one LD1
+  const float32x4x4_t k = vld1q_f32_x4(p);  // x1, y1, x2, y2 of 4 boxes: one LD1
 #else
-  const float32x4x4_t k = {{vld1q_f32(blk), vld1q_f32(blk + 4), vld1q_f32(blk + 8), vld1q_f32(blk + 12)}};
+  const float32x4x4_t k = {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
 #endif
+  const float32x4_t area = vld1q_f32(p + 16);
+  p += kKeptBlock;
   const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), zero);
   const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), zero);
   const float32x4_t inter = vmulq_f32(w, h);
-  const float32x4_t uni = vsubq_f32(vaddq_f32(vld1q_f32(blk + 16), c.a), inter);
+  const float32x4_t uni = vsubq_f32(vaddq_f32(area, c.a), inter);
   return cgtq_f32(inter, vmulq_f32(t, uni));
 }
 
 inline bool iou_any(const float* p, size_t n, const Cand& c, float32x4_t t, float32x4_t zero) {
   size_t nb = (n + 3) / 4;  // blocks
-  for (; nb >= 4; nb -= 4, p += 4 * kKeptBlock) {
-    const uint32x4_t m01 = vorrq_u32(overlaps(p, c, t, zero), overlaps(p + kKeptBlock, c, t, zero));
-    const uint32x4_t m23 =
-        vorrq_u32(overlaps(p + 2 * kKeptBlock, c, t, zero), overlaps(p + 3 * kKeptBlock, c, t, zero));
-    if (any_lane(vorrq_u32(m01, m23))) return true;
+  for (; nb >= 4; nb -= 4) {
+    const uint32x4_t m0 = overlaps(p, c, t, zero);
+    const uint32x4_t m1 = overlaps(p, c, t, zero);
+    const uint32x4_t m2 = overlaps(p, c, t, zero);
+    const uint32x4_t m3 = overlaps(p, c, t, zero);
+    if (any_lane(vorrq_u32(vorrq_u32(m0, m1), vorrq_u32(m2, m3)))) return true;
   }
   if (nb >= 2) {
-    if (any_lane(vorrq_u32(overlaps(p, c, t, zero), overlaps(p + kKeptBlock, c, t, zero)))) return true;
+    const uint32x4_t m0 = overlaps(p, c, t, zero);
+    const uint32x4_t m1 = overlaps(p, c, t, zero);
+    if (any_lane(vorrq_u32(m0, m1))) return true;
     nb -= 2;
-    p += 2 * kKeptBlock;
   }
   return nb && any_lane(overlaps(p, c, t, zero));
 }
 }  // namespace
 
-size_t f32_nms_suppress__neon(const NmsPass& p, Detection* out, size_t nk) {
+size_t f32_nms_suppress__neon(const NmsPass& pass, Detection* out, size_t nk) {
+  const NmsPass p = pass;  // a local copy: the stores below cannot alias its fields
   const float32x4_t t = vdupq_n_f32(p.thr), zero = vdupq_n_f32(0.f);
   const float32x4_t nan = vdupq_n_f32(std::numeric_limits<float>::quiet_NaN());
   const float eps = float(DBL_EPSILON);
-  for (size_t k = 0; k < p.count && nk < p.max_det; k++) {
+  const BoxDecoder& dec = pass.dec;  // (read each time: a copy would be spilled around the IoU loop)
+  const uint64_t* const key = p.key;
+  const int32_t* const base = p.base;
+  int32_t* const nkept = p.nkept;
+  float* const min_area = p.min_area;
+  float* const kept = p.kept;
+  const float* const best = p.best;
+  const float* const data = p.data;
+  const size_t count = p.count, max_det = p.max_det;
+  const bool degenerate = p.degenerate_overlap;
+  for (size_t k = 0; k < count && nk < max_det; k++) {
     size_t c, i;
-    split_key(static_cast<uint32_t>(p.key[k]), p, c, i);
+    split_key(static_cast<uint32_t>(key[k]), p, c, i);
     float o[5];
-    p.dec.box(p.data, i, o);
-    const auto kn = static_cast<size_t>(p.nkept[c]);
-    const auto b = static_cast<size_t>(p.base[c]);  // a multiple of 4
+    dec.box(data, i, o);
+    const auto kn = static_cast<size_t>(nkept[c]);
+    const auto b = static_cast<size_t>(base[c]);  // a multiple of 4
     if (kn) {
-      if (p.degenerate_overlap && o[4] + p.min_area[c] <= eps) continue;
+      if (degenerate && o[4] + min_area[c] <= eps) continue;
       const Cand cd{vdupq_n_f32(o[0]), vdupq_n_f32(o[1]), vdupq_n_f32(o[2]), vdupq_n_f32(o[3]), vdupq_n_f32(o[4])};
-      if (iou_any(p.kept + (b >> 2) * kKeptBlock, kn, cd, t, zero)) continue;
+      if (iou_any(kept + (b >> 2) * kKeptBlock, kn, cd, t, zero)) continue;
     }
     const size_t j = b + kn;
-    float* blk = p.kept + (j >> 2) * kKeptBlock;
+    float* blk = kept + (j >> 2) * kKeptBlock;
     if ((j & 3) == 0) {  // a new block: NaN lanes until boxes are kept there
       vst1q_f32(blk, nan);
       vst1q_f32(blk + 4, nan);
@@ -190,9 +208,9 @@ size_t f32_nms_suppress__neon(const NmsPass& p, Detection* out, size_t nk) {
     blk[8] = o[2];
     blk[12] = o[3];
     blk[16] = o[4];
-    p.min_area[c] = kn == 0 ? o[4] : std::min(p.min_area[c], o[4]);
-    p.nkept[c] = static_cast<int32_t>(kn + 1);
-    out[nk++] = Detection{o[0], o[1], o[2], o[3], p.best[i], static_cast<int32_t>(c)};
+    min_area[c] = kn == 0 ? o[4] : std::min(min_area[c], o[4]);
+    nkept[c] = static_cast<int32_t>(kn + 1);
+    out[nk++] = Detection{o[0], o[1], o[2], o[3], best[i], static_cast<int32_t>(c)};
   }
   return nk;
 }
