@@ -162,15 +162,17 @@ struct BoxDecoder {
 // of `kept`, in blocks of 4 boxes: kKeptBlock floats each, x1[4] y1[4] x2[4] y2[4] area[4]
 // (box j: field f at kept[kKeptBlock * (j / 4) + 4 f + j % 4]); nkept[c] are in use and the
 // lanes of a class's last block past them hold NaN (a NaN box never overlaps: the NEON
-// variant reads whole blocks); min_area[c] is the smallest kept area of class c.
+// variant reads whole blocks); min_area[c] is the smallest kept area of class c that is not
+// NaN (std::fmin; NaN only while every kept area is NaN).
 constexpr size_t kKeptBlock = 20;
 // One pass of greedy class-aware suppression over candidates already in processing order:
 // key[k]'s low 32 bits are class * n + box index (its class and box), best[box] its score.
 // A candidate is dropped if its class has kept boxes and (degenerate_overlap and its area +
-// min_area[class] <= DBL_EPSILON: OpenCV's full overlap of degenerate pairs) or some kept box
-// of its class has inter > thr * ((area_a + area_b) - inter) (IoU > thr; equality keeps);
-// otherwise it is kept (appended to its class) and written to out[nk++]. Stops when
-// nk == max_det. Returns nk.
+// min_area[class] <= DBL_EPSILON: OpenCV's full overlap of degenerate pairs, IoU 1) or some
+// kept box of its class has s = area_a + area_b > DBL_EPSILON and inter > thr * (s - inter)
+// (IoU > thr; equality keeps); otherwise it is kept (appended to its class) and written to
+// out[nk++]. Stops when nk == max_det. Returns nk. (With degenerate_overlap every pair that
+// reaches the IoU test has s > DBL_EPSILON or NaN: the NEON variant relies on it.)
 struct NmsPass {
   const uint64_t* key;
   size_t count;
@@ -201,6 +203,10 @@ inline void split_key(uint32_t lo, const NmsPass& p, size_t& c, size_t& i) {
   i = lo - c * p.n;
 }
 size_t f32_nms_suppress__scalar(const NmsPass& p, Detection* out, size_t nk);
+// The reference IoU test of candidate b ({x1, y1, x2, y2, area}) against the first n kept boxes
+// of a class region at blk: some kept box with s = area_b + area_j > DBL_EPSILON and
+// inter > thr * (s - inter)?
+bool f32_iou_any_ref(const float* blk, size_t n, const float* b, float thr);
 // One row of argmax over channels: x points at channel 0 of the row, planes `ps` apart.
 void f32_argmax_chw_u8__scalar(const float* x, size_t c, size_t w, size_t ps, uint8_t* out,
                                size_t begin);

@@ -8,6 +8,7 @@
 //   any pair with a NEON micro-kernel                vs the scalar pair
 #include <algorithm>
 #include <cfloat>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -32,6 +33,12 @@ class NmsTester {
   NmsTester& seed(uint64_t s) { seed_ = s; return *this; }
   // every 5th box has zero width (and so zero area): OpenCV's degenerate-pair rule
   NmsTester& degenerate(bool v) { degenerate_ = v; return *this; }
+  // every 11th box has a negative width (x2 < x1: a negative area) and every 13th a NaN
+  // width: below iou 1 the degenerate-pair rule drops every pair whose area sum is <=
+  // DBL_EPSILON before the IoU test (the NEON one-clamp test relies on it); at iou 1 no rule
+  // runs first and such a pair has IoU 1, which never exceeds the threshold
+  NmsTester& inverted(bool v) { inverted_ = v; return *this; }
+  NmsTester& iou(float v) { iou_ = v; return *this; }
   // scores below the threshold except on runs of boxes (as a detector's output): blocks with
   // and without candidates, and the switches between them
   NmsTester& sparse(bool v) { sparse_ = v; return *this; }
@@ -46,6 +53,8 @@ class NmsTester {
       data[i] = u(rng) * 600;
       data[rs + i] = u(rng) * 600;
       data[2 * rs + i] = degenerate_ && i % 5 == 0 ? 0.f : 10 + u(rng) * 100;
+      if (inverted_ && i % 11 == 3) data[2 * rs + i] = -data[2 * rs + i];
+      if (inverted_ && i % 13 == 5) data[2 * rs + i] = std::numeric_limits<float>::quiet_NaN();
       data[3 * rs + i] = 10 + u(rng) * 100;
       const bool lit = !sparse_ || (i / 23) % 5 == 0 || i % 97 == 0;
       for (size_t c = 0; c < c_; c++)
@@ -56,7 +65,7 @@ class NmsTester {
     p.num_classes = c_;
     p.row_stride = rs;
     p.score_threshold = 0.25f;
-    p.iou_threshold = 0.45f;
+    p.iou_threshold = iou_;
     p.max_detections = max_det_;
     p.letterbox = {1.f, 1.f, 0, 0, 640, 640};
     if (lb_) p.letterbox = {0.5f, 0.5f, 0, 80, 640, 480};
@@ -146,7 +155,8 @@ class NmsTester {
   }
 
   size_t n_ = 17, c_ = 3, extra_ = 0, max_det_ = 300;
-  bool lb_ = false, degenerate_ = false, sparse_ = false;
+  float iou_ = 0.45f;
+  bool lb_ = false, degenerate_ = false, sparse_ = false, inverted_ = false;
   uint64_t seed_ = 1;
 };
 
@@ -177,12 +187,24 @@ void nms_degenerate_boxes(ClassMaxFn class_max, SuppressFn suppress) {
     NmsTester().boxes(n).classes(3).degenerate(true).seed(ktest::seed_for(s++)).test(class_max, suppress);
 }
 
+// Inverted boxes after and before a batch boundary (max_det: the driver's batches are passes of
+// the suppress kernel, each of which must see a negative kept area of an earlier pass).
+void nms_inverted_boxes(ClassMaxFn class_max, SuppressFn suppress) {
+  uint64_t s = 400;
+  for (float iou : {0.45f, 1.f})
+    for (size_t m : {5, 40, 3000})
+      for (size_t c : {1, 4})
+        NmsTester().boxes(1919).classes(c).max_det(m).inverted(true).iou(iou).seed(ktest::seed_for(s++))
+            .test(class_max, suppress);
+}
+
 }  // namespace
 
 KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_sizes, nms_sizes);
 KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_max_detections, nms_max_detections);
 KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_degenerate_boxes, nms_degenerate_boxes);
 KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_sparse_scores, nms_sparse_scores);
+KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_inverted_boxes, nms_inverted_boxes);
 #if defined(SDK_KERNELS_HAVE_NEON)
 NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__scalar, nms_sizes, nms_sizes);
 NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__scalar, nms_max_detections, nms_max_detections);
@@ -191,6 +213,7 @@ NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_sizes, nms_
 NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_max_detections, nms_max_detections);
 NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__neon, nms_sizes, nms_sizes);
 NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_degenerate_boxes, nms_degenerate_boxes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_inverted_boxes, nms_inverted_boxes);
 #endif
 
 DISPATCH_PICK_TEST(sdk_kernels::Op::DecodeNMS, "f32_class_max+f32_nms_suppress",

@@ -12,8 +12,9 @@
 //     as inter > thr * ((area_a + area_b) - inter) in float, OpenCV evaluates it in double,
 //     so a pair within float rounding of the threshold is the only place the two can differ;
 //   - two boxes whose areas sum to <= DBL_EPSILON overlap fully (OpenCV's jaccardDistance
-//     returns 0 there), so a degenerate candidate is dropped against a degenerate kept box
-//     whenever iou_threshold < 1.
+//     returns 0 there: IoU 1), so a degenerate candidate is dropped against a degenerate kept
+//     box whenever iou_threshold < 1, and such a pair never drops one at iou_threshold >= 1
+//     (the IoU formula is not evaluated for it: with a negative area it could say > 1).
 //
 // Because classes never interact and every class is greedy in the same global order, the
 // candidates are processed in ONE order, (score desc, class asc, index asc) packed in a u64

@@ -131,7 +131,11 @@ namespace {
 struct Cand {
   float32x4_t x1, y1, x2, y2, a;
 };
-// Block at p (advanced past it: post-incremented loads) against the candidate.
+// Block at p (advanced past it) against the candidate. Only the height is clamped at 0, and
+// the area sum is not compared with DBL_EPSILON: exact for 0 <= thr < 1, where every pair
+// that gets here has s = area_a + area_b > DBL_EPSILON or NaN (NmsPass): a width w <= 0 then
+// gives inter = w * max(h, 0) <= 0 (or NaN) where the reference has 0, and both tests are
+// false, since thr * (s - inter) is >= 0 or NaN; elsewhere the two compute the same floats.
 inline uint32x4_t overlaps(const float*& p, const Cand& c, float32x4_t t, float32x4_t zero) {
 #if defined(__aarch64__)
   const float32x4x4_t k = vld1q_f32_x4(p);  // x1, y1, x2, y2 of 4 boxes: one LD1
@@ -140,11 +144,31 @@ inline uint32x4_t overlaps(const float*& p, const Cand& c, float32x4_t t, float3
 #endif
   const float32x4_t area = vld1q_f32(p + 16);
   p += kKeptBlock;
-  const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), zero);
+  const float32x4_t w = vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1));
   const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), zero);
   const float32x4_t inter = vmulq_f32(w, h);
   const float32x4_t uni = vsubq_f32(vaddq_f32(area, c.a), inter);
   return cgtq_f32(inter, vmulq_f32(t, uni));
+}
+
+// The reference's test (both clamps, and only pairs whose area sum is > DBL_EPSILON), one block
+// at a time: for a threshold outside [0, 1) (rare; no degenerate-pair rule runs first).
+inline bool iou_any_ref(const float* p, size_t n, const Cand& c, float32x4_t t, float32x4_t zero) {
+  const float32x4_t eps = vdupq_n_f32(float(DBL_EPSILON));
+  for (size_t nb = (n + 3) / 4; nb; nb--, p += kKeptBlock) {
+#if defined(__aarch64__)
+    const float32x4x4_t k = vld1q_f32_x4(p);
+#else
+    const float32x4x4_t k = {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
+#endif
+    const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), zero);
+    const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), zero);
+    const float32x4_t inter = vmulq_f32(w, h);
+    const float32x4_t sum = vaddq_f32(vld1q_f32(p + 16), c.a);
+    const uint32x4_t m = cgtq_f32(inter, vmulq_f32(t, vsubq_f32(sum, inter)));
+    if (any_lane(vandq_u32(m, cgtq_f32(sum, eps)))) return true;
+  }
+  return false;
 }
 
 inline bool iou_any(const float* p, size_t n, const Cand& c, float32x4_t t, float32x4_t zero) {
@@ -166,7 +190,11 @@ inline bool iou_any(const float* p, size_t n, const Cand& c, float32x4_t t, floa
 }
 }  // namespace
 
-size_t f32_nms_suppress__neon(const NmsPass& pass, Detection* out, size_t nk) {
+namespace {
+// The candidates of the pass until its end or max_det kept; kOneClamp: the one-clamp IoU test
+// (overlaps, exact for 0 <= thr < 1), else the reference's. nk is updated.
+template <bool kOneClamp>
+__attribute__((noinline)) size_t suppress(const NmsPass& pass, Detection* out, size_t nk) {
   const NmsPass p = pass;  // a local copy: the stores below cannot alias its fields
   const float32x4_t t = vdupq_n_f32(p.thr), zero = vdupq_n_f32(0.f);
   const float32x4_t nan = vdupq_n_f32(std::numeric_limits<float>::quiet_NaN());
@@ -191,7 +219,8 @@ size_t f32_nms_suppress__neon(const NmsPass& pass, Detection* out, size_t nk) {
     if (kn) {
       if (degenerate && o[4] + min_area[c] <= eps) continue;
       const Cand cd{vdupq_n_f32(o[0]), vdupq_n_f32(o[1]), vdupq_n_f32(o[2]), vdupq_n_f32(o[3]), vdupq_n_f32(o[4])};
-      if (iou_any(kept + (b >> 2) * kKeptBlock, kn, cd, t, zero)) continue;
+      const float* kb = kept + (b >> 2) * kKeptBlock;
+      if (kOneClamp ? iou_any(kb, kn, cd, t, zero) : iou_any_ref(kb, kn, cd, t, zero)) continue;
     }
     const size_t j = b + kn;
     float* blk = kept + (j >> 2) * kKeptBlock;
@@ -208,11 +237,16 @@ size_t f32_nms_suppress__neon(const NmsPass& pass, Detection* out, size_t nk) {
     blk[8] = o[2];
     blk[12] = o[3];
     blk[16] = o[4];
-    min_area[c] = kn == 0 ? o[4] : std::min(min_area[c], o[4]);
+    min_area[c] = kn == 0 ? o[4] : std::fmin(min_area[c], o[4]);
     nkept[c] = static_cast<int32_t>(kn + 1);
     out[nk++] = Detection{o[0], o[1], o[2], o[3], best[i], static_cast<int32_t>(c)};
   }
   return nk;
+}
+}  // namespace
+
+size_t f32_nms_suppress__neon(const NmsPass& p, Detection* out, size_t nk) {
+  return p.degenerate_overlap && p.thr >= 0.f ? suppress<true>(p, out, nk) : suppress<false>(p, out, nk);
 }
 
 }  // namespace internal
