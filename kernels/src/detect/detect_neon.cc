@@ -2,6 +2,7 @@
 // class rows, then the scalar tail; greedy suppression with the IoU of one candidate against
 // 4 kept boxes per vector. Bit-exact with the reference.
 #include <cfloat>
+#include <cstddef>
 #include <limits>
 
 #include "../internal.h"
@@ -193,13 +194,48 @@ inline bool iou_any(const float* p, size_t n, const Cand& c, float32x4_t t, floa
 namespace {
 // The candidates of the pass until its end or max_det kept; kOneClamp: the one-clamp IoU test
 // (overlaps, exact for 0 <= thr < 1), else the reference's. nk is updated.
+#if defined(__aarch64__)
+// BoxDecoder::box with the four coordinates in one vector {x1, y1, x2, y2}: the same float
+// operations lane by lane (cx - 0.5 w is cx + (-0.5 w), the same IEEE result; the clamp as
+// compare + select, since FMAX/FMIN order -0 below +0 where std::clamp keeps -0). AArch64 only:
+// ARMv7 NEON flushes denormals to zero, its VFP reference does not.
+struct VecDecoder {
+  float32x4_t half, off, scale, lim;
+  bool clip;
+  size_t rs;
+  explicit VecDecoder(const BoxDecoder& d)
+      : half{-0.5f, -0.5f, 0.5f, 0.5f}, off{d.ox, d.oy, d.ox, d.oy}, scale{d.sx, d.sy, d.sx, d.sy},
+        lim{d.cw, d.ch, d.cw, d.ch}, clip(d.clip), rs(d.rs) {}
+  // {x1, y1, x2, y2} of box b; area: (x2 - x1) * (y2 - y1).
+  inline float32x4_t box(const float* data, size_t b, float& area) const {
+    const float* q = data + b;
+    float32x2_t c = vld1_dup_f32(q), wh = vld1_dup_f32(q + 2 * rs);
+    c = vld1_lane_f32(q + rs, c, 1);
+    wh = vld1_lane_f32(q + 3 * rs, wh, 1);
+    float32x4_t v = vaddq_f32(vcombine_f32(c, c), vmulq_f32(vcombine_f32(wh, wh), half));
+    v = vmulq_f32(vsubq_f32(v, off), scale);
+    if (clip) {
+      v = vbslq_f32(vcltzq_f32(v), vdupq_n_f32(0.f), v);
+      v = vbslq_f32(vcltq_f32(lim, v), lim, v);
+    }
+    const float32x2_t d = vsub_f32(vget_high_f32(v), vget_low_f32(v));
+    area = vget_lane_f32(d, 0) * vget_lane_f32(d, 1);
+    return v;
+  }
+};
+#endif
+
 template <bool kOneClamp>
 __attribute__((noinline)) size_t suppress(const NmsPass& pass, Detection* out, size_t nk) {
   const NmsPass p = pass;  // a local copy: the stores below cannot alias its fields
   const float32x4_t t = vdupq_n_f32(p.thr), zero = vdupq_n_f32(0.f);
   const float32x4_t nan = vdupq_n_f32(std::numeric_limits<float>::quiet_NaN());
   const float eps = float(DBL_EPSILON);
+#if defined(__aarch64__)
+  const VecDecoder dec(pass.dec);
+#else
   const BoxDecoder& dec = pass.dec;  // (read each time: a copy would be spilled around the IoU loop)
+#endif
   const uint64_t* const key = p.key;
   const int32_t* const base = p.base;
   int32_t* const nkept = p.nkept;
@@ -212,13 +248,26 @@ __attribute__((noinline)) size_t suppress(const NmsPass& pass, Detection* out, s
   for (size_t k = 0; k < count && nk < max_det; k++) {
     size_t c, i;
     split_key(static_cast<uint32_t>(key[k]), p, c, i);
+#if defined(__aarch64__)
+    float area;
+    const float32x4_t v = dec.box(data, i, area);
+#else
     float o[5];
     dec.box(data, i, o);
+    const float32x4_t v = vld1q_f32(o);
+    const float area = o[4];
+#endif
     const auto kn = static_cast<size_t>(nkept[c]);
     const auto b = static_cast<size_t>(base[c]);  // a multiple of 4
     if (kn) {
-      if (degenerate && o[4] + min_area[c] <= eps) continue;
-      const Cand cd{vdupq_n_f32(o[0]), vdupq_n_f32(o[1]), vdupq_n_f32(o[2]), vdupq_n_f32(o[3]), vdupq_n_f32(o[4])};
+      if (degenerate && area + min_area[c] <= eps) continue;
+#if defined(__aarch64__)
+      const Cand cd{vdupq_laneq_f32(v, 0), vdupq_laneq_f32(v, 1), vdupq_laneq_f32(v, 2), vdupq_laneq_f32(v, 3),
+                    vdupq_n_f32(area)};
+#else
+      const Cand cd{vdupq_lane_f32(vget_low_f32(v), 0), vdupq_lane_f32(vget_low_f32(v), 1),
+                    vdupq_lane_f32(vget_high_f32(v), 0), vdupq_lane_f32(vget_high_f32(v), 1), vdupq_n_f32(area)};
+#endif
       const float* kb = kept + (b >> 2) * kKeptBlock;
       if (kOneClamp ? iou_any(kb, kn, cd, t, zero) : iou_any_ref(kb, kn, cd, t, zero)) continue;
     }
@@ -232,14 +281,18 @@ __attribute__((noinline)) size_t suppress(const NmsPass& pass, Detection* out, s
       vst1q_f32(blk + 16, nan);
     }
     blk += j & 3;
-    blk[0] = o[0];
-    blk[4] = o[1];
-    blk[8] = o[2];
-    blk[12] = o[3];
-    blk[16] = o[4];
-    min_area[c] = kn == 0 ? o[4] : std::fmin(min_area[c], o[4]);
+    blk[0] = vgetq_lane_f32(v, 0);
+    blk[4] = vgetq_lane_f32(v, 1);
+    blk[8] = vgetq_lane_f32(v, 2);
+    blk[12] = vgetq_lane_f32(v, 3);
+    blk[16] = area;
+    min_area[c] = kn == 0 ? area : std::fmin(min_area[c], area);
     nkept[c] = static_cast<int32_t>(kn + 1);
-    out[nk++] = Detection{o[0], o[1], o[2], o[3], best[i], static_cast<int32_t>(c)};
+    Detection& d = out[nk++];
+    static_assert(offsetof(Detection, x1) == 0 && offsetof(Detection, y2) == 12, "x1 y1 x2 y2 first");
+    vst1q_f32(reinterpret_cast<float*>(&d), v);
+    d.score = best[i];
+    d.class_id = static_cast<int32_t>(c);
   }
   return nk;
 }
