@@ -159,8 +159,10 @@ struct BoxDecoder {
   }
 };
 // Kept boxes of every class: class c owns boxes [base[c], base[c + 1]) (base a multiple of 4)
-// of `kept`, in blocks of 4 boxes: kKeptBlock floats each, x1[4] y1[4] x2[4] y2[4] area[4]
-// (box j: field f at kept[kKeptBlock * (j / 4) + 4 f + j % 4]); nkept[c] are in use and the
+// of `kept`, in blocks of 4 boxes: kKeptBlock floats each, {x1 y1 x2 y2}[4] then area[4] (box
+// j: coordinate f at kept[kKeptBlock * (j / 4) + 4 (j % 4) + f], its area at
+// kept[kKeptBlock * (j / 4) + 16 + j % 4]: a box is one 16-byte store, a block's coordinates
+// one de-interleaving load, NEON LD4); nkept[c] are in use and the
 // lanes of a class's last block past them hold NaN (a NaN box never overlaps: the NEON
 // variant reads whole blocks); min_area[c] is the smallest kept area of class c that is not
 // NaN (std::fmin; NaN only while every kept area is NaN).

@@ -138,11 +138,7 @@ struct Cand {
 // gives inter = w * max(h, 0) <= 0 (or NaN) where the reference has 0, and both tests are
 // false, since thr * (s - inter) is >= 0 or NaN; elsewhere the two compute the same floats.
 inline uint32x4_t overlaps(const float*& p, const Cand& c, float32x4_t t, float32x4_t zero) {
-#if defined(__aarch64__)
-  const float32x4x4_t k = vld1q_f32_x4(p);  // x1, y1, x2, y2 of 4 boxes: one LD1
-#else
-  const float32x4x4_t k = {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
-#endif
+  const float32x4x4_t k = vld4q_f32(p);  // x1, y1, x2, y2 of 4 boxes: one LD4
   const float32x4_t area = vld1q_f32(p + 16);
   p += kKeptBlock;
   const float32x4_t w = vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1));
@@ -157,11 +153,7 @@ inline uint32x4_t overlaps(const float*& p, const Cand& c, float32x4_t t, float3
 inline bool iou_any_ref(const float* p, size_t n, const Cand& c, float32x4_t t, float32x4_t zero) {
   const float32x4_t eps = vdupq_n_f32(float(DBL_EPSILON));
   for (size_t nb = (n + 3) / 4; nb; nb--, p += kKeptBlock) {
-#if defined(__aarch64__)
-    const float32x4x4_t k = vld1q_f32_x4(p);
-#else
-    const float32x4x4_t k = {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
-#endif
+    const float32x4x4_t k = vld4q_f32(p);
     const float32x4_t w = vmaxq_f32(vsubq_f32(vminq_f32(k.val[2], c.x2), vmaxq_f32(k.val[0], c.x1)), zero);
     const float32x4_t h = vmaxq_f32(vsubq_f32(vminq_f32(k.val[3], c.y2), vmaxq_f32(k.val[1], c.y1)), zero);
     const float32x4_t inter = vmulq_f32(w, h);
@@ -280,12 +272,8 @@ __attribute__((noinline)) size_t suppress(const NmsPass& pass, Detection* out, s
       vst1q_f32(blk + 12, nan);
       vst1q_f32(blk + 16, nan);
     }
-    blk += j & 3;
-    blk[0] = vgetq_lane_f32(v, 0);
-    blk[4] = vgetq_lane_f32(v, 1);
-    blk[8] = vgetq_lane_f32(v, 2);
-    blk[12] = vgetq_lane_f32(v, 3);
-    blk[16] = area;
+    vst1q_f32(blk + 4 * (j & 3), v);
+    blk[16 + (j & 3)] = area;
     min_area[c] = kn == 0 ? area : std::fmin(min_area[c], area);
     nkept[c] = static_cast<int32_t>(kn + 1);
     Detection& d = out[nk++];

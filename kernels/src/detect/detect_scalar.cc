@@ -27,11 +27,12 @@ void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t strid
 // a pair with s <= DBL_EPSILON has IoU 1, which the caller's degenerate-pair rule decides.)
 bool f32_iou_any_ref(const float* blk, size_t n, const float* b, float thr) {
   for (size_t j = 0; j < n; j++) {
-    const float* f = blk + (j >> 2) * kKeptBlock + (j & 3);  // x1 y1 x2 y2 area, 4 apart
-    const float w = std::fmax(std::fmin(f[8], b[2]) - std::fmax(f[0], b[0]), 0.f);
-    const float h = std::fmax(std::fmin(f[12], b[3]) - std::fmax(f[4], b[1]), 0.f);
+    const float* q = blk + (j >> 2) * kKeptBlock;
+    const float* f = q + 4 * (j & 3);  // x1 y1 x2 y2
+    const float w = std::fmax(std::fmin(f[2], b[2]) - std::fmax(f[0], b[0]), 0.f);
+    const float h = std::fmax(std::fmin(f[3], b[3]) - std::fmax(f[1], b[1]), 0.f);
     const float inter = w * h;
-    const float sum = f[16] + b[4];
+    const float sum = q[16 + (j & 3)] + b[4];
     if (sum > float(DBL_EPSILON) && inter > thr * (sum - inter)) return true;
   }
   return false;
@@ -54,7 +55,8 @@ size_t f32_nms_suppress__scalar(const NmsPass& p, Detection* out, size_t nk) {
     float* blk = p.kept + (j >> 2) * kKeptBlock;
     if ((j & 3) == 0)  // a new block: NaN lanes until boxes are kept there
       for (size_t f = 0; f < kKeptBlock; f++) blk[f] = nan;
-    for (size_t f = 0; f < 5; f++) blk[4 * f + (j & 3)] = o[f];
+    for (size_t f = 0; f < 4; f++) blk[4 * (j & 3) + f] = o[f];
+    blk[16 + (j & 3)] = o[4];
     p.min_area[c] = kn == 0 ? o[4] : std::fmin(p.min_area[c], o[4]);
     p.nkept[c] = static_cast<int32_t>(kn + 1);
     out[nk++] = Detection{o[0], o[1], o[2], o[3], p.best[i], static_cast<int32_t>(c)};
