@@ -57,7 +57,7 @@ TARGETS: dict[str, int] = {"bgr": 450_000, "nv12": 1_700_000, "nms": 3_000_000, 
 # Regression ceilings the tests hold the kernels to: the counts measured when the kernels last
 # changed, plus a few percent (instruction counts are deterministic). TARGETS are the issue's
 # goals, printed as met or missed by the bench; a missed target is a figure, not a failing test.
-CEILINGS: dict[str, int] = {"bgr": 510_000, "nv12": 1_700_000, "nms": 3_075_000, "nms-300": 1_085_000,
+CEILINGS: dict[str, int] = {"bgr": 510_000, "nv12": 1_700_000, "nms": 3_045_000, "nms-300": 1_085_000,
                             "yolov8n": 595_000, "yolov8-fall": 92_500}
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3, "nms-300": 3, "yolov8n": 3, "yolov8-fall": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
