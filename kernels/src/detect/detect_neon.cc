@@ -181,11 +181,7 @@ inline bool iou_any(const float* p, size_t n, const Cand& c, float32x4_t t, floa
   }
   return nb && any_lane(overlaps(p, c, t, zero));
 }
-}  // namespace
 
-namespace {
-// The candidates of the pass until its end or max_det kept; kOneClamp: the one-clamp IoU test
-// (overlaps, exact for 0 <= thr < 1), else the reference's. nk is updated.
 #if defined(__aarch64__)
 // BoxDecoder::box with the four coordinates in one vector {x1, y1, x2, y2}: the same float
 // operations lane by lane (cx - 0.5 w is cx + (-0.5 w), the same IEEE result; the clamp as
@@ -217,6 +213,8 @@ struct VecDecoder {
 };
 #endif
 
+// The candidates of the pass until its end or max_det kept; kOneClamp: the one-clamp IoU test
+// (overlaps, exact for 0 <= thr < 1), else the reference's. nk is updated.
 template <bool kOneClamp>
 __attribute__((noinline)) size_t suppress(const NmsPass& pass, Detection* out, size_t nk) {
   const NmsPass p = pass;  // a local copy: the stores below cannot alias its fields
