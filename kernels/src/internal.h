@@ -2,6 +2,7 @@
 // variants. Not installed; not part of the public API.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -151,17 +152,80 @@ size_t f32_topk__scalar(const float* x, size_t n, size_t k, int32_t* idx, float*
 // there): a variant may skip the class search for boxes that cannot pass the threshold.
 void f32_class_max__scalar(const float* scores, size_t n, size_t c, size_t stride, float thr,
                            float* best, int32_t* cls, size_t begin);
-// Kept boxes of one class, in blocks of 4 boxes: kKeptBlock floats each, x1[4] y1[4] x2[4]
-// y2[4] area[4] (box j: field f at blk[kKeptBlock * (j / 4) + 4 f + j % 4]), and one candidate.
-constexpr size_t kKeptBlock = 20;
-struct KeptBoxes {
-  const float* blk;
-  size_t n;
+// Box decode of decode_nms (one definition: every variant decodes with the same float
+// expressions): {x1, y1, x2, y2, area} of box b in source pixels.
+struct BoxDecoder {
+  float sx, sy, ox, oy, cw, ch;
+  bool clip;
+  size_t rs;  // row stride of the head, floats
+  __attribute__((always_inline)) void box(const float* data, size_t b, float* o) const {
+    const float cx = data[b], cy = data[rs + b], bw = data[2 * rs + b], bh = data[3 * rs + b];
+    float a = (cx - 0.5f * bw - ox) * sx, c = (cx + 0.5f * bw - ox) * sx;
+    float e = (cy - 0.5f * bh - oy) * sy, f = (cy + 0.5f * bh - oy) * sy;
+    if (clip) {
+      a = std::clamp(a, 0.f, cw);
+      c = std::clamp(c, 0.f, cw);
+      e = std::clamp(e, 0.f, ch);
+      f = std::clamp(f, 0.f, ch);
+    }
+    o[0] = a;
+    o[1] = e;
+    o[2] = c;
+    o[3] = f;
+    o[4] = (c - a) * (f - e);
+  }
 };
-// Whether the candidate `box` ({x1, y1, x2, y2, area}) overlaps some kept box with IoU > thr,
-// evaluated as inter > thr * ((area_a + area_b) - inter). The NEON variant reads whole blocks
-// of 4: lanes past n must hold NaN (never overlap); the driver pads them.
-bool f32_iou_any__scalar(const KeptBoxes& kept, const float* box, float thr);
+// Kept boxes of every class: class c owns boxes [base[c], base[c + 1]) (base a multiple of 4)
+// of `kept`, in blocks of 4 boxes: kKeptBlock floats each, {x1 y1 x2 y2}[4] then area[4] (box
+// j: coordinate f at kept[kKeptBlock * (j / 4) + 4 (j % 4) + f], its area at
+// kept[kKeptBlock * (j / 4) + 16 + j % 4]: a box is one 16-byte store, a block's coordinates
+// one de-interleaving load, NEON LD4); nkept[c] are in use and the
+// lanes of a class's last block past them hold NaN (a NaN box never overlaps: the NEON
+// variant reads whole blocks); min_area[c] is the smallest kept area of class c that is not
+// NaN (std::fmin; NaN only while every kept area is NaN).
+constexpr size_t kKeptBlock = 20;
+// One pass of greedy class-aware suppression over candidates already in processing order:
+// key[k]'s low 32 bits are class * n + box index (its class and box), best[box] its score.
+// A candidate is dropped if its class has kept boxes and (degenerate_overlap and its area +
+// min_area[class] <= DBL_EPSILON: OpenCV's full overlap of degenerate pairs, IoU 1) or some
+// kept box of its class has s = area_a + area_b > DBL_EPSILON and inter > thr * (s - inter)
+// (IoU > thr; equality keeps); otherwise it is kept (appended to its class) and written to
+// out[nk++]. Stops when nk == max_det. Returns nk. (With degenerate_overlap every pair that
+// reaches the IoU test has s > DBL_EPSILON or NaN: the NEON variant relies on it.)
+struct NmsPass {
+  const uint64_t* key;
+  size_t count;
+  size_t n;
+  uint64_t inv_n;  // floor(2^32 / n) (the division of key by n as a multiply on ARMv7)
+  const float* data;
+  BoxDecoder dec;
+  const float* best;
+  float thr;
+  bool degenerate_overlap;
+  size_t max_det;
+  const int32_t* base;
+  int32_t* nkept;
+  float* min_area;
+  float* kept;
+};
+// class = lo / n, box = lo % n, for lo < 2^32 (AArch64 has a one-instruction UDIV; ARMv7-A
+// without the virtualisation extensions calls a library routine: a multiply by floor(2^32 / n)
+// is at most one short, and one step corrects it).
+inline void split_key(uint32_t lo, const NmsPass& p, size_t& c, size_t& i) {
+#if defined(__aarch64__) || defined(__x86_64__)
+  c = lo / p.n;
+#else
+  uint32_t q = static_cast<uint32_t>((uint64_t(lo) * p.inv_n) >> 32);
+  if (lo - q * uint32_t(p.n) >= uint32_t(p.n)) q++;
+  c = q;
+#endif
+  i = lo - c * p.n;
+}
+size_t f32_nms_suppress__scalar(const NmsPass& p, Detection* out, size_t nk);
+// The reference IoU test of candidate b ({x1, y1, x2, y2, area}) against the first n kept boxes
+// of a class region at blk: some kept box with s = area_b + area_j > DBL_EPSILON and
+// inter > thr * (s - inter)?
+bool f32_iou_any_ref(const float* blk, size_t n, const float* b, float thr);
 // One row of argmax over channels: x points at channel 0 of the row, planes `ps` apart.
 void f32_argmax_chw_u8__scalar(const float* x, size_t c, size_t w, size_t ps, uint8_t* out,
                                size_t begin);
@@ -183,7 +247,7 @@ void f32_softmax__neon(const float* x, size_t n, float* y);
 size_t f32_topk__neon(const float* x, size_t n, size_t k, int32_t* idx, float* val);
 void f32_class_max__neon(const float* scores, size_t n, size_t c, size_t stride, float thr,
                          float* best, int32_t* cls, size_t begin);
-bool f32_iou_any__neon(const KeptBoxes& kept, const float* box, float thr);
+size_t f32_nms_suppress__neon(const NmsPass& p, Detection* out, size_t nk);
 void f32_argmax_chw_u8__neon(const float* x, size_t c, size_t w, size_t ps, uint8_t* out,
                              size_t begin);
 void f32_binarize_u8__neon(const float* p, size_t n, float thr, uint8_t* m, size_t begin);
@@ -195,7 +259,7 @@ struct Dispatch {
   void (*softmax)(const float*, size_t, float*);
   size_t (*topk)(const float*, size_t, size_t, int32_t*, float*);
   void (*class_max)(const float*, size_t, size_t, size_t, float, float*, int32_t*, size_t);
-  bool (*iou_any)(const KeptBoxes&, const float*, float);
+  size_t (*suppress)(const NmsPass&, Detection*, size_t);
   void (*argmax)(const float*, size_t, size_t, size_t, uint8_t*, size_t);
   void (*binarize)(const float*, size_t, float, uint8_t*, size_t);
   bool neon;

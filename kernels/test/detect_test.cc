@@ -1,13 +1,14 @@
-// decode + class-aware NMS, one case per pair of micro-kernels (class max, IoU row) that the
+// decode + class-aware NMS, one case per pair of micro-kernels (class max, greedy suppression) that the
 // tester hands the real driver (see variants.h); all bit-exact (same float expressions, same
 // ordering rules):
-//   f32_class_max__scalar+f32_iou_any__scalar  vs a naive O(n^2) greedy NMS per class, written
+//   f32_class_max__scalar+f32_nms_suppress__scalar  vs a naive O(n^2) greedy NMS per class, written
 //                                               from OpenCV's NMSBoxes rules (stable score
 //                                               order, IoU > thr drops, degenerate pairs
 //                                               overlap fully), one class at a time
 //   any pair with a NEON micro-kernel                vs the scalar pair
 #include <algorithm>
 #include <cfloat>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace {
 using sdk_kernels::Detection;
 using ktest::Dispatch;
 using ClassMaxFn = void (*)(const float*, size_t, size_t, size_t, float, float*, int32_t*, size_t);
-using IouFn = bool (*)(const sdk_kernels::internal::KeptBoxes&, const float*, float);
+using SuppressFn = size_t (*)(const sdk_kernels::internal::NmsPass&, Detection*, size_t);
 
 class NmsTester {
  public:
@@ -32,11 +33,17 @@ class NmsTester {
   NmsTester& seed(uint64_t s) { seed_ = s; return *this; }
   // every 5th box has zero width (and so zero area): OpenCV's degenerate-pair rule
   NmsTester& degenerate(bool v) { degenerate_ = v; return *this; }
+  // every 11th box has a negative width (x2 < x1: a negative area) and every 13th a NaN
+  // width: below iou 1 the degenerate-pair rule drops every pair whose area sum is <=
+  // DBL_EPSILON before the IoU test (the NEON one-clamp test relies on it); at iou 1 no rule
+  // runs first and such a pair has IoU 1, which never exceeds the threshold
+  NmsTester& inverted(bool v) { inverted_ = v; return *this; }
+  NmsTester& iou(float v) { iou_ = v; return *this; }
   // scores below the threshold except on runs of boxes (as a detector's output): blocks with
   // and without candidates, and the switches between them
   NmsTester& sparse(bool v) { sparse_ = v; return *this; }
 
-  void test(ClassMaxFn class_max, IouFn iou) const {
+  void test(ClassMaxFn class_max, SuppressFn suppress) const {
     ktest::current_seed() = seed_;
     std::mt19937_64 rng(seed_);
     std::uniform_real_distribution<float> u(0.f, 1.f);
@@ -46,6 +53,8 @@ class NmsTester {
       data[i] = u(rng) * 600;
       data[rs + i] = u(rng) * 600;
       data[2 * rs + i] = degenerate_ && i % 5 == 0 ? 0.f : 10 + u(rng) * 100;
+      if (inverted_ && i % 11 == 3) data[2 * rs + i] = -data[2 * rs + i];
+      if (inverted_ && i % 13 == 5) data[2 * rs + i] = std::numeric_limits<float>::quiet_NaN();
       data[3 * rs + i] = 10 + u(rng) * 100;
       const bool lit = !sparse_ || (i / 23) % 5 == 0 || i % 97 == 0;
       for (size_t c = 0; c < c_; c++)
@@ -56,7 +65,7 @@ class NmsTester {
     p.num_classes = c_;
     p.row_stride = rs;
     p.score_threshold = 0.25f;
-    p.iou_threshold = 0.45f;
+    p.iou_threshold = iou_;
     p.max_detections = max_det_;
     p.letterbox = {1.f, 1.f, 0, 0, 640, 640};
     if (lb_) p.letterbox = {0.5f, 0.5f, 0, 80, 640, 480};
@@ -64,12 +73,12 @@ class NmsTester {
     p.clip_height = lb_ ? 960.f : 0.f;
     std::vector<uint64_t> ws(sdk_kernels::decode_nms_workspace_size(n_, c_) / 8 + 1);
     const ClassMaxFn scalar_class_max = sdk_kernels::internal::f32_class_max__scalar;
-    const IouFn scalar_iou = sdk_kernels::internal::f32_iou_any__scalar;
+    const SuppressFn scalar_suppress = sdk_kernels::internal::f32_nms_suppress__scalar;
     std::vector<Detection> ref(max_det_ + 1);  // the scalar pair's detections
-    ref.resize(run(scalar_class_max, scalar_iou, data, p, ws, ref));
-    if (class_max != scalar_class_max || iou != scalar_iou) {
+    ref.resize(run(scalar_class_max, scalar_suppress, data, p, ws, ref));
+    if (class_max != scalar_class_max || suppress != scalar_suppress) {
       std::vector<Detection> opt(max_det_ + 1);
-      const size_t on = run(class_max, iou, data, p, ws, opt), rn = ref.size();
+      const size_t on = run(class_max, suppress, data, p, ws, opt), rn = ref.size();
       const char* what = ktest::current_case().c_str();
       CHECK(rn == on, "%s n=%zu c=%zu: ref %zu dets, got %zu", what, n_, c_, rn, on);
       for (size_t k = 0; k < std::min(rn, on); k++)
@@ -86,11 +95,11 @@ class NmsTester {
   }
 
  private:
-  size_t run(ClassMaxFn class_max, IouFn iou, const std::vector<float>& data,
+  size_t run(ClassMaxFn class_max, SuppressFn suppress, const std::vector<float>& data,
              const sdk_kernels::DecodeParams& p, std::vector<uint64_t>& ws,
              std::vector<Detection>& out) const {
     ktest::UseKernels use;
-    use.set(&Dispatch::class_max, class_max).set(&Dispatch::iou_any, iou);
+    use.set(&Dispatch::class_max, class_max).set(&Dispatch::suppress, suppress);
     return sdk_kernels::decode_nms(data.data(), p, ws.data(), out.data());
   }
 
@@ -146,54 +155,68 @@ class NmsTester {
   }
 
   size_t n_ = 17, c_ = 3, extra_ = 0, max_det_ = 300;
-  bool lb_ = false, degenerate_ = false, sparse_ = false;
+  float iou_ = 0.45f;
+  bool lb_ = false, degenerate_ = false, sparse_ = false, inverted_ = false;
   uint64_t seed_ = 1;
 };
 
-void nms_sizes(ClassMaxFn class_max, IouFn iou) {
+void nms_sizes(ClassMaxFn class_max, SuppressFn suppress) {
   uint64_t s = 0;
   for (size_t n : {1, 7, 15, 17, 223, 1919})
     for (size_t c : {1, 3, 80})
       NmsTester().boxes(n).classes(c).extra_stride(s % 3).letterbox(s % 2).seed(ktest::seed_for(s++))
-          .test(class_max, iou);
+          .test(class_max, suppress);
 }
 
-void nms_max_detections(ClassMaxFn class_max, IouFn iou) {
+void nms_max_detections(ClassMaxFn class_max, SuppressFn suppress) {
   uint64_t s = 100;
   for (size_t m : {1, 5, 100, 2000})
-    NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test(class_max, iou);
+    NmsTester().boxes(1919).classes(4).max_det(m).seed(ktest::seed_for(s++)).test(class_max, suppress);
 }
 
-void nms_sparse_scores(ClassMaxFn class_max, IouFn iou) {
+void nms_sparse_scores(ClassMaxFn class_max, SuppressFn suppress) {
   uint64_t s = 300;
   for (size_t n : {15, 16, 17, 223, 1919})
     for (size_t c : {1, 80})
-      NmsTester().boxes(n).classes(c).sparse(true).seed(ktest::seed_for(s++)).test(class_max, iou);
+      NmsTester().boxes(n).classes(c).sparse(true).seed(ktest::seed_for(s++)).test(class_max, suppress);
 }
 
-void nms_degenerate_boxes(ClassMaxFn class_max, IouFn iou) {
+void nms_degenerate_boxes(ClassMaxFn class_max, SuppressFn suppress) {
   uint64_t s = 200;
   for (size_t n : {17, 223})
-    NmsTester().boxes(n).classes(3).degenerate(true).seed(ktest::seed_for(s++)).test(class_max, iou);
+    NmsTester().boxes(n).classes(3).degenerate(true).seed(ktest::seed_for(s++)).test(class_max, suppress);
+}
+
+// Inverted boxes after and before a batch boundary (max_det: the driver's batches are passes of
+// the suppress kernel, each of which must see a negative kept area of an earlier pass).
+void nms_inverted_boxes(ClassMaxFn class_max, SuppressFn suppress) {
+  uint64_t s = 400;
+  for (float iou : {0.45f, 1.f})
+    for (size_t m : {5, 40, 3000})
+      for (size_t c : {1, 4})
+        NmsTester().boxes(1919).classes(c).max_det(m).inverted(true).iou(iou).seed(ktest::seed_for(s++))
+            .test(class_max, suppress);
 }
 
 }  // namespace
 
-KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_sizes, nms_sizes);
-KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_max_detections, nms_max_detections);
-KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_degenerate_boxes, nms_degenerate_boxes);
-KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__scalar, nms_sparse_scores, nms_sparse_scores);
+KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_sizes, nms_sizes);
+KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_max_detections, nms_max_detections);
+KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_degenerate_boxes, nms_degenerate_boxes);
+KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_sparse_scores, nms_sparse_scores);
+KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__scalar, nms_inverted_boxes, nms_inverted_boxes);
 #if defined(SDK_KERNELS_HAVE_NEON)
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_sizes, nms_sizes);
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_max_detections, nms_max_detections);
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__scalar, nms_sparse_scores, nms_sparse_scores);
-NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_sizes, nms_sizes);
-NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_max_detections, nms_max_detections);
-NEON_KERNEL_TEST2(f32_class_max__neon, f32_iou_any__neon, nms_sizes, nms_sizes);
-NEON_KERNEL_TEST2(f32_class_max__scalar, f32_iou_any__neon, nms_degenerate_boxes, nms_degenerate_boxes);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__scalar, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__scalar, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__scalar, nms_sparse_scores, nms_sparse_scores);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_max_detections, nms_max_detections);
+NEON_KERNEL_TEST2(f32_class_max__neon, f32_nms_suppress__neon, nms_sizes, nms_sizes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_degenerate_boxes, nms_degenerate_boxes);
+NEON_KERNEL_TEST2(f32_class_max__scalar, f32_nms_suppress__neon, nms_inverted_boxes, nms_inverted_boxes);
 #endif
 
-DISPATCH_PICK_TEST(sdk_kernels::Op::DecodeNMS, "f32_class_max+f32_iou_any",
-                   KTEST_SLOT(class_max, f32_class_max), KTEST_SLOT(iou_any, f32_iou_any));
+DISPATCH_PICK_TEST(sdk_kernels::Op::DecodeNMS, "f32_class_max+f32_nms_suppress",
+                   KTEST_SLOT(class_max, f32_class_max), KTEST_SLOT(suppress, f32_nms_suppress));
 
 TEST_MAIN()

@@ -22,7 +22,7 @@ const char* variant_base(Op op) {
     case Op::PreprocessNV12: return "nv12_resize_bilinear_normalize_chw";
     case Op::Softmax: return "f32_softmax";
     case Op::TopK: return "f32_topk";
-    case Op::DecodeNMS: return "f32_class_max+f32_iou_any";
+    case Op::DecodeNMS: return "f32_class_max+f32_nms_suppress";
     case Op::Argmax: return "f32_argmax_chw_u8";
     case Op::Binarize: return "f32_binarize_u8";
     default: return nullptr;
@@ -37,7 +37,7 @@ std::vector<ktest::Slot> every_slot() {
           KTEST_SLOT(softmax, f32_softmax),
           KTEST_SLOT(topk, f32_topk),
           KTEST_SLOT(class_max, f32_class_max),
-          KTEST_SLOT(iou_any, f32_iou_any),
+          KTEST_SLOT(suppress, f32_nms_suppress),
           KTEST_SLOT(argmax, f32_argmax_chw_u8),
           KTEST_SLOT(binarize, f32_binarize_u8)};
 }

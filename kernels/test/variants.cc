@@ -77,7 +77,7 @@ Dispatch scalar_table() {
   d.softmax = ki::f32_softmax__scalar;
   d.topk = ki::f32_topk__scalar;
   d.class_max = ki::f32_class_max__scalar;
-  d.iou_any = ki::f32_iou_any__scalar;
+  d.suppress = ki::f32_nms_suppress__scalar;
   d.argmax = ki::f32_argmax_chw_u8__scalar;
   d.binarize = ki::f32_binarize_u8__scalar;
   d.neon = false;

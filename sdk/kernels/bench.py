@@ -57,8 +57,8 @@ TARGETS: dict[str, int] = {"bgr": 450_000, "nv12": 1_700_000, "nms": 3_000_000, 
 # Regression ceilings the tests hold the kernels to: the counts measured when the kernels last
 # changed, plus a few percent (instruction counts are deterministic). TARGETS are the issue's
 # goals, printed as met or missed by the bench; a missed target is a figure, not a failing test.
-CEILINGS: dict[str, int] = {"bgr": 436_000, "nv12": 1_700_000, "nms": 3_750_000, "nms-300": 1_150_000,
-                            "yolov8n": 650_000, "yolov8-fall": 115_000}
+CEILINGS: dict[str, int] = {"bgr": 436_000, "nv12": 1_700_000, "nms": 3_045_000, "nms-300": 1_085_000,
+                            "yolov8n": 595_000, "yolov8-fall": 92_500}
 CALLS: dict[str, int] = {"bgr": 3, "nv12": 3, "nms": 3, "nms-300": 3, "yolov8n": 3, "yolov8-fall": 3}
 # Python baselines: more calls (interpreter noise), one warm-up call (library initialisation).
 BASELINE_CALLS: dict[str, int] = {"bgr": 8, "nv12": 8, "nms": 2, "nms-300": 2, "yolov8n": 4, "yolov8-fall": 4}

@@ -12,8 +12,9 @@
 //     as inter > thr * ((area_a + area_b) - inter) in float, OpenCV evaluates it in double,
 //     so a pair within float rounding of the threshold is the only place the two can differ;
 //   - two boxes whose areas sum to <= DBL_EPSILON overlap fully (OpenCV's jaccardDistance
-//     returns 0 there), so a degenerate candidate is dropped against a degenerate kept box
-//     whenever iou_threshold < 1.
+//     returns 0 there: IoU 1), so a degenerate candidate is dropped against a degenerate kept
+//     box whenever iou_threshold < 1, and such a pair never drops one at iou_threshold >= 1
+//     (the IoU formula is not evaluated for it: with a negative area it could say > 1).
 //
 // Because classes never interact and every class is greedy in the same global order, the
 // candidates are processed in ONE order, (score desc, class asc, index asc) packed in a u64
@@ -21,13 +22,12 @@
 // merged per-class result. When max_detections may need most candidates the keys are radix
 // sorted (radix_sort: stable LSD on the 22 highest score bits that differ, then runs equal on
 // those bits sorted by the whole key); otherwise the driver selects and
-// sorts only as many keys as it needs (batches, nth_element + sort) and stops there. Each
-// candidate is checked against the kept boxes of its class only (dispatched iou_any), as
-// OpenCV's loop does; a class's kept boxes are blocks of 4 (internal.h, KeptBoxes).
+// sorts only as many keys as it needs (batches, nth_element + sort) and stops there. The
+// dispatched suppress micro-kernel (internal.h, NmsPass) runs the greedy loop over each batch:
+// each candidate is checked against the kept boxes of its class only, as OpenCV's loop does;
+// a class's kept boxes are blocks of 4.
 #include <algorithm>
-#include <cfloat>
 #include <cstring>
-#include <limits>
 
 #include "../internal.h"
 
@@ -41,13 +41,14 @@ struct Ws {
   int32_t* base;    // C + 1: start of each class's kept-box region (blocks of 4)
   int32_t* nkept;   // C
   float* min_area;  // C: smallest kept area per class (degenerate-pair rule)
-  float* kept;      // kept boxes, by class region, blocks of kKeptBlock floats (internal.h)
+  float* kept;      // kept boxes, by class region, blocks of internal::kKeptBlock floats
   uint64_t* tmp;    // radix sort: second key buffer
   uint32_t* hist;   // radix sort: 2 x kRadix counters
+  uint32_t* hist1;  // = hist + kRadix (a pointer of its own: the loops index it directly)
+  uint32_t any, all;  // OR and AND of the candidates' score bits (desc_bits)
 };
 
 constexpr size_t kRadixBits = 11, kRadix = size_t(1) << kRadixBits;
-using internal::kKeptBlock;
 
 inline size_t al(size_t b) { return (b + 15) & ~size_t(15); }
 
@@ -55,7 +56,7 @@ Ws carve(void* w, size_t n, size_t c) {
   auto* p = static_cast<uint8_t*>(w);
   Ws s{};
   auto take = [&](size_t bytes) { uint8_t* q = p; p += al(bytes); return q; };
-  const size_t kb = (n + 4 * c) * 4;
+  const size_t kb = (n + 4 * c) * 4;  // bytes of one field of the kept boxes
   s.best = reinterpret_cast<float*>(take(n * 4));
   s.cls = reinterpret_cast<int32_t*>(take(n * 4));
   s.key = reinterpret_cast<uint64_t*>(take(n * 8));
@@ -65,6 +66,7 @@ Ws carve(void* w, size_t n, size_t c) {
   s.kept = reinterpret_cast<float*>(take(5 * kb));
   s.tmp = reinterpret_cast<uint64_t*>(take(n * 8));
   s.hist = reinterpret_cast<uint32_t*>(take(2 * kRadix * 4));
+  s.hist1 = s.hist + kRadix;
   return s;
 }
 
@@ -76,32 +78,9 @@ inline uint32_t desc_bits(float s) {
   return (b & 0x80000000u) ? b : ~(b | 0x80000000u);
 }
 
-struct Decoder {
-  float sx, sy, ox, oy, cw, ch;
-  bool clip;
-  size_t rs;
-  // {x1, y1, x2, y2, area} of box b in source pixels.
-  void box(const float* data, size_t b, float* o) const {
-    const float cx = data[b], cy = data[rs + b], bw = data[2 * rs + b], bh = data[3 * rs + b];
-    float a = (cx - 0.5f * bw - ox) * sx, c = (cx + 0.5f * bw - ox) * sx;
-    float e = (cy - 0.5f * bh - oy) * sy, f = (cy + 0.5f * bh - oy) * sy;
-    if (clip) {
-      a = std::clamp(a, 0.f, cw);
-      c = std::clamp(c, 0.f, cw);
-      e = std::clamp(e, 0.f, ch);
-      f = std::clamp(f, 0.f, ch);
-    }
-    o[0] = a;
-    o[1] = e;
-    o[2] = c;
-    o[3] = f;
-    o[4] = (c - a) * (f - e);
-  }
-};
-
-Decoder decoder(const DecodeParams& p) {
+internal::BoxDecoder decoder(const DecodeParams& p) {
   const LetterboxInfo& lb = p.letterbox;
-  return Decoder{lb.scale_x > 0 ? 1.f / lb.scale_x : 1.f,
+  return internal::BoxDecoder{lb.scale_x > 0 ? 1.f / lb.scale_x : 1.f,
                  lb.scale_y > 0 ? 1.f / lb.scale_y : 1.f,
                  static_cast<float>(lb.offset_x),
                  static_cast<float>(lb.offset_y),
@@ -116,36 +95,23 @@ size_t candidates(const DecodeParams& p, Ws& w) {
   const size_t n = p.num_boxes, nc = p.num_classes;
   std::memset(w.base, 0, (nc + 1) * sizeof(int32_t));
   size_t m = 0;
+  uint32_t any = 0, all = ~0u;
   for (size_t i = 0; i < n; i++) {
     if (!(w.best[i] > p.score_threshold)) continue;
     const auto c = static_cast<uint32_t>(w.cls[i]);
-    w.key[m++] = (uint64_t(desc_bits(w.best[i])) << 32) | (c * uint32_t(n) + uint32_t(i));
+    const uint32_t s = desc_bits(w.best[i]);
+    any |= s;
+    all &= s;
+    w.key[m++] = (uint64_t(s) << 32) | (c * uint32_t(n) + uint32_t(i));
     w.base[c + 1]++;
   }
+  w.any = any;
+  w.all = all;
   for (size_t c = 0; c < nc; c++) {
     w.base[c + 1] = w.base[c] + ((w.base[c + 1] + 3) & ~3);  // whole blocks of 4 per class
     w.nkept[c] = 0;
   }
   return m;
-}
-
-// Appends box o to class c's kept region; a new block of 4 starts with NaN lanes, which never
-// overlap (the NEON iou_any reads whole blocks).
-void keep(Ws& w, size_t c, const float* o) {
-  const size_t j = static_cast<size_t>(w.base[c] + w.nkept[c]);
-  float* blk = w.kept + (j >> 2) * kKeptBlock;
-  if ((j & 3) == 0) {
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (size_t f = 0; f < kKeptBlock; f += 4) blk[f + 1] = blk[f + 2] = blk[f + 3] = nan;
-  }
-  blk += j & 3;
-  blk[0] = o[0];
-  blk[4] = o[1];
-  blk[8] = o[2];
-  blk[12] = o[3];
-  blk[16] = o[4];
-  w.min_area[c] = w.nkept[c] == 0 ? o[4] : std::min(w.min_area[c], o[4]);
-  w.nkept[c]++;
 }
 
 // Ascending sort of key[0..m): stable LSD radix, 2 digits of kRadixBits, on the 22 highest
@@ -155,19 +121,24 @@ void keep(Ws& w, size_t c, const float* o) {
 // (no-tree-loop-distribute-patterns: GCC would make the zeroing a memset call, 4x the cost.)
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) void radix_sort(Ws& w, size_t m) {
   uint64_t* const key = w.key;
-  uint64_t any = 0, all = ~uint64_t(0);
-  for (size_t i = 0; i < m; i++) {
-    any |= key[i];
-    all &= key[i];
-  }
-  const uint64_t differ = (any ^ all) >> 32 << 32;  // score bits that are not common
+  const uint64_t differ = uint64_t(w.any ^ w.all) << 32;  // score bits that are not common
   const unsigned hi = differ ? 64 - static_cast<unsigned>(__builtin_clzll(differ)) : 32;
   const unsigned lo = hi > 32 + 2 * kRadixBits ? hi - 2 * static_cast<unsigned>(kRadixBits) : 32;
   uint32_t* h = w.hist;
   for (size_t b = 0; b < 2 * kRadix; b += 4) h[b] = h[b + 1] = h[b + 2] = h[b + 3] = 0;
-  for (size_t i = 0; i < m; i++) {
-    h[(key[i] >> lo) & (kRadix - 1)]++;
-    h[kRadix + ((key[i] >> (lo + kRadixBits)) & (kRadix - 1))]++;
+  uint32_t* const h1 = w.hist1;
+  size_t i = 0;
+  for (; i + 2 <= m; i += 2) {  // (two keys per iteration: half the loop overhead)
+    const uint64_t v = key[i] >> lo, u = key[i + 1] >> lo;  // then the digits are fixed fields
+    h[v & (kRadix - 1)]++;
+    h1[(v >> kRadixBits) & (kRadix - 1)]++;
+    h[u & (kRadix - 1)]++;
+    h1[(u >> kRadixBits) & (kRadix - 1)]++;
+  }
+  if (i < m) {
+    const uint64_t v = key[i] >> lo;
+    h[v & (kRadix - 1)]++;
+    h1[(v >> kRadixBits) & (kRadix - 1)]++;
   }
   uint64_t *src = key, *dst = w.tmp;
   for (size_t d = 0; d < 2; d++) {
@@ -175,36 +146,45 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void radix_sort(Ws
     const unsigned shift = lo + static_cast<unsigned>(d * kRadixBits);
     if (c[(src[0] >> shift) & (kRadix - 1)] == m) continue;  // every key has this digit
     uint32_t sum = 0;
-    for (size_t b = 0; b < kRadix; b++) {
-      const uint32_t v = c[b];
+    for (size_t b = 0; b < kRadix; b += 4) {  // (four counters per iteration)
+      const uint32_t v0 = c[b], v1 = c[b + 1], v2 = c[b + 2], v3 = c[b + 3];
       c[b] = sum;
-      sum += v;
+      c[b + 1] = sum += v0;
+      c[b + 2] = sum += v1;
+      c[b + 3] = sum += v2;
+      sum += v3;
     }
-    for (size_t i = 0; i < m; i++) {
-      const uint64_t v = src[i];
+    size_t k = 0;
+    for (; k + 2 <= m; k += 2) {
+      const uint64_t v = src[k], u = src[k + 1];
       dst[c[(v >> shift) & (kRadix - 1)]++] = v;
+      dst[c[(u >> shift) & (kRadix - 1)]++] = u;
     }
+    if (k < m) dst[c[(src[k] >> shift) & (kRadix - 1)]++] = src[k];
     std::swap(src, dst);
   }
   if (src != key) std::memcpy(key, src, m * sizeof(uint64_t));
-  for (size_t i = 0; i + 1 < m;) {
+  uint64_t prev = key[0] >> lo;
+  for (size_t i = 1; i < m; i++) {  // runs equal on and above bit lo: i - 1 starts one
     const uint64_t top = key[i] >> lo;
-    if ((key[i + 1] >> lo) != top) {
-      i++;
+    if (top != prev) {
+      prev = top;
       continue;
     }
-    size_t j = i + 2;
+    const size_t a0 = i - 1;
+    size_t j = i + 1;
     while (j < m && (key[j] >> lo) == top) j++;
-    if (j - i <= 16) {  // insertion sort of a short run
-      for (size_t a = i + 1; a < j; a++) {
+    if (j - a0 <= 16) {  // insertion sort of a short run
+      for (size_t a = a0 + 1; a < j; a++) {
         const uint64_t v = key[a];
         size_t b = a;
-        for (; b > i && key[b - 1] > v; b--) key[b] = key[b - 1];
+        for (; b > a0 && key[b - 1] > v; b--) key[b] = key[b - 1];
         key[b] = v;
       }
     } else {
-      std::sort(key + i, key + j);
+      std::sort(key + a0, key + j);
     }
+    if (j < m) prev = key[j] >> lo;
     i = j;
   }
 }
@@ -223,9 +203,8 @@ size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Det
   Ws w = carve(workspace, n, nc);
   d.class_max(data + 4 * p.row_stride, n, nc, p.row_stride, p.score_threshold, w.best, w.cls, 0);
   const size_t m = candidates(p, w);
-  const Decoder dec = decoder(p);
-  const float thr = p.iou_threshold;
-  const bool degenerate_overlap = thr < 1.f;
+  internal::NmsPass pass{w.key, 0, n, (uint64_t(1) << 32) / n, data, decoder(p), w.best, p.iou_threshold,
+                         p.iou_threshold < 1.f, p.max_detections, w.base, w.nkept, w.min_area, w.kept};
   size_t done = 0, nk = 0, batch = std::max<size_t>(2 * p.max_detections, 64);
   const bool all = batch >= m / 2;  // most keys may be needed: sort them all at once
   if (all && m > 0) {
@@ -238,18 +217,9 @@ size_t decode_nms(const float* data, const DecodeParams& p, void* workspace, Det
       if (done + t < m) std::nth_element(w.key + done, w.key + done + t, w.key + m);
       std::sort(w.key + done, w.key + done + t);
     }
-    for (size_t k = done; k < done + t && nk < p.max_detections; k++) {
-      const auto lo = static_cast<uint32_t>(w.key[k]);
-      const size_t c = lo / n, i = lo - c * n;
-      float o[5];
-      dec.box(data, i, o);
-      const auto b = static_cast<size_t>(w.base[c]);  // a multiple of 4
-      const internal::KeptBoxes kept{w.kept + (b >> 2) * kKeptBlock, static_cast<size_t>(w.nkept[c])};
-      if (kept.n && degenerate_overlap && o[4] + w.min_area[c] <= float(DBL_EPSILON)) continue;
-      if (kept.n && d.iou_any(kept, o, thr)) continue;
-      keep(w, c, o);
-      out[nk++] = Detection{o[0], o[1], o[2], o[3], w.best[i], static_cast<int32_t>(c)};
-    }
+    pass.key = w.key + done;
+    pass.count = t;
+    nk = d.suppress(pass, out, nk);
     done += t;
     batch *= 2;
   }

@@ -33,7 +33,7 @@ Dispatch make(bool neon) {
   d.softmax = f32_softmax__scalar;
   d.topk = f32_topk__scalar;
   d.class_max = f32_class_max__scalar;
-  d.iou_any = f32_iou_any__scalar;
+  d.suppress = f32_nms_suppress__scalar;
   d.argmax = f32_argmax_chw_u8__scalar;
   d.binarize = f32_binarize_u8__scalar;
   d.neon = false;
@@ -46,7 +46,7 @@ Dispatch make(bool neon) {
     d.softmax = f32_softmax__neon;
     d.topk = f32_topk__neon;
     d.class_max = f32_class_max__neon;
-    d.iou_any = f32_iou_any__neon;
+    d.suppress = f32_nms_suppress__neon;
     d.argmax = f32_argmax_chw_u8__neon;
     d.binarize = f32_binarize_u8__neon;
     d.neon = true;
@@ -95,7 +95,7 @@ const char* kernel_variant(Op op) {
     case Op::Softmax: return n ? "f32_softmax__neon" : "f32_softmax__scalar";
     case Op::TopK: return n ? "f32_topk__neon" : "f32_topk__scalar";
     case Op::DecodeNMS:
-      return n ? "f32_class_max+f32_iou_any__neon" : "f32_class_max+f32_iou_any__scalar";
+      return n ? "f32_class_max+f32_nms_suppress__neon" : "f32_class_max+f32_nms_suppress__scalar";
     case Op::Argmax: return n ? "f32_argmax_chw_u8__neon" : "f32_argmax_chw_u8__scalar";
     case Op::Binarize: return n ? "f32_binarize_u8__neon" : "f32_binarize_u8__scalar";
     default: return "?";
