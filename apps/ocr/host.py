@@ -143,3 +143,41 @@ def render_page(lines: list[str], path: Path, size: int = 32, width: int = 640, 
     path.parent.mkdir(parents=True, exist_ok=True)
     page.save(path)
     return path
+
+
+def board_replay(img: np.ndarray, engine: str, det_side: int = 736) -> dict[str, Any]:
+    """The board pipeline (``board.py``: its kernels, numpy geometry and batch widths) run on
+    the host with ``engine``'s runners over the models the app bundles (the recogniser with
+    its width free), converted and validated as ``sdk app run`` does: the board's result
+    without a board, for checks and tests."""
+    from types import SimpleNamespace
+
+    from sdk import convert as cv
+    from sdk.apps import _free_models, _metadata, app_module, package_file
+    from sdk.deploy import work_dir
+    from sdk.report import Steps
+
+    board = app_module("ocr", "board")
+    roles = {"det": (*DEFAULT_MODEL, input_shapes(img, SimpleNamespace(det_side=det_side))), **SECONDARY}
+    models = {}
+    for role, (pkg, rel, dist, shapes, *more) in roles.items():
+        path = package_file(pkg, rel, dist, f"ocr {role} model")
+        if more:
+            model = _free_models(path, shapes, more[0], [engine], Steps(quiet=True))[1][0]
+        else:
+            work = work_dir(path)
+            prepared = cv.prepare(path, work, shapes)
+            feeds, ref = cv.golden_and_reference(prepared, None)
+            res = cv.convert(prepared, [engine], "fp32", work / "fp32", feeds=feeds, reference=ref)[engine]
+            if not res.ok or res.model is None:
+                raise SdkError(f"{engine} cannot run the ocr {role} model: {res.error}")
+            model = res.model
+        models[role] = board._Model(engine, model.model_dir, model.meta, model.meta, 1)
+    ocr = board.Ocr.__new__(board.Ocr)
+    ocr.setup(models["det"], models["cls"], models["rec"],
+              _metadata(package_file(*SECONDARY["rec"][:3], "ocr rec model"))["character"])
+    try:
+        x, state = ocr.preprocess(img)
+        return dict(ocr.postprocess(ocr.infer(x), state, img))
+    finally:
+        ocr.close()
