@@ -33,7 +33,7 @@ FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # fonts-wqy-micro
 REC_WIDTHS = (640, 160, 1024)  # the free-width recogniser is traced at 320 and 640, checked at all
 
 
-SECONDARY = {
+SECONDARY: dict[str, tuple[Any, ...]] = {
     "cls": (PKG, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", DIST, {"x": [1, 3, 48, 192]}),
     "rec": (PKG, "models/ch_PP-OCRv4_rec_infer.onnx", DIST, {"x": [1, 3, 48, 320]},
             [{"x": [1, 3, 48, w]} for w in REC_WIDTHS]),
@@ -158,7 +158,8 @@ def board_replay(img: np.ndarray, engine: str, det_side: int = 736) -> dict[str,
     from sdk.report import Steps
 
     board = app_module("ocr", "board")
-    roles = {"det": (*DEFAULT_MODEL, input_shapes(img, SimpleNamespace(det_side=det_side))), **SECONDARY}
+    det = input_shapes(img, SimpleNamespace(det_side=det_side))
+    roles: dict[str, tuple[Any, ...]] = {"det": (*DEFAULT_MODEL, det), **SECONDARY}
     models = {}
     for role, (pkg, rel, dist, shapes, *more) in roles.items():
         path = package_file(pkg, rel, dist, f"ocr {role} model")
@@ -175,7 +176,7 @@ def board_replay(img: np.ndarray, engine: str, det_side: int = 736) -> dict[str,
         models[role] = board._Model(engine, model.model_dir, model.meta, model.meta, 1)
     ocr = board.Ocr.__new__(board.Ocr)
     ocr.setup(models["det"], models["cls"], models["rec"],
-              _metadata(package_file(*SECONDARY["rec"][:3], "ocr rec model"))["character"])
+              _metadata(package_file(PKG, SECONDARY["rec"][1], DIST, "ocr rec model"))["character"])
     try:
         x, state = ocr.preprocess(img)
         return dict(ocr.postprocess(ocr.infer(x), state, img))
