@@ -15,9 +15,11 @@ The hooks of ``apps/NAME/host.py``:
 - ``REFERENCE``: what the host reference is, for the progress line;
 - ``INPUT_SHAPES``: fixed input shapes of the main model (``None``: its own), or
   ``input_shapes(img, opts)`` when they follow the frame (ocr's detector);
-- ``SECONDARY``: role -> (package, path, distribution, input shapes): models the board
-  pipeline also runs (bundled under ``runtime/sdk/app_models/ROLE/ENGINE``), or
-  ``secondary(opts)`` when their shapes follow the options (ocr's recogniser width);
+- ``SECONDARY``: role -> (package, path, distribution, input shapes[, more shapes]): models
+  the board pipeline also runs (bundled under ``runtime/sdk/app_models/ROLE/ENGINE``), or
+  ``secondary(opts)`` when they follow the options; with more shapes, the dims where the
+  first of them differs from the input shapes stay free (ocr's recogniser takes each line at
+  its own width) and the conversion is validated at every shape given;
 - ``board_model(model, folder) -> Path`` (optional): the model the board runs when it is
   not ``model`` itself (classify: without its final Softmax, which the kernel does);
 - ``check_model(prepared) -> (labels, ImageSpec)``: refuses a model the app cannot run;
@@ -30,6 +32,7 @@ The hooks of ``apps/NAME/host.py``:
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import posixpath
@@ -65,7 +68,6 @@ class AppOptions:
     iou: float = 0.45
     top_k: int = 4
     det_side: int = 736  # ocr: the detector's short side (rapidocr's det_limit_side_len)
-    rec_width: int = 320  # ocr: the recogniser's input width (rapidocr's narrowest)
     threads: int | None = None
     timeout: float = 3600.0  # the whole pipeline run on the board, in seconds
     wait: float = 300.0  # for the app's board lock (another run of it) and a busy labgrid place
@@ -227,17 +229,20 @@ def _secondary_models(inp: _Inputs, engine_names: list[str], opts: AppOptions, s
     if dest.exists():
         shutil.rmtree(dest)
     index: dict[str, Any] = {}
-    for role, (pkg, rel, dist, shapes) in secondary.items():
+    for role, (pkg, rel, dist, shapes, *more) in secondary.items():
         path = package_file(pkg, rel, dist, f"{inp.app} {role} model")
         with steps.step(f"{role} model: {path.name}"):
-            dopts = DeployOptions(engine=inp.dopts.engine, precision="fp32", input_shapes=shapes)
-            work, prepared, _, _, _ = _prepare(path, dopts)
-            _, _, host = _host_models(prepared, engine_names, dopts, work, steps, None, None)
+            if more:
+                prepared, models = _free_models(path, shapes, more[0], engine_names, steps)
+            else:
+                dopts = DeployOptions(engine=inp.dopts.engine, precision="fp32", input_shapes=shapes)
+                work, prepared, _, _, _ = _prepare(path, dopts)
+                models = _host_models(prepared, engine_names, dopts, work, steps, None, None)[2].models
         index[role] = {"metadata": _metadata(path),
                        "inputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.inputs],
                        "outputs": [{"name": t.name, "shape": list(t.shape)} for t in prepared.outputs],
                        "variants": {}}
-        for em in host.models:
+        for em in models:
             d = dest / role / em.engine
             d.mkdir(parents=True)
             for f in em.files:
@@ -245,6 +250,41 @@ def _secondary_models(inp: _Inputs, engine_names: list[str], opts: AppOptions, s
             index[role]["variants"][em.engine] = {"dir": f"{role}/{em.engine}", "meta": em.meta}
     (dest / "models.json").write_text(json.dumps(index, indent=2, sort_keys=True))
     return dest
+
+
+def _free_models(path: Path, shapes: dict[str, list[int]], checks: list[dict[str, list[int]]],
+                 engine_names: list[str], steps: Steps) -> tuple[Any, list[Any]]:
+    """``path`` converted with the dims where ``checks[0]`` differs from ``shapes`` free, and
+    validated against onnxruntime at ``shapes`` and at each of ``checks``; the engines whose
+    conversion agrees at every one."""
+    from sdk import convert as cv
+    from sdk.convert.prepare import prepare_free
+    from sdk.deploy import work_dir
+
+    work = work_dir(path) / "free"
+    prepared = prepare_free(path, work, shapes, checks[0])
+    good: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    sizes = [shapes, *checks]
+    for k, x in enumerate(sizes):
+        sized = copy.copy(prepared)  # the golden inputs at this size
+        sized.inputs = [cv.TensorSpec(t.name, tuple(x[t.name]), t.dtype) for t in prepared.inputs]
+        feeds = cv.make_golden_inputs(sized, seed=k)
+        reference = cv.run_reference(prepared, feeds)
+        todo = [e for e in engine_names if e not in failed]
+        for e, r in cv.convert(prepared, todo, "fp32", work, feeds=feeds, reference=reference).items():
+            if r.ok and r.model is not None:
+                good[e] = r.model
+            else:
+                failed[e] = f"at {x}: {r.error}"
+    for e in engine_names:
+        steps.log(f"{e}: " + (f"FAILED {failed[e]}" if e in failed
+                              else "free dims ok at " + ", ".join(str(list(x.values())) for x in sizes)))
+    models = [m for e, m in good.items() if e not in failed]
+    if not models:
+        raise SdkError(f"no engine converts {path.name} with free dims",
+                       found="; ".join(f"{e}: {v}" for e, v in failed.items()))
+    return prepared, models
 
 
 def _metadata(model: Path) -> dict[str, str]:

@@ -150,11 +150,35 @@ def test_image_smaller_than_2x2(app: str, tmp_path: Path) -> None:
     assert "too small" in one_error_line(run_cli("app", "run", app, "--image", str(tiny)))
 
 
-def test_ocr_frame_outside_what_the_board_pipeline_takes(tmp_path: Path) -> None:
+def test_ocr_frame_rapidocr_cannot_take(tmp_path: Path) -> None:
+    """2100x10 shrinks to no rows at rapidocr's 2000 px limit (rapidocr raises there too)."""
     strip = tmp_path / "strip.png"
-    cv2.imwrite(str(strip), np.full((20, 400, 3), 255, np.uint8))
+    cv2.imwrite(str(strip), np.full((10, 2100, 3), 255, np.uint8))
     line = one_error_line(run_cli("app", "run", "ocr", "--image", str(strip)))
-    assert "30..2000 px a side" in line and "400x20" in line
+    assert "2100x10 frame shrinks to 1984x0" in line
+
+
+def test_ocr_wide_line_at_its_own_width_as_rapidocr() -> None:
+    """A rendered line wider than 8:1 (rapidocr pads it with black rows) whose crop is ~20:1:
+    the board pipeline replayed on the host with ncnn (free-width recogniser fed at rapidocr's
+    batch width, not squeezed into 320) reads rapidocr's text, at rapidocr's box."""
+    import tempfile
+
+    from rapidocr_onnxruntime import RapidOCR  # the reference
+
+    host = _host("ocr")
+    text = "The quick brown fox jumps over the lazy dog 0123456789"
+    with tempfile.TemporaryDirectory() as td:
+        page = host.render_page([text], Path(td) / "line.png", size=20, width=640, margin=6)  # type: ignore[attr-defined]
+        img = cv2.imread(str(page))
+    board = importlib.import_module("sdk.apps").app_module("ocr", "board")
+    assert board.plan(*img.shape[:2])[2] > 0, "the line is padded as rapidocr pads it"
+    ref, _ = RapidOCR(det_limit_side_len=96)(img)
+    res = host.board_replay(img, "ncnn", det_side=96)  # type: ignore[attr-defined]
+    assert [t for _, t, _ in ref] == [x["text"] for x in res["lines"]], (ref, res["lines"])
+    (line,) = res["lines"]
+    assert line["rec_width"] > 2 * 320, line  # read at its own width
+    assert np.abs(np.asarray(line["box"]) - np.asarray(ref[0][0])).max() <= 1, (line["box"], ref[0][0])
 
 
 def test_model_not_yolov8_shaped(tiny_classifier: Path) -> None:

@@ -155,6 +155,27 @@ def test_rec_model_both_engines(rec_model: Path, tmp_path: Path) -> None:
     assert any("keep the batch axis" in r for r in ncnn_model.meta["onnx_rewrites"])
 
 
+@pytest.mark.slow
+def test_rec_model_free_width_both_engines(rec_model: Path, tmp_path: Path) -> None:
+    """One conversion with the width free (pnnx traced at 320 and 640; MNN as the ONNX is)
+    agrees with onnxruntime at widths it was not traced at, the output's time axis following."""
+    from sdk.convert.prepare import prepare_free
+
+    prepared = prepare_free(rec_model, tmp_path / "free", {"x": [1, 3, 48, 320]}, {"x": [1, 3, 48, 640]})
+    assert [t.shape for t in prepared.inputs] == [(1, 3, 48, -1)]
+    assert [t.shape for t in prepared.outputs] == [(1, -1, 6625)]
+    for w in (160, 1024):
+        feeds = {"x": np.random.default_rng(w).standard_normal((1, 3, 48, w)).astype(np.float32)}
+        ref = C.run_reference(prepared, feeds)
+        results = C.convert(prepared, ["ncnn", "mnn"], "fp32", tmp_path / "free", feeds=feeds, reference=ref)
+        for r in results.values():
+            assert r.ok and r.metrics[0].cosine > 0.99999 and r.metrics[0].top1 == 1.0, (w, r.engine, r.error)
+            assert r.model is not None and r.model.meta["inputs"][0]["shape"] == [1, 3, 48, -1]
+    with pytest.raises(Exception, match="wrong shape"):  # only the free dim is free
+        C.engines.open_runner("mnn", results["mnn"].model.model_dir, results["mnn"].model.meta).run(
+            {"x": np.zeros((1, 3, 32, 320), np.float32)})
+
+
 def test_one_engine_unsupported(one_engine_unsupported_model: Path, tmp_path: Path) -> None:
     _, results = _convert_all(one_engine_unsupported_model, tmp_path)
     bad, good = results[UNSUPPORTED_ENGINE], results[SUPPORTED_ENGINE]

@@ -86,6 +86,25 @@ def test_warp_quad_matches_warp_perspective() -> None:
     assert diff.max() <= 3 and diff.mean() < 0.5, (diff.max(), diff.mean())
 
 
+def test_round_offset_has_pyclipper_hull() -> None:
+    """Upright, slightly tilted and tilted boxes: the hull of our round-offset points is
+    pyclipper's (integer points), so the unclipped rectangle is rapidocr's to the pixel."""
+    pyclipper = pytest.importorskip("pyclipper")
+    rng = np.random.default_rng(3)
+    for k in range(200):
+        (cx, cy), (w, h) = rng.uniform(20, 500, 2), rng.uniform(3, 400, 2)
+        angle = (0.0, float(rng.uniform(-1, 1)), float(rng.uniform(-90, 90)))[k % 3]
+        box = g.order_box(cv2.boxPoints(((cx, cy), (w, h), angle)).astype(np.float32))
+        area, perimeter = g.polygon_area_perimeter(box)
+        d = area * 1.6 / perimeter
+        off = pyclipper.PyclipperOffset()
+        off.AddPath(box.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+        ref = np.array(off.Execute(d)).reshape(-1, 2).astype(np.float32)
+        ours = g.round_offset(box, d).astype(np.float32)
+        hull = {tuple(p) for p in g.convex_hull(ours).astype(int).tolist()}
+        assert hull == {tuple(p) for p in g.convex_hull(ref).astype(int).tolist()}, (k, box.tolist(), d)
+
+
 def test_expand_rect_is_pyclipper_round_offset_min_rect() -> None:
     pyclipper = pytest.importorskip("pyclipper")
     box = cv2.boxPoints(((50.0, 40.0), (60.0, 14.0), 12.0)).astype(np.float32)

@@ -9,16 +9,21 @@ contours, minimum-area rectangles, unclip and perspective crops are numpy, in
     python -m sdk.app_ocr BUNDLE --frame frame.npy --out result.json [--threads 2]
         [--cpus 4,5] [--runs 3] [--frames N]
 
-The steps and constants follow rapidocr_onnxruntime 1.4.4 (its config.yaml): the detector's
-input is the frame resized to the bundle's fixed det shape (the host picks it as rapidocr
-does: short side to ``limit_side_len``, multiples of 32), ``(x / 255 - 0.5) / 0.5``; the
-probability map binarised at 0.3 by the DB kernel, dilated 2x2; per component the
-minimum-area rectangle (short side >= 3), its mean probability (>= 0.5), unclipped by
-``area * 1.6 / perimeter`` (short side >= 5), scaled to the frame; boxes sorted top to bottom,
-left to right; each cut out upright, turned a quarter if 1.5x taller than wide, turned 180
-degrees when the classifier says so with > 0.9; the recogniser's input 48 high, its width
-fixed by the bundle (rapidocr's 320 for lines up to 6.67:1), padded with zeros; greedy CTC
-with the dictionary from the model's metadata; lines with mean confidence < 0.5 dropped.
+The steps and constants follow rapidocr_onnxruntime 1.4.4 (its config.yaml and main.py):
+the frame's long side reduced to 2000 and its short side raised to 30 (both sides then
+multiples of 32), black rows added above and below when it is at most 30 high or wider than
+8:1 (:func:`plan`); the detector's input is that image resized to the bundle's fixed det
+shape (the host picks it as rapidocr does: short side to ``limit_side_len``, multiples of
+32), ``(x / 255 - 0.5) / 0.5``; the probability map binarised at 0.3 by the DB kernel,
+dilated 2x2; per component the minimum-area rectangle (short side >= 3), its mean
+probability (>= 0.5), unclipped by ``area * 1.6 / perimeter`` (pyclipper's integer round
+offset, short side >= 5), scaled to the resized, padded image; boxes sorted top to bottom,
+left to right; each cut out of that image upright, turned a quarter if 1.5x taller than
+wide, turned 180 degrees when the classifier says so with > 0.9; the recogniser's input 48
+high and as wide as rapidocr's batch makes it (:func:`rec_widths`: lines by aspect ratio in
+batches of 6, each batch as wide as its widest line, at least 320), zero-padded, on a
+recogniser whose width is free; greedy CTC with the dictionary from the model's metadata;
+lines with mean confidence < 0.5 dropped; boxes mapped back to the frame.
 """
 
 from __future__ import annotations
@@ -44,6 +49,80 @@ BGR = 0  # sdk._kernels source format id
 MEAN, NORM = (127.5, 127.5, 127.5), (1 / 127.5, 1 / 127.5, 1 / 127.5)
 THRESH, BOX_THRESH, UNCLIP, MIN_SIZE, MAX_CANDIDATES = 0.3, 0.5, 1.6, 3, 1000
 CLS_THRESH, TEXT_SCORE = 0.9, 0.5
+MAX_SIDE, MIN_SIDE, MIN_HEIGHT, MAX_RATIO = 2000, 30, 30, 8  # rapidocr's Global limits
+REC_HEIGHT, REC_WIDTH, REC_BATCH = 48, 320, 6  # rapidocr's rec_img_shape and rec_batch_num
+
+
+def _resized(h: int, w: int, ratio: float) -> tuple[int, int]:
+    return round(int(h * ratio) / 32) * 32, round(int(w * ratio) / 32) * 32
+
+
+def plan(h: int, w: int) -> tuple[list[tuple[int, int]], tuple[float, float], int]:
+    """What rapidocr 1.4.4 does to an h x w frame before its detector: the sizes (h, w) it
+    resizes to in turn (long side down to 2000, then short side up to 30, multiples of 32),
+    the ratios that map the last image's pixels back (rapidocr keeps only the last resize's),
+    and the black rows added above and below (when at most 30 high or wider than 8:1)."""
+    sizes: list[tuple[int, int]] = []
+    ratios = (1.0, 1.0)
+    if max(h, w) > MAX_SIDE:  # reduce_max_side
+        sizes.append(_resized(h, w, MAX_SIDE / (h if h > w else w)))
+        ratios = (h / sizes[-1][0], w / sizes[-1][1]) if min(sizes[-1]) > 0 else ratios
+        h, w = sizes[-1]
+    if min(h, w) < MIN_SIDE and min(h, w) > 0:  # increase_min_side
+        sizes.append(_resized(h, w, MIN_SIDE / (h if h < w else w)))
+        ratios = (h / sizes[-1][0], w / sizes[-1][1]) if min(sizes[-1]) > 0 else ratios
+        h, w = sizes[-1]
+    pad = 0
+    if h > 0 and w > 0 and (h <= MIN_HEIGHT or w / h > MAX_RATIO):  # maybe_add_letterbox
+        pad = int(abs(max(int(w / MAX_RATIO), MIN_HEIGHT) * 2 - h) / 2)
+    return sizes, ratios, pad
+
+
+def resize_u8(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``img`` (H, W, 3) BGR u8 resized bilinearly to w x h by the resize kernel."""
+    x, _ = _kernels.preprocess_f32(img, BGR, w, h, False, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), False, 0)
+    return np.ascontiguousarray(np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+
+
+def limited(frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float], int]:
+    """The image rapidocr's detector and crops see (:func:`plan` applied), the ratios, the pad."""
+    sizes, ratios, pad = plan(*frame.shape[:2])
+    img = frame
+    for h, w in sizes:
+        if min(h, w) <= 0:
+            raise ValueError(f"a {frame.shape[1]}x{frame.shape[0]} frame shrinks to {w}x{h} at "
+                             f"rapidocr's limits")
+        img = resize_u8(img, w, h)
+    if pad:
+        img = np.pad(img, ((pad, pad), (0, 0), (0, 0)))
+    return img, ratios, pad
+
+
+def to_frame(box: np.ndarray, ratios: tuple[float, float], pad: int, size: tuple[int, int]) -> np.ndarray:
+    """A box of the limited image in frame pixels, clipped to the frame (w, h), as rapidocr's
+    ``_get_origin_points``."""
+    out = box.astype(np.float32).copy()
+    out[:, 1] -= pad
+    out[:, 0] *= ratios[1]
+    out[:, 1] *= ratios[0]
+    out = np.maximum(out, 0)
+    out[:, 0] = np.minimum(out[:, 0], size[0])
+    out[:, 1] = np.minimum(out[:, 1], size[1])
+    return out
+
+
+def rec_widths(crops: list[np.ndarray]) -> list[int]:
+    """The recogniser width of each crop as rapidocr batches them: crops by aspect ratio
+    (``np.argsort``), batches of 6, each batch as wide as 48 x its widest ratio (at least 320)."""
+    ratios = [c.shape[1] / float(c.shape[0]) for c in crops]
+    order = np.argsort(np.array(ratios))
+    widths = [0] * len(crops)
+    for beg in range(0, len(crops), REC_BATCH):
+        batch = order[beg:beg + REC_BATCH]
+        widest = max([REC_WIDTH / REC_HEIGHT, *(ratios[i] for i in batch)])
+        for i in batch:
+            widths[i] = int(REC_HEIGHT * widest)
+    return widths
 
 
 def _ms(t0: float) -> float:
@@ -98,7 +177,7 @@ def db_boxes(prob: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
         if g.polygon_mean(prob, box) < BOX_THRESH:
             continue
         area, perimeter = g.polygon_area_perimeter(box)
-        big, side = g.min_area_rect(g.expand_rect(box, area * UNCLIP / perimeter))
+        big, side = g.min_area_rect(g.round_offset(box, area * UNCLIP / perimeter))  # pyclipper's points
         if side < MIN_SIZE + 2:
             continue
         big = g.order_box(big)
@@ -133,48 +212,59 @@ def line_input(img: np.ndarray, height: int, width: int) -> np.ndarray:
 class Ocr:
     def __init__(self, root: Path, model: BundledModel, threads: int, opts: argparse.Namespace) -> None:
         manifest = Manifest.load(root)
-        self.det = _Model(model.engine, root / model.dir, model.meta, manifest.model, threads)
         side = root / "runtime" / "sdk" / "app_models"
         index = json.loads((side / "models.json").read_text())
-        self.cls, self.rec = (_Model(model.engine, side / index[r]["variants"][model.engine]["dir"],
-                                     index[r]["variants"][model.engine]["meta"], index[r], threads)
-                              for r in ("cls", "rec"))
-        chars = index["rec"]["metadata"]["character"].splitlines()
-        self.chars = ["blank", *chars, " "]
+        cls, rec = (_Model(model.engine, side / index[r]["variants"][model.engine]["dir"],
+                           index[r]["variants"][model.engine]["meta"], index[r], threads)
+                    for r in ("cls", "rec"))
+        self.setup(_Model(model.engine, root / model.dir, model.meta, manifest.model, threads), cls, rec,
+                   index["rec"]["metadata"]["character"])
+
+    def setup(self, det: Any, cls: Any, rec: Any, character: str) -> None:
+        """The three models (callables with ``shape``, :class:`_Model` on the board) and the
+        recogniser's dictionary (its ``character`` metadata)."""
+        self.det, self.cls, self.rec = det, cls, rec
+        self.chars = ["blank", *character.splitlines(), " "]
         self.extra_ms: dict[str, float] = {}
 
-    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, None]:
+    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, tuple[float, float], int]]:
         _, _, h, w = self.det.shape
-        x, _ = _kernels.preprocess_f32(frame, BGR, w, h, False, MEAN, NORM, False, 0)
-        return x[None], None
+        img, ratios, pad = limited(frame)
+        x, _ = _kernels.preprocess_f32(img, BGR, w, h, False, MEAN, NORM, False, 0)
+        return x[None], (img, ratios, pad)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return self.det(x)
 
-    def postprocess(self, out: np.ndarray, state: None, frame: np.ndarray) -> dict[str, Any]:
+    def postprocess(self, out: np.ndarray, state: tuple[np.ndarray, tuple[float, float], int],
+                    frame: np.ndarray) -> dict[str, Any]:
+        img, ratios, pad = state
         t0 = time.perf_counter()
-        boxes = db_boxes(np.ascontiguousarray(out[0, 0]), (frame.shape[1], frame.shape[0]))
+        boxes = db_boxes(np.ascontiguousarray(out[0, 0]), (img.shape[1], img.shape[0]))
         times = {"boxes": _ms(t0), "crops": 0.0, "cls inference": 0.0, "rec inference": 0.0, "ctc": 0.0}
-        lines = []
-        for box in boxes:
+        t0 = time.perf_counter()
+        crops = [crop(img, box) for box in boxes]
+        times["crops"] += _ms(t0)
+        turned = []
+        for k, c in enumerate(crops):
             t0 = time.perf_counter()
-            img = crop(frame, box)
-            times["crops"] += _ms(t0)
-            t0 = time.perf_counter()
-            p = self.cls(line_input(img, self.cls.shape[2], self.cls.shape[3]))[0]
+            p = self.cls(line_input(c, self.cls.shape[2], self.cls.shape[3]))[0]
             times["cls inference"] += _ms(t0)
-            turned = bool(p.argmax() == 1 and p[1] > CLS_THRESH)
-            if turned:
-                img = np.ascontiguousarray(img[::-1, ::-1])
+            turned.append(bool(p.argmax() == 1 and p[1] > CLS_THRESH))
+            if turned[-1]:
+                crops[k] = np.ascontiguousarray(c[::-1, ::-1])
+        lines = []
+        for box, c, width, turn in zip(boxes, crops, rec_widths(crops), turned, strict=True):
             t0 = time.perf_counter()
-            probs = self.rec(line_input(img, self.rec.shape[2], self.rec.shape[3]))[0]
+            probs = self.rec(line_input(c, self.rec.shape[2], width))[0]
             times["rec inference"] += _ms(t0)
             t0 = time.perf_counter()
             text, score = self.ctc(probs)
             times["ctc"] += _ms(t0)
             if score >= TEXT_SCORE:
-                lines.append({"box": box.astype(int).tolist(), "text": text, "score": score,
-                              "direction": "180" if turned else "0"})
+                quad = to_frame(box, ratios, pad, (frame.shape[1], frame.shape[0]))
+                lines.append({"box": np.round(quad).astype(int).tolist(), "text": text, "score": score,
+                              "direction": "180" if turn else "0", "rec_width": width})
         self.extra_ms = times
         return {"lines": lines}
 

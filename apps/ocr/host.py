@@ -5,11 +5,13 @@ Independent of the project's kernels and of the board's numpy geometry: OpenCV c
 for the three PP-OCR models. The comparison: the board's lines, in reading order, have the
 same texts as the host's.
 
-The board runs fixed shapes: the detector's input is what rapidocr would make of this frame
-(short side to ``--det-side``, default rapidocr's 736, multiples of 32), so a new frame size
-converts the detector again (cached per size); the direction classifier 48x192 as rapidocr;
-the recogniser 48x320, rapidocr's width for lines up to 6.67:1 (wider lines are squeezed
-into it on the board, where rapidocr widens its batch).
+The detector runs a fixed shape: its input is what rapidocr would make of this frame (long
+side to at most 2000, short side to at least 30, black rows when at most 30 high or wider
+than 8:1, then short side to ``--det-side``, default rapidocr's 736, multiples of 32), so a
+new frame size converts the detector again (cached per size); the direction classifier
+48x192 as rapidocr; the recogniser is converted with its width free (validated against
+onnxruntime at 160 to 1024) and the board feeds each line at the width rapidocr's batch
+gives it.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ DEFAULT_MODEL = (PKG, "models/ch_PP-OCRv4_det_infer.onnx", DIST)
 REFERENCE = "rapidocr_onnxruntime.RapidOCR"
 ANNOTATED = ".png"  # text on a white page: lossless
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # fonts-wqy-microhei (setup.sh)
-MIN_SIDE, MAX_SIDE, MAX_RATIO = 30, 2000, 8
+REC_WIDTHS = (640, 160, 1024)  # the free-width recogniser is traced at 320 and 640, checked at all
 
 
-def secondary(opts: Any) -> dict[str, tuple[str, str, str, dict[str, list[int]]]]:
-    """The direction classifier at rapidocr's 48x192 and the recogniser at 48 x ``--rec-width``."""
-    return {"cls": (PKG, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", DIST, {"x": [1, 3, 48, 192]}),
-            "rec": (PKG, "models/ch_PP-OCRv4_rec_infer.onnx", DIST, {"x": [1, 3, 48, opts.rec_width]})}
+SECONDARY: dict[str, tuple[Any, ...]] = {
+    "cls": (PKG, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", DIST, {"x": [1, 3, 48, 192]}),
+    "rec": (PKG, "models/ch_PP-OCRv4_rec_infer.onnx", DIST, {"x": [1, 3, 48, 320]},
+            [{"x": [1, 3, 48, w]} for w in REC_WIDTHS]),
+}
 
 
 def det_size(h: int, w: int, side: int) -> tuple[int, int]:
@@ -43,13 +46,21 @@ def det_size(h: int, w: int, side: int) -> tuple[int, int]:
     return max(32, round(int(h * ratio) / 32) * 32), max(32, round(int(w * ratio) / 32) * 32)
 
 
+def limited_size(h: int, w: int) -> tuple[int, int]:
+    """The (height, width) rapidocr's detector sizes from: the board pipeline's :func:`plan`
+    (long side <= 2000, short side >= 30, black rows when at most 30 high or wider than 8:1)."""
+    from sdk.apps import app_module
+
+    sizes, _, pad = app_module("ocr", "board").plan(h, w)
+    lh, lw = sizes[-1] if sizes else (h, w)
+    if min(lh, lw) <= 0:
+        raise SdkError(f"a {w}x{h} frame shrinks to {lw}x{lh} at rapidocr's limits (long side 2000, "
+                       "multiples of 32), which rapidocr refuses too", fix="crop the frame to its text")
+    return lh + 2 * pad, lw
+
+
 def input_shapes(img: np.ndarray, opts: Any) -> dict[str, list[int]]:
-    h, w = img.shape[:2]
-    if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE or w / h > MAX_RATIO or h <= MIN_SIDE:
-        raise SdkError(f"the ocr board pipeline takes frames {MIN_SIDE}..{MAX_SIDE} px a side, at most "
-                       f"{MAX_RATIO}:1 wide", found=f"{w}x{h}",
-                       fix="crop or resize the frame (rapidocr pads or resizes such frames first)")
-    dh, dw = det_size(h, w, opts.det_side)
+    dh, dw = det_size(*limited_size(*img.shape[:2]), opts.det_side)
     return {"x": [1, 3, dh, dw]}
 
 
@@ -132,3 +143,42 @@ def render_page(lines: list[str], path: Path, size: int = 32, width: int = 640, 
     path.parent.mkdir(parents=True, exist_ok=True)
     page.save(path)
     return path
+
+
+def board_replay(img: np.ndarray, engine: str, det_side: int = 736) -> dict[str, Any]:
+    """The board pipeline (``board.py``: its kernels, numpy geometry and batch widths) run on
+    the host with ``engine``'s runners over the models the app bundles (the recogniser with
+    its width free), converted and validated as ``sdk app run`` does: the board's result
+    without a board, for checks and tests."""
+    from types import SimpleNamespace
+
+    from sdk import convert as cv
+    from sdk.apps import _free_models, _metadata, app_module, package_file
+    from sdk.deploy import work_dir
+    from sdk.report import Steps
+
+    board = app_module("ocr", "board")
+    det = input_shapes(img, SimpleNamespace(det_side=det_side))
+    roles: dict[str, tuple[Any, ...]] = {"det": (*DEFAULT_MODEL, det), **SECONDARY}
+    models = {}
+    for role, (pkg, rel, dist, shapes, *more) in roles.items():
+        path = package_file(pkg, rel, dist, f"ocr {role} model")
+        if more:
+            model = _free_models(path, shapes, more[0], [engine], Steps(quiet=True))[1][0]
+        else:
+            work = work_dir(path)
+            prepared = cv.prepare(path, work, shapes)
+            feeds, ref = cv.golden_and_reference(prepared, None)
+            res = cv.convert(prepared, [engine], "fp32", work / "fp32", feeds=feeds, reference=ref)[engine]
+            if not res.ok or res.model is None:
+                raise SdkError(f"{engine} cannot run the ocr {role} model: {res.error}")
+            model = res.model
+        models[role] = board._Model(engine, model.model_dir, model.meta, model.meta, 1)
+    ocr = board.Ocr.__new__(board.Ocr)
+    ocr.setup(models["det"], models["cls"], models["rec"],
+              _metadata(package_file(PKG, SECONDARY["rec"][1], DIST, "ocr rec model"))["character"])
+    try:
+        x, state = ocr.preprocess(img)
+        return dict(ocr.postprocess(ocr.infer(x), state, img))
+    finally:
+        ocr.close()

@@ -35,9 +35,6 @@ def app() -> None:
               help="classify: how many classes to report.")
 @click.option("--det-side", "det_side", type=click.IntRange(32, 2000), default=736, show_default=True,
               help="ocr: the text detector's short side (rapidocr's det_limit_side_len), board and host.")
-@click.option("--rec-width", "rec_width", type=click.IntRange(48, 4096), default=320, show_default=True,
-              help="ocr: the recogniser's input width on the board (rapidocr widens per batch; "
-                   "320 is its narrowest, wider fits longer lines).")
 @click.option("--warmup", type=click.IntRange(0, 100), default=1, show_default=True,
               help="Untimed passes of the pipeline before the timed ones.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None)
@@ -48,7 +45,7 @@ def app() -> None:
               help="Directory for the annotated images and result.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def run(name: str, board: str | None, image: Path, model: Path | None, engine: str, precision: str,
-        calib: Path | None, runs: int, frames: int, top_k: int, det_side: int, rec_width: int,
+        calib: Path | None, runs: int, frames: int, top_k: int, det_side: int,
         warmup: int, threads: int | None, timeout: float, wait: float, out_dir: Path | None,
         as_json: bool) -> None:
     """Run APP (detect | classify | ocr) on a board over one image: its result, per-stage
@@ -58,7 +55,7 @@ def run(name: str, board: str | None, image: Path, model: Path | None, engine: s
     from sdk.report import Steps, stdout_to_stderr
 
     opts = AppOptions(engine=engine, precision=precision, calib=calib, runs=runs, frames=frames,
-                      top_k=top_k, det_side=det_side, rec_width=rec_width, warmup=warmup,
+                      top_k=top_k, det_side=det_side, warmup=warmup,
                       threads=threads, timeout=timeout, wait=wait)
     with stdout_to_stderr():  # the engines' C++ logs must not mix with the --json document
         rep = run_app(name, image, board, model, opts, out_dir, Steps(quiet=as_json))

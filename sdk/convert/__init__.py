@@ -99,6 +99,7 @@ def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
 def _conversion_key(engine: str, prepared: PreparedModel, precision: str) -> str:
     """What a conversion's output depends on: the model, the engine and its version, our code."""
     import hashlib
+    import json
 
     from sdk.provision import package_version
 
@@ -106,7 +107,7 @@ def _conversion_key(engine: str, prepared: PreparedModel, precision: str) -> str
     sources = [Path(__file__).resolve().with_name("prepare.py"), *backend.conversion_code()]
     code = b"".join(p.read_bytes() for p in sources)
     parts = [prepared.sha256, engine, precision, package_version(backend.caps.converter_package),
-             hashlib.sha256(code).hexdigest()]
+             hashlib.sha256(code).hexdigest(), json.dumps(prepared.examples, sort_keys=True)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

@@ -47,6 +47,9 @@ class PreparedModel:
     sha256: str
     warnings: list[str] = field(default_factory=list)
     rewrites: list[str] = field(default_factory=list)  # what normalization wrote out
+    # free dims (-1 in ``inputs``/``outputs``, :func:`prepare_free`): the concrete input shapes
+    # it was made at, the first two of which a converter may need to trace it (pnnx)
+    examples: list[dict[str, list[int]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -299,6 +302,61 @@ def prepare(
         warnings=warnings,
         rewrites=rewrites,
     )
+
+
+def prepare_free(model: Path, workdir: Path, shapes: Mapping[str, Sequence[int]],
+                 shapes2: Mapping[str, Sequence[int]]) -> PreparedModel:
+    """``model`` with every input fixed to ``shapes`` except the dims where ``shapes2``
+    differs, which stay free (-1 in the specs): one conversion for every size along them
+    (ocr's recogniser over lines of any width, as rapidocr feeds it). Checked, shape-inferred
+    and simplified as :func:`prepare` does; an output dim is free when onnxruntime gives it
+    two sizes at the two shapes. A one-line ModelError when onnxruntime cannot run it."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from sdk.convert.normalize import normalize
+
+    model = Path(model)
+    workdir = Path(workdir).resolve()
+    proto = _load(model)
+    _check(proto, model)
+    _fix_inputs(proto, model, shapes)
+    free = {n: [i for i, (a, b) in enumerate(zip(s, shapes2[n], strict=True)) if a != b]
+            for n, s in shapes.items()}
+    for vi in _graph_inputs(proto):
+        for i in free.get(vi.name, []):
+            dim = vi.type.tensor_type.shape.dim[i]
+            dim.Clear()
+            dim.dim_param = f"{vi.name}_free{i}"
+    _clear_value_info_outputs(proto)
+    warnings: list[str] = []
+    proto = _simplify(_infer(proto), warnings)
+    rewrites = normalize(proto)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_path = workdir / f"{model.stem}.free.onnx"
+    onnx.save(proto, str(out_path))
+    examples = [{n: [int(d) for d in s] for n, s in x.items()} for x in (shapes, shapes2)]
+    inputs = [TensorSpec(t.name, tuple(-1 if i in free.get(t.name, []) else int(d)
+                                       for i, d in enumerate(examples[0][t.name])), t.dtype)
+              for t in _free_input_specs(proto)]
+    try:
+        sess = ort.InferenceSession(str(out_path), providers=["CPUExecutionProvider"])
+        runs = [sess.run(None, {t.name: np.zeros(x[t.name], t.dtype) for t in inputs}) for x in examples]
+    except Exception as exc:
+        raise ModelError(f"onnxruntime cannot run {model.name} at both shapes {examples}: "
+                         f"{' '.join(_first_line(exc).split())[:300]}") from None
+    outputs = [TensorSpec(o.name, tuple(int(a) if a == b else -1 for a, b in zip(r1.shape, r2.shape,
+                                                                                strict=True)), str(r1.dtype))
+               for o, r1, r2 in zip(sess.get_outputs(), *runs, strict=True)]
+    return PreparedModel(source=model, path=out_path, inputs=inputs, outputs=outputs, opset=_opset(proto),
+                         sha256=sha256_file(out_path), warnings=warnings, rewrites=rewrites,
+                         examples=examples)
+
+
+def _free_input_specs(proto: onnx.ModelProto) -> list[TensorSpec]:
+    return [TensorSpec(vi.name, (), _dtype_name(vi.type.tensor_type.elem_type))
+            for vi in _graph_inputs(proto)]
 
 
 def _first_line(exc: Exception) -> str:

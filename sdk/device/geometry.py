@@ -12,6 +12,10 @@ post-processing uses these instead of ``cv2.findContours``, ``cv2.minAreaRect`` 
 - :func:`min_area_rect`: the convex hull (monotone chain) and rotating calipers.
 - :func:`expand_rect`: a rectangle offset by ``d`` with round joins has, as its minimum-area
   rectangle, the same rectangle grown by ``d`` on each side (the rounded corners stay inside).
+- :func:`round_offset`: the points of pyclipper's own round-join offset (Clipper 6 on integer
+  points: corners truncated, each offset point rounded, arcs in Clipper's steps), whose
+  minimum-area rectangle is rapidocr's unclipped box to the pixel, where the exact
+  rectangle is a pixel off for a tilted line.
 - :func:`polygon_mean`: the mean of a map inside a convex polygon (pixel centres inside or on
   an edge).
 - :func:`warp_quad`: a quadrilateral cut out to an upright w x h image, bicubic (a = -0.75)
@@ -134,6 +138,43 @@ def expand_rect(box: np.ndarray, distance: float) -> np.ndarray:
     hu, hv = lu / 2 + distance, lv / 2 + distance
     return np.array([c - hu * u - hv * v, c + hu * u - hv * v, c + hu * u + hv * v, c - hu * u + hv * v],
                     dtype=np.float32)
+
+
+ARC_TOLERANCE = 0.25  # Clipper's def_arc_tolerance (pyclipper's default ArcTolerance)
+
+
+def _clipper_round(v: np.ndarray) -> np.ndarray:
+    """Clipper's Round: half away from zero."""
+    return np.where(v < 0, np.ceil(v - 0.5), np.floor(v + 0.5))
+
+
+def round_offset(poly: np.ndarray, delta: float) -> np.ndarray:
+    """The vertices of pyclipper's ``JT_ROUND`` / ``ET_CLOSEDPOLYGON`` offset of the convex
+    polygon ``poly`` by ``delta`` > 0 (Clipper 6's ``DoRound``; the point set, not its order)."""
+    pts = np.trunc(np.asarray(poly, np.float64))  # pyclipper makes integer points by truncation
+    area2 = float(np.sum(pts[:, 0] * np.roll(pts[:, 1], -1) - np.roll(pts[:, 0], -1) * pts[:, 1]))
+    if area2 < 0:  # Clipper offsets positively oriented outer polygons outwards
+        pts = pts[::-1]
+    n = len(pts)
+    d = np.roll(pts, -1, 0) - pts
+    length = np.hypot(d[:, 0], d[:, 1])
+    length[length == 0] = 1.0
+    normals = np.stack([d[:, 1], -d[:, 0]], 1) / length[:, None]  # Clipper's GetUnitNormal
+    y = min(ARC_TOLERANCE, abs(delta) * ARC_TOLERANCE)
+    steps = min(np.pi / np.arccos(1 - y / abs(delta)), abs(delta) * np.pi)
+    sin, cos, per_rad = np.sin(2 * np.pi / steps), np.cos(2 * np.pi / steps), steps / (2 * np.pi)
+    out = []
+    for j in range(n):
+        k = (j - 1) % n
+        nk, nj = normals[k], normals[j]
+        sin_a = nk[0] * nj[1] - nj[0] * nk[1]
+        a = np.arctan2(sin_a, nk[0] * nj[0] + nk[1] * nj[1])
+        x, yy = nk
+        for _ in range(max(int(_clipper_round(np.array(per_rad * abs(a)))), 1)):
+            out.append((pts[j][0] + x * delta, pts[j][1] + yy * delta))
+            x, yy = x * cos - sin * yy, x * sin + yy * cos
+        out.append((pts[j][0] + nj[0] * delta, pts[j][1] + nj[1] * delta))
+    return _clipper_round(np.array(out))
 
 
 def polygon_area_perimeter(box: np.ndarray) -> tuple[float, float]:

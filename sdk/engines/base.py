@@ -73,9 +73,14 @@ def check_feeds(meta: Mapping[str, Any], feeds: Mapping[str, np.ndarray]) -> Non
         raise InputMismatch(f"missing inputs {missing}: expected {names}, found {sorted(feeds)}")
     for t in meta["inputs"]:
         arr = np.asarray(feeds[t["name"]])
-        if "shape" in t and tuple(arr.shape) != tuple(t["shape"]):
+        if "shape" in t and not _fits(arr.shape, t["shape"]):
             raise InputMismatch(f"input {t['name']!r} has the wrong shape: expected "
                                 f"{tuple(t['shape'])}, found {tuple(arr.shape)}")
+
+
+def _fits(shape: Sequence[int], spec: Sequence[int]) -> bool:
+    """``shape`` is ``spec``'s, where a -1 in ``spec`` (a free dim) takes any size."""
+    return len(shape) == len(spec) and all(d == s or s == -1 for d, s in zip(shape, spec, strict=True))
 
 
 class Runner:
@@ -133,7 +138,12 @@ def shaped_output(engine: str, t: Mapping[str, Any], out: np.ndarray) -> np.ndar
         return out
     shape = tuple(int(d) for d in t["shape"])
     size = int(np.prod(shape))
-    if out.size != size:
+    if -1 in shape:  # a free dim: any size that fills it
+        fixed = max(-size, 1)
+        if shape.count(-1) > 1 or out.size % fixed:
+            raise RuntimeError(f"{engine} output {t['name']!r}: expected {shape} (-1 free), "
+                               f"found {out.size} values {out.shape}")
+    elif out.size != size:
         raise RuntimeError(f"{engine} output {t['name']!r}: expected {size} values {shape}, "
                            f"found {out.size} {out.shape}")
     return out.reshape(shape).astype(t.get("dtype", "float32"))

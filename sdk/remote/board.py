@@ -200,13 +200,16 @@ _VENV = r"""
 set -e
 venv="$1"; wheels="$2"; site="$3"; deps="$4"; shift 4
 if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then echo "venv cached"; exit 0; fi
-rm -rf "$venv.tmp"
-python3 -m venv $site "$venv.tmp"
-"$venv.tmp/bin/python" -m pip install --disable-pip-version-check --no-index $deps \
+tmp="$venv.tmp.$$"  # this process's own: two apps' first runs build the same venv at once
+rm -rf "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+python3 -m venv $site "$tmp"
+"$tmp/bin/python" -m pip install --disable-pip-version-check --no-index $deps \
   --find-links "$wheels" "$@"
-touch "$venv.tmp/.complete"
+touch "$tmp/.complete"
+if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then echo "venv cached"; exit 0; fi
 rm -rf "$venv"
-mv "$venv.tmp" "$venv"
+mv "$tmp" "$venv"
 echo "venv created"
 """
 

@@ -56,12 +56,25 @@ def pnnx_binary() -> Path:
     )
 
 
-def _shape_arg(prepared: PreparedModel) -> str:
+def _shape_arg(prepared: PreparedModel, example: dict[str, list[int]] | None = None) -> str:
     parts = []
     for t in prepared.inputs:
         suffix = _PNNX_DTYPES.get(t.dtype, "f32")
-        parts.append("[" + ",".join(str(d) for d in t.shape) + "]" + suffix)
+        shape = example[t.name] if example is not None else t.shape
+        parts.append("[" + ",".join(str(d) for d in shape) + "]" + suffix)
     return ",".join(parts)
+
+
+def _shape_args(prepared: PreparedModel) -> list[str]:
+    """pnnx's input shapes; a model with free dims (-1) is traced at two of its example shapes
+    (``inputshape`` + ``inputshape2``), which makes those dims free in the ncnn model."""
+    if not any(d < 0 for t in prepared.inputs for d in t.shape):
+        return [f"inputshape={_shape_arg(prepared)}"]
+    if len(prepared.examples) < 2:
+        raise ConvertError(f"{prepared.source.name} has free input dims but no two example shapes",
+                           fix="prepare it with sdk.convert.prepare.prepare_free")
+    return [f"inputshape={_shape_arg(prepared, prepared.examples[0])}",
+            f"inputshape2={_shape_arg(prepared, prepared.examples[1])}"]
 
 
 def _param_layers(param: Path) -> list[tuple[str, str]]:
@@ -215,7 +228,7 @@ def convert_ncnn(prepared: PreparedModel, workdir: Path, precision: str = "fp32"
     cmd = [
         str(pnnx_binary()),
         str(source),
-        f"inputshape={_shape_arg(prepared)}",
+        *_shape_args(prepared),
         "fp16=0",
         f"ncnnparam={param}",
         f"ncnnbin={binf}",
