@@ -140,8 +140,9 @@ def class_cosine_term(class_cosine: float) -> float:
 
 
 # the figure the int8 budget applies to, per task
-METRIC_NAMES = {"detect": "min(recall, precision, 1 - 5 (1 - class-score cosine))", "classify": "margin cosine", "ocr-rec": "margin cosine",
-                "ocr-det": "mask IoU", "segment": "mask IoU", "raw": "cosine"}
+METRIC_NAMES = {"detect": "min(recall, precision, 1 - 5 (1 - class-score cosine))",
+                "classify": "margin cosine", "ocr-rec": "margin cosine", "ocr-det": "mask IoU",
+                "segment": "mask IoU", "raw": "cosine"}
 
 
 @dataclass
