@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from sdk.engines.mnn.runner import MnnRunner
-from sdk.engines.mnn.tools import mnn_ops
+from sdk.engines.mnn.tools import MnnOp, mnn_ops
 
-__all__ = ["UNSTABLE", "unstable_convs"]
+__all__ = ["UNSTABLE", "blame", "unstable_convs"]
 
 UNSTABLE = ("the int8 op after it gives different results from run to run (same model, same input): "
             "kept float so that op runs on a float input")
@@ -53,11 +53,18 @@ def unstable_convs(model: Path, inputs: Sequence[str], outputs: Sequence[str], f
         return []
     ops = [op for op in mnn_ops(model) if op.type not in _NOT_RUN and op.outputs]
     names = list(dict.fromkeys(t for op in ops for t in op.outputs))
-    a, b = _run(model, inputs, names, feed), _run(model, inputs, names, feed)
+    return blame(ops, _run(model, inputs, names, feed), _run(model, inputs, names, feed), convs)
+
+
+def blame(ops: Sequence[MnnOp], a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
+          convs: Mapping[str, str]) -> list[str] | None:
+    """Of two runs' tensors ``a`` and ``b`` (``ops`` in execution order): the convs to keep
+    float for the first op whose output differs while its inputs agree (see
+    :func:`unstable_convs`); ``[]`` where every tensor agrees."""
     producer = {t: op for op in ops for t in op.outputs}
 
     def agree(t: str) -> bool:
-        return t not in a or _same(a[t], b[t])
+        return t not in a or t not in b or _same(a[t], b[t])
 
     def convs_up(tensors: Sequence[str]) -> list[str]:
         found, todo, seen = [], list(tensors), set()
@@ -72,6 +79,8 @@ def unstable_convs(model: Path, inputs: Sequence[str], outputs: Sequence[str], f
                 todo += list(producer[t].inputs)
         return found
 
+    if all(agree(t) for op in ops for t in op.outputs):
+        return []
     for op in ops:
         if all(agree(t) for t in op.outputs) or not all(agree(t) for t in op.inputs):
             continue
