@@ -62,7 +62,8 @@ def test_detector_int8_meets_the_detection_budget_on_both_engines(tiny_detector:
         assert res.task["task"] == "detect" and res.task["layout"] == "yolov8" and res.budget == 0.95
         acc = res.accuracy
         assert acc is not None and acc.task == "detect" and acc.images == res.eval_images >= 12
-        assert acc.metric == min(acc.metrics["recall"], acc.metrics["precision"]) >= 0.95
+        m = acc.metrics
+        assert acc.metric == min(m["recall"], m["precision"], max(0, 1 - 5 * (1 - m["class_cosine"]))) >= 0.95
         assert acc.metrics["detections_ref"] > 40  # the budget rests on detections, not on none
         assert res.int8_bytes < 0.5 * res.fp32_bytes
         assert res.model is not None
@@ -93,6 +94,29 @@ def test_planted_score_crush_is_caught_by_detections_and_missed_by_the_cosine(ti
     assert judged.metrics["recall"] == 0.0 and judged.metric == 0.0  # every detection lost
     assert judged.metrics["detections_ref"] > 40 and judged.metrics["detections"] == 0
     assert judged.metrics["class_cosine"] == 0.0 and judged.metrics["box_cosine"] > 0.999
+
+
+def test_class_scores_off_below_the_threshold_fail_the_metric_with_every_detection_kept(
+        tiny_detector: Path, tmp_path: Path) -> None:
+    """Scores moved only where no detection is (below 0.25): the same detections, so recall
+    and precision read 1.0, but the class-score cosine falls below its 0.99 target, and the
+    task metric (what the int8 budget applies to) falls below 0.95 with it."""
+    prep = prepare(tiny_detector, tmp_path, None)
+    ref = _reference(prep.path, _held_out(8))
+    moved = []
+    for r in ref:
+        y = r["output0"].copy()
+        s = y[:, 4:]
+        s[s < 0.1] += 0.12  # still below every threshold a detection is counted from
+        moved.append({"output0": y})
+    judged = accuracy(ref, moved, task=find_task(prep))
+    m = judged.metrics
+    assert m["detections_ref"] > 10 and m["recall"] == 1.0 and m["precision"] == 1.0
+    assert m["class_cosine"] < 0.99
+    assert judged.metric == m["class_term"] < 0.95
+    assert m["class_term"] == pytest.approx(1 - 5 * (1 - m["class_cosine"]))
+    same = accuracy(ref, ref, task=find_task(prep))
+    assert same.metric == 1.0 and same.metrics["class_term"] == pytest.approx(1.0)
 
 
 @pytest.mark.slow
@@ -323,7 +347,9 @@ def test_few_fp32_detections_lower_the_judged_score_threshold_and_warn() -> None
     # int8 loses every 0.18 box: at 0.25 nothing is missed, at the judged threshold it is
     lost = [_head([(30.0, 0.6, 0), (90.0, 0.1, 1), (150.0, 0.1, 0), (210.0, 0.12, 1), (270.0, 0.12, 0)],
                   anchors=300) for _ in range(8)]
-    assert T.agreement(spec, imgs, lost).metric == 1.0
+    at25 = T.agreement(spec, imgs, lost).metrics
+    assert at25["recall"] == at25["precision"] == 1.0  # (the class-score cosine sees the moved scores)
+    assert at25["class_term"] < 1.0
     at = T.agreement(judged, imgs, lost)
     assert at.metrics["detections_ref"] == 24 and at.metrics["recall"] == pytest.approx(8 / 24)
     # enough at 0.25: unchanged; a threshold the caller set: unchanged

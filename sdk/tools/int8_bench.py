@@ -41,7 +41,8 @@ SHAPES = {"det": (1, 3, 640, 640), "rec": (1, 3, 48, 320), "cls": (1, 3, 48, 192
 # for the same cosine, so one number cannot serve all three.
 BUDGETS = {"det": 0.997, "rec": 0.998, "cls": 0.9998, "yolo": 0.97}
 # det, rec, cls: the budget is of the cosine (rec, cls: of their decision margins), what these
-# budgets were tuned on; the flow judges yolo by its task metric, min(recall, precision).
+# budgets were tuned on; the flow judges yolo by its task metric, min(recall, precision, the
+# class-score cosine on their scale: sdk.device.tasks.class_cosine_term).
 BUDGET_TASKS = {"det": "raw", "rec": "raw", "cls": "classify", "yolo": "detect"}
 # cls and rec sit close to their targets, where 200 lines move the figure by 0.5% per flip
 # (cls full int8 ranged 0.980-0.990 over five 200-line seeds): 1000 / 500 lines narrow that.

@@ -366,6 +366,7 @@ def _probe(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Sequen
         calib.convs = [c for c in calib.convs if c.name in quantized or c.name not in done]
         ok, log = _run_captured(probe, inputs, feed)
         if ok:
+            _stabilise(calib, onnx_path, workdir, inputs, feed, probe)
             return
         bad = set(_NO_INT8_WEIGHTS.findall(log))
         if not bad & {c.name for c in calib.convs}:
@@ -376,6 +377,28 @@ def _probe(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Sequen
         calib.convs = [c for c in calib.convs if c.name not in bad]
     raise QuantizeError(f"MNN cannot run the int8 model of {Path(onnx_path).name}",
                         found=f"still failing after {rounds} rounds")
+
+
+def _stabilise(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Sequence[str],
+               feed: Mapping[str, np.ndarray], model: Path, rounds: int = 6) -> None:
+    """Keep float the convs after which the int8 model gives different results from run to
+    run (:mod:`sdk.engines.mnn.stability`), until two runs agree (or no op can be blamed)."""
+    from sdk.engines.mnn.stability import UNSTABLE, unstable_convs
+
+    outputs = [str(o.name) for o in _onnx_outputs(onnx_path)]
+    for _ in range(rounds):
+        bad = unstable_convs(model, inputs, outputs, feed, {c.output: c.name for c in calib.convs})
+        if not bad:
+            return
+        calib.kept_float.update(dict.fromkeys(bad, UNSTABLE))
+        calib.convs = [c for c in calib.convs if c.name not in set(bad)]
+        model, _ = write_mnn_int8(onnx_path, calib, workdir)
+
+
+def _onnx_outputs(onnx_path: Path) -> list[Any]:
+    import onnx
+
+    return list(onnx.load(str(onnx_path), load_external_data=False).graph.output)
 
 
 def _run_captured(model: Path, inputs: Sequence[str], feed: Mapping[str, np.ndarray]) -> tuple[bool, str]:

