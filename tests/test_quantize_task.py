@@ -228,7 +228,7 @@ def test_detector_cli_report_names_the_task_and_the_figures(tiny_detector: Path,
                 DET_PRE, "-q", "--out", str(tmp_path / "w"))
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
-    assert "judged as detect: min(recall, precision)" in " ".join(out.split())
+    assert "judged as detect: min(recall, precision, 1 - 5 (1 - class-score cosine))" in " ".join(out.split())
     assert "12 held-out images" in out and "recall" in out and "class-score cosine" in out
     assert "WARNING" not in out  # 12 held-out images: enough not to warn
     assert "ncnn: search: " in out and "stopped: " in out  # what the search did, one line

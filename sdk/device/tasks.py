@@ -135,8 +135,10 @@ CLASS_COSINE_WEIGHT = (1 - 0.95) / (1 - 0.99)
 
 
 def class_cosine_term(class_cosine: float) -> float:
-    """The class-score cosine on the recall/precision scale (0.99 -> 0.95, 1 -> 1, 0.8 or less -> 0)."""
-    return max(0.0, 1.0 - CLASS_COSINE_WEIGHT * (1.0 - class_cosine))
+    """The class-score cosine on the recall/precision scale (0.99 -> 0.95, 1 -> 1, 0.8 or less -> 0).
+    Rounded to 9 decimals: identical scores give a cosine 1e-16 under 1 in float64, and the
+    term of identical outputs is 1 exactly, as recall and precision are."""
+    return min(1.0, max(0.0, round(1.0 - CLASS_COSINE_WEIGHT * (1.0 - class_cosine), 9)))
 
 
 # the figure the int8 budget applies to, per task
