@@ -273,20 +273,13 @@ def prepare(
     """
     import onnx
 
-    from sdk.convert.normalize import normalize
-
     model = Path(model)
     workdir = Path(workdir).resolve()  # engines run their tools in other directories
     proto = _load(model)
     _check(proto, model)
     _fix_inputs(proto, model, input_shapes or {})
-    _clear_value_info_outputs(proto)
-    warnings: list[str] = []
-    proto = _simplify(_infer(proto), warnings)
-    rewrites = normalize(proto)
-    workdir.mkdir(parents=True, exist_ok=True)
     out_path = workdir / f"{model.stem}.prepared.onnx"
-    onnx.save(proto, str(out_path))
+    proto, warnings, rewrites = _simplified(proto, out_path)
 
     inputs = _input_specs(proto)
     outputs = _concrete_outputs(proto, out_path, inputs, model, bool(input_shapes))
@@ -312,10 +305,7 @@ def prepare_free(model: Path, workdir: Path, shapes: Mapping[str, Sequence[int]]
     and simplified as :func:`prepare` does; an output dim is free when onnxruntime gives it
     two sizes at the two shapes. A one-line ModelError when onnxruntime cannot run it."""
     import numpy as np
-    import onnx
     import onnxruntime as ort
-
-    from sdk.convert.normalize import normalize
 
     model = Path(model)
     workdir = Path(workdir).resolve()
@@ -329,13 +319,8 @@ def prepare_free(model: Path, workdir: Path, shapes: Mapping[str, Sequence[int]]
             dim = vi.type.tensor_type.shape.dim[i]
             dim.Clear()
             dim.dim_param = f"{vi.name}_free{i}"
-    _clear_value_info_outputs(proto)
-    warnings: list[str] = []
-    proto = _simplify(_infer(proto), warnings)
-    rewrites = normalize(proto)
-    workdir.mkdir(parents=True, exist_ok=True)
     out_path = workdir / f"{model.stem}.free.onnx"
-    onnx.save(proto, str(out_path))
+    proto, warnings, rewrites = _simplified(proto, out_path)
     examples = [{n: [int(d) for d in s] for n, s in x.items()} for x in (shapes, shapes2)]
     inputs = [TensorSpec(t.name, tuple(-1 if i in free.get(t.name, []) else int(d)
                                        for i, d in enumerate(examples[0][t.name])), t.dtype)
@@ -352,6 +337,22 @@ def prepare_free(model: Path, workdir: Path, shapes: Mapping[str, Sequence[int]]
     return PreparedModel(source=model, path=out_path, inputs=inputs, outputs=outputs, opset=_opset(proto),
                          sha256=sha256_file(out_path), warnings=warnings, rewrites=rewrites,
                          examples=examples)
+
+
+def _simplified(proto: onnx.ModelProto, out_path: Path) -> tuple[onnx.ModelProto, list[str], list[str]]:
+    """Shape-inferred, simplified and normalized ``proto`` (its stale output value_info
+    cleared first), saved to ``out_path``: with the simplifier's warnings and the rewrites."""
+    import onnx
+
+    from sdk.convert.normalize import normalize
+
+    _clear_value_info_outputs(proto)
+    warnings: list[str] = []
+    proto = _simplify(_infer(proto), warnings)
+    rewrites = normalize(proto)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(out_path))
+    return proto, warnings, rewrites
 
 
 def _free_input_specs(proto: onnx.ModelProto) -> list[TensorSpec]:
