@@ -15,9 +15,9 @@ import onnx
 import onnx.helper as oh
 import onnx.numpy_helper as nh
 
-from sdk.convert import convert_engine, prepare
+from sdk.convert import EngineModel, PreparedModel, convert_engine, prepare
 from sdk.device.metrics import cosine
-from sdk.engines.mnn.params import calibrate_mnn, mnn_convs, pooled_convs, write_mnn_int8
+from sdk.engines.mnn.params import MnnCalibration, calibrate_mnn, mnn_convs, pooled_convs, write_mnn_int8
 from sdk.engines.mnn.tools import dump_mnn_tensors, mnn_json
 
 POOLS = ["pool0", "pool1", "pool2"]
@@ -62,14 +62,19 @@ def _feed(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {"images": (0.8 * blocks + 0.2 * rng.random((1, 3, 64, 64))).astype(np.float32)}
 
 
-def test_sppf_pooling_stays_right_with_the_conv_after_its_concat_float(tmp_path: Path) -> None:
-    import onnxruntime as ort
-
+def _calibrated_sppf(tmp_path: Path) -> tuple[PreparedModel, EngineModel, MnnCalibration]:
+    """The SPPF model prepared, converted to MNN fp32 and calibrated (mse) on 8 feeds."""
     prep = prepare(_sppf(tmp_path / "sppf.onnx"), tmp_path, None)
     fp32 = convert_engine("mnn", prep, tmp_path / "fp32", "fp32")
     rng = np.random.default_rng(1)
     calib = calibrate_mnn(fp32.files[0], [_feed(rng) for _ in range(8)], ["images"], method="mse",
                           onnx_path=prep.path, workdir=tmp_path / "cal")
+    return prep, fp32, calib
+
+def test_sppf_pooling_stays_right_with_the_conv_after_its_concat_float(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    prep, fp32, calib = _calibrated_sppf(tmp_path)
     doc = mnn_json(fp32.files[0])
     assert pooled_convs(doc, mnn_convs(doc)) == ["c2.out"]  # the conv on the Concat of poolings
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from test_mnn_int8_pooling import _feed, _sppf
+from test_mnn_int8_pooling import _calibrated_sppf, _feed
 
-from sdk.convert import convert_engine, prepare
-from sdk.engines.mnn.params import calibrate_mnn, write_mnn_int8
+from sdk.engines.mnn.params import write_mnn_int8
 from sdk.engines.mnn.stability import blame, unstable_convs
 from sdk.engines.mnn.tools import MnnOp, dump_mnn_tensors
 
@@ -43,11 +42,7 @@ def test_blame_names_the_convs_before_the_first_op_that_differs_on_agreeing_inpu
 
 
 def test_calibrated_mnn_int8_model_runs_the_same_twice(tmp_path: Path) -> None:
-    prep = prepare(_sppf(tmp_path / "sppf.onnx"), tmp_path, None)
-    fp32 = convert_engine("mnn", prep, tmp_path / "fp32", "fp32")
-    rng = np.random.default_rng(1)
-    calib = calibrate_mnn(fp32.files[0], [_feed(rng) for _ in range(8)], ["images"], method="mse",
-                          onnx_path=prep.path, workdir=tmp_path / "cal")
+    prep, _, calib = _calibrated_sppf(tmp_path)
     path, done = write_mnn_int8(prep.path, calib, tmp_path / "int8")
     assert done  # int8 convs remain
     feed = _feed(np.random.default_rng(7))
