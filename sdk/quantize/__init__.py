@@ -37,6 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sdk import engines
 from sdk.errors import QuantizeError, SdkError
 from sdk.quantize.evaluate import accuracy, analyze_layers, run_model
@@ -96,13 +98,90 @@ def quantize_engine(
     engine: str, prepared: PreparedModel, fp32: EngineModel, feeds: Feeds, workdir: Path, *,
     method: str | None = None, per_channel: bool = True, budget: float | None = None,
     analyze: bool = False, max_fp32_layers: int = MAX_FP32_LAYERS, log: Log | None = None,
-    bias_correction: bool = True, task: TaskSpec | str | None = None,
+    bias_correction: bool = True, task: TaskSpec | str | None = None, cache: bool = True,
 ) -> QuantResult:
     """Quantize one engine's fp32 model; mixed precision until ``budget`` holds (or give up).
 
     ``task``: what the budget judges (a :class:`TaskSpec`, a task name, or None: found in the
     model); ``budget``: of that task's metric (None: :data:`DEFAULT_BUDGETS`).
+
+    A result with a model is kept in ``workdir`` by what it depends on
+    (:func:`_result_key`), so the same model, images and options quantize once: a YOLOv8s
+    takes the MNN search over half an hour, and ``sdk deploy``/``sdk app run`` would
+    otherwise run it on every call. ``cache=False`` quantizes anyway (a benchmark measures).
     """
+    from sdk.quantize.task import task_spec
+
+    spec = task if isinstance(task, TaskSpec) else None
+    try:
+        spec = spec or task_spec(prepared, task if isinstance(task, str) else None)
+        key = _result_key(engine, prepared, fp32, feeds, spec, method=method, per_channel=per_channel,
+                          budget=budget, analyze=analyze, max_fp32_layers=max_fp32_layers,
+                          bias_correction=bias_correction)
+    except SdkError:
+        key = None  # the flow below says what is wrong
+    stamp = Path(workdir) / f".int8-{engine}.json"
+    cached = _cached_result(stamp, key) if cache else None
+    if cached is not None:
+        (log or (lambda _m: None))(f"{engine}: int8 model from the cache ({stamp}): same model, "
+                                   "calibration images and options")
+        return cached
+    res = _quantize_engine(engine, prepared, fp32, feeds, workdir, method=method, per_channel=per_channel,
+                           budget=budget, analyze=analyze, max_fp32_layers=max_fp32_layers, log=log,
+                           bias_correction=bias_correction, task=spec or task)
+    if key is not None and res.ok and res.model is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        tmp = stamp.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "result": res.to_dict()}, default=str))
+        tmp.replace(stamp)  # whole or not at all
+    return res
+
+
+def _result_key(engine: str, prepared: PreparedModel, fp32: EngineModel, feeds: Feeds, spec: TaskSpec,
+                **options: object) -> str:
+    """What an int8 result depends on: the model and its fp32 conversion, the calibration
+    feeds, the options and task, the engine's version and the SDK's quantization code."""
+    import hashlib
+
+    from sdk.provision import package_version
+
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent.parent
+    code = sorted([*(pkg / "quantize").glob("*.py"), *(pkg / "engines").rglob("*.py"),
+                   *(pkg / "device").glob("*.py"), *pkg.glob("_kernels*")])
+    version = package_version(engines.get(engine).caps.runtime_package)
+    for part in (engine, prepared.sha256, version, json.dumps(spec.to_dict(), sort_keys=True, default=str),
+                 json.dumps(options, sort_keys=True)):
+        h.update(str(part).encode() + b"\0")
+    for f in [*fp32.files, *code]:
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    for feed in feeds:
+        for name in sorted(feed):
+            a = np.ascontiguousarray(feed[name])
+            h.update(f"{name}{a.dtype}{a.shape}".encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def _cached_result(stamp: Path, key: str | None) -> QuantResult | None:
+    from sdk.records.jsonform import from_dict
+
+    if key is None or not stamp.is_file():
+        return None
+    try:
+        data = json.loads(stamp.read_text())
+        res = from_dict(QuantResult, data["result"])
+    except (ValueError, KeyError, TypeError):
+        return None  # damaged or from another version of the record: quantize again
+    if data.get("key") != key or res.model is None or not all(Path(f).is_file() for f in res.model.files):
+        return None
+    return res
+
+
+def _quantize_engine(
+    engine: str, prepared: PreparedModel, fp32: EngineModel, feeds: Feeds, workdir: Path, *,
+    method: str | None, per_channel: bool, budget: float | None, analyze: bool, max_fp32_layers: int,
+    log: Log | None, bias_correction: bool, task: TaskSpec | str | None,
+) -> QuantResult:
     from sdk.quantize.task import task_spec
 
     method = method or DEFAULT_METHOD

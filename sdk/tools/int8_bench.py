@@ -155,7 +155,8 @@ def bench_model(kind: str, engines: list[str], n_calib: int, n_eval: int, work: 
         fp32 = convert_engine(engine, prep, work / f"{engine}-fp32", "fp32")
         t0 = time.perf_counter()
         res = quantize_engine(engine, prep, fp32, calib, work / "int8", budget=budget,
-                              max_fp32_layers=max_fp32[engine], log=log, task=task or BUDGET_TASKS[kind])
+                              max_fp32_layers=max_fp32[engine], log=log, task=task or BUDGET_TASKS[kind],
+                              cache=False)  # measured, not remembered
         row: dict[str, Any] = {"ok": res.ok, "method": res.method, "budget": budget, "error": res.error,
                                "calib_images": res.calib_images, "budget_images": res.eval_images,
                                "margin_outputs": res.margin_outputs,
