@@ -23,38 +23,49 @@ from sdk.engines.mnn.tools import dump_mnn_tensors, mnn_json
 POOLS = ["pool0", "pool1", "pool2"]
 
 
-def _sppf(path: Path) -> Path:
-    """conv-SiLU x2, three chained 5x5 MaxPools concatenated with their input, conv-SiLU, conv."""
-    rng = np.random.default_rng(0)
-    nodes: list[onnx.NodeProto] = []
-    inits: list[onnx.TensorProto] = []
+class ConvGraph:
+    """An ONNX graph built a conv at a time (random weights, fixed seed), for MNN int8 tests."""
 
-    def conv(x: str, cin: int, cout: int, k: int, name: str, act: bool = True) -> str:
-        w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
-        inits.extend([nh.from_array(w, f"{name}.w"),
-                      nh.from_array((0.1 * rng.standard_normal(cout)).astype(np.float32), f"{name}.b")])
-        nodes.append(oh.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [f"{name}.out"], kernel_shape=[k, k],
-                                  pads=[k // 2] * 4))
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+
+    def conv(self, x: str, cin: int, cout: int, k: int, name: str, act: bool = True) -> str:
+        """conv (same padding), then SiLU as ultralytics exports it (Sigmoid, Mul) unless ``act`` is off."""
+        w = (self.rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
+        b = (0.1 * self.rng.standard_normal(cout)).astype(np.float32)
+        self.inits.extend([nh.from_array(w, f"{name}.w"), nh.from_array(b, f"{name}.b")])
+        self.nodes.append(oh.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [f"{name}.out"],
+                                       kernel_shape=[k, k], pads=[k // 2] * 4))
         if not act:
             return f"{name}.out"
-        nodes.append(oh.make_node("Sigmoid", [f"{name}.out"], [f"{name}.sig"]))
-        nodes.append(oh.make_node("Mul", [f"{name}.out", f"{name}.sig"], [f"{name}.act"]))
+        self.nodes.append(oh.make_node("Sigmoid", [f"{name}.out"], [f"{name}.sig"]))
+        self.nodes.append(oh.make_node("Mul", [f"{name}.out", f"{name}.sig"], [f"{name}.act"]))
         return f"{name}.act"
 
-    x = conv(conv("images", 3, 16, 3, "c0"), 16, 8, 1, "c1")
+    def save(self, y: str, out_channels: int, path: Path) -> Path:
+        """``y`` as the output ``out`` [1, out_channels, 64, 64] of input ``images`` [1, 3, 64, 64]."""
+        self.nodes.append(oh.make_node("Identity", [y], ["out"]))
+        graph = oh.make_graph(self.nodes, path.stem, [oh.make_tensor_value_info("images", 1, [1, 3, 64, 64])],
+                              [oh.make_tensor_value_info("out", 1, [1, out_channels, 64, 64])], self.inits)
+        model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)])
+        model.ir_version = 8
+        onnx.save(model, path)
+        return path
+
+
+def _sppf(path: Path) -> Path:
+    """conv-SiLU x2, three chained 5x5 MaxPools concatenated with their input, conv-SiLU, conv."""
+    g = ConvGraph()
+    x = g.conv(g.conv("images", 3, 16, 3, "c0"), 16, 8, 1, "c1")
     prev = x
     for p in POOLS:
-        nodes.append(oh.make_node("MaxPool", [prev], [p], kernel_shape=[5, 5], strides=[1, 1], pads=[2] * 4))
+        g.nodes.append(oh.make_node("MaxPool", [prev], [p], kernel_shape=[5, 5], strides=[1, 1],
+                                    pads=[2] * 4))
         prev = p
-    nodes.append(oh.make_node("Concat", [x, *POOLS], ["cat"], axis=1))
-    y = conv(conv("cat", 32, 16, 1, "c2"), 16, 4, 3, "c3", act=False)
-    nodes.append(oh.make_node("Identity", [y], ["out"]))
-    graph = oh.make_graph(nodes, "sppf", [oh.make_tensor_value_info("images", 1, [1, 3, 64, 64])],
-                          [oh.make_tensor_value_info("out", 1, [1, 4, 64, 64])], inits)
-    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    g.nodes.append(oh.make_node("Concat", [x, *POOLS], ["cat"], axis=1))
+    return g.save(g.conv(g.conv("cat", 32, 16, 1, "c2"), 16, 4, 3, "c3", act=False), 4, path)
 
 
 def _feed(rng: np.random.Generator) -> dict[str, np.ndarray]:

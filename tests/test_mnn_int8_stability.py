@@ -16,10 +16,9 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnx.helper as oh
 import onnx.numpy_helper as nh
-from test_mnn_int8_pooling import _calibrated_sppf, _feed
+from test_mnn_int8_pooling import ConvGraph, _calibrated_sppf, _feed
 
 from sdk.convert import convert_engine, prepare
 from sdk.engines.mnn.params import (
@@ -39,35 +38,13 @@ SESSIONS = 16
 def _c2f(path: Path) -> Path:
     """conv-SiLU, then YOLOv8's C2f: conv-SiLU, Split in two, a bottleneck (two conv-SiLU and
     a residual Add) on the second half, Concat of both halves and the Add, conv-SiLU; a conv."""
-    rng = np.random.default_rng(0)
-    nodes: list[onnx.NodeProto] = []
-    inits: list[onnx.TensorProto] = []
-
-    def conv(x: str, cin: int, cout: int, k: int, name: str, act: bool = True) -> str:
-        w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
-        inits.extend([nh.from_array(w, f"{name}.w"),
-                      nh.from_array((0.1 * rng.standard_normal(cout)).astype(np.float32), f"{name}.b")])
-        nodes.append(oh.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [f"{name}.out"], kernel_shape=[k, k],
-                                  pads=[k // 2] * 4))
-        if not act:
-            return f"{name}.out"
-        nodes.append(oh.make_node("Sigmoid", [f"{name}.out"], [f"{name}.sig"]))
-        nodes.append(oh.make_node("Mul", [f"{name}.out", f"{name}.sig"], [f"{name}.act"]))
-        return f"{name}.act"
-
-    x = conv(conv("images", 3, 16, 3, "c0"), 16, 16, 1, "c1")
-    inits.append(nh.from_array(np.array([8, 8], np.int64), "halves"))
-    nodes.append(oh.make_node("Split", [x, "halves"], ["s0", "s1"], axis=1))
-    nodes.append(oh.make_node("Add", ["s1", conv(conv("s1", 8, 8, 3, "m1"), 8, 8, 3, "m2")], ["add"]))
-    nodes.append(oh.make_node("Concat", ["s0", "s1", "add"], ["cat"], axis=1))
-    y = conv(conv("cat", 24, 16, 1, "c2"), 16, 4, 3, "head", act=False)
-    nodes.append(oh.make_node("Identity", [y], ["out"]))
-    graph = oh.make_graph(nodes, "c2f", [oh.make_tensor_value_info("images", 1, [1, 3, 64, 64])],
-                          [oh.make_tensor_value_info("out", 1, [1, 4, 64, 64])], inits)
-    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    g = ConvGraph()
+    x = g.conv(g.conv("images", 3, 16, 3, "c0"), 16, 16, 1, "c1")
+    g.inits.append(nh.from_array(np.array([8, 8], np.int64), "halves"))
+    g.nodes.append(oh.make_node("Split", [x, "halves"], ["s0", "s1"], axis=1))
+    g.nodes.append(oh.make_node("Add", ["s1", g.conv(g.conv("s1", 8, 8, 3, "m1"), 8, 8, 3, "m2")], ["add"]))
+    g.nodes.append(oh.make_node("Concat", ["s0", "s1", "add"], ["cat"], axis=1))
+    return g.save(g.conv(g.conv("cat", 24, 16, 1, "c2"), 16, 4, 3, "head", act=False), 4, path)
 
 
 def _calibrated_c2f(tmp_path: Path) -> tuple[Path, Path, MnnCalibration]:
