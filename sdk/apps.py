@@ -100,6 +100,7 @@ class AppReport:
     cpus: list[int] = field(default_factory=list)  # the board cpus the pipeline was pinned to
     annotated: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    push: dict[str, int] = field(default_factory=dict)  # what the push sent: files_sent, bytes_sent, ...
 
     @property
     def ok(self) -> bool:
@@ -315,9 +316,10 @@ def _bundle(inp: _Inputs, profile: Any, host: Any, feeds: Any, reference: Any, s
                             extra_runtime=[so, mod] + ([secondary] if secondary else []))
 
 
-def _run_on_board(inp: _Inputs, target: Target, opts: AppOptions, steps: Steps) -> AppRun:
+def _run_on_board(inp: _Inputs, target: Target, opts: AppOptions,
+                  steps: Steps) -> tuple[AppRun, dict[str, int]]:
     """Convert, bundle, push, install and run the app's board module; its JSON record (the
-    board step and its faults as deploy has them: :mod:`sdk.onboard`)."""
+    board step and its faults as deploy has them: :mod:`sdk.onboard`) and what the push sent."""
     from sdk.onboard import check_facts, staged
     from sdk.remote.board import _board_module, check_app_name
 
@@ -339,6 +341,9 @@ def _run_on_board(inp: _Inputs, target: Target, opts: AppOptions, steps: Steps) 
         with staged(target, facts, bundle, app_id, wait=opts.wait, steps=steps) as job:
             job.step = f"run {inp.app}"
             pushed = job.pushed
+            st = pushed.stats
+            push = {"files_sent": st.files_sent, "bytes_sent": st.bytes_sent,
+                    "files_skipped": st.files_skipped}
             frame = _upload_frame(target.session, pushed.app_dir, inp.img)
             out = posixpath.join(pushed.app_dir, "app-result.json")
             args = [pushed.bundle_dir, "--frame", frame, "--out", out, "--threads", str(threads),
@@ -348,7 +353,7 @@ def _run_on_board(inp: _Inputs, target: Target, opts: AppOptions, steps: Steps) 
             with steps.step(f"run {inp.app} on board"):
                 run: AppRun = _board_module(target.session, pushed, job.python, f"sdk.app_{inp.app}", args,
                                             out, AppRun, f"{inp.app} app", steps.log, opts.timeout)
-    return run
+    return run, push
 
 
 def _upload_frame(session: Any, app_dir: str, img: Any) -> str:
@@ -380,13 +385,13 @@ def run_app(app: str, image: Path, board: str | None = None, model: Path | None 
     with held_board(board, opts.wait, steps.log) as held:
         target = open_board(held, opts.engine, steps)
         entry = target.entry
-        run = _run_on_board(inp, target, opts, steps)
+        run, push = _run_on_board(inp, target, opts, steps)
     out_dir = Path(out_dir) if out_dir is not None else inp.work / "app-out"
     report = AppReport(app=app, model=str(inp.model), image=str(image), board=entry.name,
                        emulated=entry.emulated, labels=inp.labels,
                        image_size=[int(inp.img.shape[1]), int(inp.img.shape[0])],
                        host_decode_ms=inp.decode_ms, host=host, results=[], kernels=run.kernels,
-                       cpus=run.cpus)
+                       cpus=run.cpus, push=push)
     for r in run.results:
         r["comparison"] = inp.host_mod.compare(host, r, inp.labels)
         st = r["stages_ms"]

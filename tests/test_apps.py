@@ -99,6 +99,15 @@ def test_classify_top1_matches_host_and_frames(emulated_board: BoardEntry, tmp_p
         assert t["frames"] == 2 and t["results"] == 2
         assert t["sequential_fps"] > 0 and t["overlapped_fps"] > 0
     assert all(cv2.imread(p) is not None for p in doc["annotated"])
+    # the same app and model again: the bundle on the board is reused, nothing is sent (the
+    # app never switches the board's current bundle, so staging starts from the same id's)
+    r = run_cli("app", "run", "classify", "--board", emulated_board.name, "--image", str(image),
+                "--runs", "1", "--warmup", "0", "--json", "--out", str(tmp_path / "again"), timeout=3000)
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = json.loads(r.stdout)
+    push = again["push"]
+    assert again["ok"] and push["files_sent"] == 0 and push["bytes_sent"] == 0, push
+    assert push["files_skipped"] > 0
 
 
 @pytest.mark.emulated

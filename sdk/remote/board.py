@@ -138,17 +138,22 @@ def check_disk(session: Session, bundle: Bundle, app_path: str, venv: str) -> No
 
 
 # staging left by a push a lost connection broke is kept: the sync resumes in it (the app's
-# lock guarantees no other deploy is using it)
+# lock guarantees no other deploy is using it). Else it starts as hard links of the bundle of
+# the same id, the current one, or the newest (``sdk app run`` never switches ``current``),
+# so that only what changed is sent; the sync replaces files, never writes into one.
 _STAGE = r"""
 set -e
-app="$1"
+app="$1"; id="$2"
 mkdir -p "$app/bundles"
 if [ -d "$app/staging" ]; then
   echo "staging kept"
+elif [ -d "$app/bundles/$id" ]; then
+  cp -al "$app/bundles/$id" "$app/staging"
 elif [ -d "$app/current/" ]; then
   cp -al "$(readlink -f "$app/current")" "$app/staging"
 else
-  mkdir -p "$app/staging"
+  newest=$(cd "$app/bundles" && ls -1t | grep -v '^[.]' | head -n 1)
+  if [ -n "$newest" ]; then cp -al "$app/bundles/$newest" "$app/staging"; else mkdir -p "$app/staging"; fi
 fi
 """
 
@@ -323,7 +328,7 @@ def remove_staging(session: Session, app_path: str) -> None:
 def push(session: Session, bundle: Bundle, facts: BoardFacts, app: str,
          progress: Callable[[int, int], None] | None = None) -> Pushed:
     base = app_dir(facts, app)
-    session.run(["sh", "-c", _STAGE, "sh", base], timeout=300)
+    session.run(["sh", "-c", _STAGE, "sh", base, bundle.id], timeout=300)
     staging = posixpath.join(base, "staging")
     stats = sync_dir(session, bundle.root, staging, progress=progress)
     res = session.run(
