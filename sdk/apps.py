@@ -100,7 +100,7 @@ class AppReport:
     cpus: list[int] = field(default_factory=list)  # the board cpus the pipeline was pinned to
     annotated: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    push: dict[str, int] = field(default_factory=dict)  # what the push sent: files_sent, bytes_sent, ...
+    push: dict[str, int] = field(default_factory=dict)  # what the push did (SyncStats): files_sent, ...
 
     @property
     def ok(self) -> bool:
@@ -341,9 +341,7 @@ def _run_on_board(inp: _Inputs, target: Target, opts: AppOptions,
         with staged(target, facts, bundle, app_id, wait=opts.wait, steps=steps) as job:
             job.step = f"run {inp.app}"
             pushed = job.pushed
-            st = pushed.stats
-            push = {"files_sent": st.files_sent, "bytes_sent": st.bytes_sent,
-                    "files_skipped": st.files_skipped}
+            push = asdict(pushed.stats)
             frame = _upload_frame(target.session, pushed.app_dir, inp.img)
             out = posixpath.join(pushed.app_dir, "app-result.json")
             args = [pushed.bundle_dir, "--frame", frame, "--out", out, "--threads", str(threads),

